@@ -1,0 +1,71 @@
+//! Monotonic time for the passive-failure window and grace periods.
+//!
+//! Time is nanoseconds since a process-wide epoch, plus one, so that `0` can mean "never"
+//! in the atomics that store timestamps. The system clock is `std::time::Instant` (the vDSO
+//! `clock_gettime(CLOCK_MONOTONIC)` on Linux: no syscall). Tests use a [`ManualClock`] so that
+//! failure windows and grace periods are checked exactly, without sleeping.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where leastconn reads the time from.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    /// The monotonic system clock.
+    #[default]
+    System,
+    /// A clock that only moves when told to (for tests and simulations).
+    Manual(ManualClock),
+}
+
+impl Clock {
+    /// Nanoseconds since the epoch, plus one; never 0.
+    pub(crate) fn now_ns(&self) -> u64 {
+        match self {
+            Clock::System => {
+                static EPOCH: OnceLock<Instant> = OnceLock::new();
+                let epoch = *EPOCH.get_or_init(Instant::now);
+                // Saturates after ~584 years of uptime.
+                u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+            }
+            Clock::Manual(m) => m.now_ns(),
+        }
+    }
+}
+
+/// A manually advanced clock, shared by all its clones.
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock {
+    // std, not crate::sync: this is a test device, not part of any modelled protocol.
+    ns: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock standing at its epoch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX / 2);
+        // Relaxed: the value is the whole message; readers need no other data with it.
+        self.ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Time elapsed since the epoch.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.ns.load(Ordering::Relaxed))
+    }
+
+    fn now_ns(&self) -> u64 {
+        // Relaxed: see `advance`.
+        self.ns.load(Ordering::Relaxed) + 1
+    }
+}
+
+pub(crate) fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

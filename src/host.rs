@@ -1,0 +1,339 @@
+//! Per-host state: the in-flight counter, passive-failure window and down flag.
+//!
+//! # The state word
+//!
+//! Everything a pick needs to know about a host sits in one 64-bit atomic, `word`, so that
+//! the scan reads one value per host and the reservation is a single RMW on it:
+//!
+//! ```text
+//!  63                 32  31       30     29      28                    0
+//! +---------------------+--------+------+-------+-----------------------+
+//! | completed (mod 2^32)| RETIRED| DOWN |SUSPECT|  in-flight (29 bits)  |
+//! +---------------------+--------+------+-------+-----------------------+
+//! ```
+//!
+//! * **reserve** is `fetch_add(1)`; it succeeded iff the previous in-flight count was below
+//!   the entry's limit and DOWN was clear, otherwise it is undone with `fetch_sub(1)`.
+//! * **release** is one `fetch_add(2^32 - 1)`: it subtracts one from in-flight and, through
+//!   the carry out of bit 31, adds one to `completed`. In-flight is at least 1 while a
+//!   reservation exists, so the subtraction never borrows from the flag bits. Total picks are
+//!   `completed + in-flight`; the 32-bit `completed` field is widened to 64 bits by
+//!   [`Host::fold_completed`] under the registry lock.
+//! * **SUSPECT** says "this host had enough recent failures to be unavailable until
+//!   `unhealthy_until`". A pick reads the clock only for hosts with SUSPECT set.
+//! * **RETIRED** is set once no snapshot and no registry entry refers to the host any more.
+//!   From then on the in-flight count is the host's only reference count: whoever brings
+//!   the word to `RETIRED | 0 in flight` (the retirer, or the last release) frees it, exactly
+//!   once. That is how a release after removal, or after the whole pool was dropped, lands
+//!   on the host it reserved, and how a removed host is reclaimed after its last release.
+//!
+//! The in-flight field is 29 bits; limits are capped at [`MAX_REQUESTS_LIMIT`] (2^28), so the
+//! transient overshoot of concurrent optimistic adds (at most one per thread) can never carry
+//! into the flag bits.
+
+use std::ffi::CStr;
+use std::ptr::NonNull;
+
+use crate::clock::Clock;
+use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Ordering, fence};
+
+pub(crate) const INFLIGHT_MASK: u64 = (1 << 29) - 1;
+pub(crate) const SUSPECT: u64 = 1 << 29;
+pub(crate) const DOWN: u64 = 1 << 30;
+pub(crate) const RETIRED: u64 = 1 << 31;
+/// In-flight count and both availability flags: a host whose `word & LOAD_MASK` is not below
+/// its limit needs no further look (it is full, down, or needs the clock).
+pub(crate) const LOAD_MASK: u64 = INFLIGHT_MASK | SUSPECT | DOWN;
+const COMPLETED_SHIFT: u32 = 32;
+/// `- 1 in flight, + 1 completed`, in one addition.
+const RELEASE_DELTA: u64 = (1 << COMPLETED_SHIFT) - 1;
+
+/// The largest `max_requests` accepted, and the implicit limit of an unlimited host (2^28).
+pub const MAX_REQUESTS_LIMIT: u32 = 1 << 28;
+
+/// Identifies one host state for the lifetime of the process (never reused).
+///
+/// Used to exclude hosts already tried for a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct HostId(pub u64);
+
+/// Passive health parameters shared by every host of a pool.
+#[derive(Debug)]
+pub(crate) struct Health {
+    /// Failures inside `fail_ns` that make a host unavailable; 0 disables passive health.
+    pub(crate) max_fails: u32,
+    pub(crate) fail_ns: u64,
+    pub(crate) clock: Clock,
+}
+
+/// A host's state. Allocated once per address by the registry, freed by whoever retires it
+/// last (see the module docs).
+pub(crate) struct Host {
+    /// The state word (see the module docs).
+    pub(crate) word: AtomicU64,
+    /// Time (ns, [`Clock`] scale) until which the host is unavailable for passive failures;
+    /// meaningful only while SUSPECT is set.
+    unhealthy_until: AtomicU64,
+    pub(crate) id: HostId,
+    /// The dial address followed by a NUL, so C callers can borrow it as a C string.
+    addr: Box<[u8]>,
+    health: std::sync::Arc<Health>,
+    /// The times of the last `max_fails` failures (0 = empty slot).
+    fails: Box<[AtomicU64]>,
+    fail_next: AtomicUsize,
+    /// Widened `completed` count; written only under the registry lock.
+    completed_total: AtomicU64,
+    completed_seen: AtomicU64,
+}
+
+/// The allocation: the counters share one cache-padded block (128 bytes on x86-64), which
+/// keeps other hosts' counters off this host's cache lines. The rest of the fields are
+/// written only on failures or under the registry lock, so sharing the block costs nothing.
+pub(crate) type HostBox = CachePadded<Host>;
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl Host {
+    /// Allocates a host state. The caller owns the returned pointer as the host's one
+    /// structural reference and must eventually pass it to [`Host::retire`].
+    pub(crate) fn alloc(addr: &str, health: &std::sync::Arc<Health>) -> NonNull<HostBox> {
+        let mut bytes = Vec::with_capacity(addr.len() + 1);
+        bytes.extend_from_slice(addr.as_bytes());
+        bytes.push(0);
+        let slots = health.max_fails as usize;
+        let host = Host {
+            word: AtomicU64::new(0),
+            unhealthy_until: AtomicU64::new(0),
+            // Relaxed: uniqueness is all we need from the counter.
+            id: HostId(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+            addr: bytes.into_boxed_slice(),
+            health: std::sync::Arc::clone(health),
+            fails: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            fail_next: AtomicUsize::new(0),
+            completed_total: AtomicU64::new(0),
+            completed_seen: AtomicU64::new(0),
+        };
+        NonNull::from(Box::leak(Box::new(CachePadded::new(host))))
+    }
+
+    pub(crate) fn addr(&self) -> &str {
+        // SAFETY: `addr` was built from a `&str` plus one trailing NUL byte.
+        unsafe { std::str::from_utf8_unchecked(&self.addr[..self.addr.len() - 1]) }
+    }
+
+    pub(crate) fn addr_cstr(&self) -> &CStr {
+        // Validated addresses contain no NUL, so the only NUL is the terminator.
+        CStr::from_bytes_with_nul(&self.addr).expect("address without interior NUL")
+    }
+
+    /// The pool clock's current time (see [`Clock`]).
+    pub(crate) fn clock_now(&self) -> u64 {
+        self.health.clock.now_ns()
+    }
+
+    /// In-flight requests right now.
+    pub(crate) fn in_flight(&self) -> u32 {
+        // Relaxed: a statistic; no data is read on the strength of it.
+        (self.word.load(Ordering::Relaxed) & INFLIGHT_MASK) as u32
+    }
+
+    pub(crate) fn is_down(&self) -> bool {
+        // Relaxed: a statistic.
+        self.word.load(Ordering::Relaxed) & DOWN != 0
+    }
+
+    /// Sets or clears the operator's down flag. A pick whose reservation RMW comes after this
+    /// one in the word's modification order sees it and backs off.
+    pub(crate) fn set_down(&self, down: bool) {
+        // Relaxed: the flag lives in the word itself, whose RMWs are totally ordered; no
+        // other memory is published with it.
+        if down {
+            self.word.fetch_or(DOWN, Ordering::Relaxed);
+        } else {
+            self.word.fetch_and(!DOWN, Ordering::Relaxed);
+        }
+    }
+
+    /// One reservation attempt against `limit` (1..=MAX_REQUESTS_LIMIT): optimistic add, undo
+    /// on overflow. Exactly one RMW when it succeeds, two when it fails. Never loops.
+    ///
+    /// The caller must hold a snapshot that lists this host (so it cannot be retired).
+    #[inline]
+    pub(crate) fn try_reserve(&self, limit: u64) -> bool {
+        // Relaxed: the RMW's place in the word's modification order is what makes the limit
+        // exact; the host's immutable fields were published by the snapshot's Acquire load.
+        let prev = self.word.fetch_add(1, Ordering::Relaxed);
+        if prev & INFLIGHT_MASK < limit && prev & DOWN == 0 {
+            return true;
+        }
+        // Relaxed: undoing our own increment; the host is listed by our snapshot, so this
+        // can never be the decrement that frees it.
+        self.word.fetch_sub(1, Ordering::Relaxed);
+        false
+    }
+
+    /// Is the host outside its failure window at `now`? Called only when SUSPECT is set.
+    ///
+    /// Clears SUSPECT when the window has expired, then re-checks `unhealthy_until` so that
+    /// a failure recorded concurrently is never lost (see CONCURRENCY.md, "failure window").
+    #[cold]
+    pub(crate) fn healthy_at(&self, now: u64) -> bool {
+        // Acquire: pairs with the Release `fetch_max` in `record_failure`.
+        if now < self.unhealthy_until.load(Ordering::Acquire) {
+            return false;
+        }
+        // AcqRel: if this clears a SUSPECT set by a concurrent `record_failure`, we
+        // synchronise with its Release `fetch_or` and the re-load below sees its deadline.
+        self.word.fetch_and(!SUSPECT, Ordering::AcqRel);
+        if now < self.unhealthy_until.load(Ordering::Acquire) {
+            // Release: pairs with the AcqRel `fetch_and` of the next picker, as above.
+            self.word.fetch_or(SUSPECT, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// Records one failed request at the current time.
+    pub(crate) fn record_failure(&self) {
+        if self.fails.is_empty() {
+            return;
+        }
+        let now = self.health.clock.now_ns();
+        // Relaxed: only spreads concurrent writers over the slots.
+        let slot = self.fail_next.fetch_add(1, Ordering::Relaxed) % self.fails.len();
+        // Release: a reader of this slot that acts on it sees a fully written timestamp.
+        self.fails[slot].store(now, Ordering::Release);
+        // The oldest of the last `max_fails` failures decides: while it is inside the window,
+        // so are all the others. An empty slot means fewer than `max_fails` failures ever.
+        let oldest = self.oldest_failure();
+        if oldest == 0 {
+            return;
+        }
+        let until = oldest.saturating_add(self.health.fail_ns);
+        if until <= now {
+            return;
+        }
+        // Release: pairs with the Acquire loads in `healthy_at`.
+        self.unhealthy_until.fetch_max(until, Ordering::Release);
+        // Release: publishes the deadline above to whoever next clears SUSPECT.
+        self.word.fetch_or(SUSPECT, Ordering::Release);
+    }
+
+    fn oldest_failure(&self) -> u64 {
+        // Acquire: pairs with the Release slot stores.
+        self.fails.iter().map(|s| s.load(Ordering::Acquire)).min().unwrap_or(0)
+    }
+
+    /// Failures inside the window ending now (reads the clock only if there ever was one).
+    pub(crate) fn recent_failures(&self) -> u32 {
+        if self.fails.iter().all(|s| s.load(Ordering::Relaxed) == 0) {
+            return 0;
+        }
+        let now = self.health.clock.now_ns();
+        let since = now.saturating_sub(self.health.fail_ns);
+        self.fails.iter().filter(|s| s.load(Ordering::Relaxed) > since).count() as u32
+    }
+
+    /// Is the host currently inside its failure window?
+    pub(crate) fn is_unhealthy(&self) -> bool {
+        // Relaxed: a statistic.
+        if self.word.load(Ordering::Relaxed) & SUSPECT == 0 {
+            return false;
+        }
+        self.health.clock.now_ns() < self.unhealthy_until.load(Ordering::Relaxed)
+    }
+
+    /// Total reservations ever made on this host (completed + in flight), widened to 64 bits.
+    ///
+    /// Must be called with the registry lock held (it is the only writer of the widening
+    /// fields); exact as long as fewer than 2^32 releases happen between two calls, which
+    /// the pool guarantees by folding on every refresh and every stats read.
+    pub(crate) fn fold_completed(&self) -> u64 {
+        // Relaxed: a statistic; the registry lock orders the widening fields.
+        let word = self.word.load(Ordering::Relaxed);
+        let now = word >> COMPLETED_SHIFT;
+        let seen = self.completed_seen.load(Ordering::Relaxed);
+        let delta = now.wrapping_sub(seen) & 0xFFFF_FFFF;
+        let total = self.completed_total.load(Ordering::Relaxed) + delta;
+        self.completed_total.store(total, Ordering::Relaxed);
+        self.completed_seen.store(now, Ordering::Relaxed);
+        total + (word & INFLIGHT_MASK)
+    }
+
+    /// Ends one reservation of `host`, possibly the last reference to it.
+    ///
+    /// # Safety
+    /// `host` must carry a reservation made by a successful [`Host::try_reserve`] that has
+    /// not been released yet; that reservation is consumed.
+    pub(crate) unsafe fn release(host: NonNull<HostBox>, failed: bool) {
+        // SAFETY: our reservation keeps the in-flight count >= 1, so the host is not freed.
+        let h = unsafe { host.as_ref() };
+        if failed {
+            h.record_failure();
+        }
+        // Release: everything we did with the host happens-before its free by whoever frees.
+        let prev = h.word.fetch_add(RELEASE_DELTA, Ordering::Release);
+        debug_assert!(prev & INFLIGHT_MASK >= 1, "release without a reservation");
+        if prev & (RETIRED | INFLIGHT_MASK) == RETIRED | 1 {
+            // Acquire: see every other user's accesses (their Release RMWs) before freeing.
+            fence(Ordering::Acquire);
+            // SAFETY: retired with no reservation left: no one else can reach the host.
+            drop(unsafe { Box::from_raw(host.as_ptr()) });
+        }
+    }
+
+    /// Drops the structural reference: no snapshot or registry entry refers to the host any
+    /// more. Frees it now if nothing is in flight, otherwise the last release will.
+    ///
+    /// # Safety
+    /// Called exactly once per host, by the owner of the structural reference.
+    pub(crate) unsafe fn retire(host: NonNull<HostBox>) {
+        // SAFETY: the structural reference we are giving up keeps the host alive until here.
+        let h = unsafe { host.as_ref() };
+        // AcqRel: Release so the last releaser (which fences Acquire) sees our accesses;
+        // Acquire so that, if we free, we see every releaser's.
+        let prev = h.word.fetch_or(RETIRED, Ordering::AcqRel);
+        debug_assert!(prev & RETIRED == 0, "host retired twice");
+        if prev & INFLIGHT_MASK == 0 {
+            // SAFETY: no reservation and no structural reference: we are the only one left.
+            drop(unsafe { Box::from_raw(host.as_ptr()) });
+        }
+    }
+}
+
+/// The structural reference to a host: held (behind an `Arc`) by the registry and by every
+/// snapshot that lists the host. Dropping the last one retires the host.
+pub(crate) struct HostRef(NonNull<HostBox>);
+
+// SAFETY: `Host` is only accessed through atomics and immutable fields; the pointer stays
+// valid while this reference exists (the host is retired only in our `Drop`).
+unsafe impl Send for HostRef {}
+// SAFETY: as above; `&HostRef` only hands out `&Host`.
+unsafe impl Sync for HostRef {}
+
+impl HostRef {
+    pub(crate) fn new(addr: &str, health: &std::sync::Arc<Health>) -> Self {
+        Self(Host::alloc(addr, health))
+    }
+
+    pub(crate) fn ptr(&self) -> NonNull<HostBox> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for HostRef {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        // SAFETY: the host is alive while its structural reference is (see `Drop`).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for HostRef {
+    fn drop(&mut self) {
+        // SAFETY: each `HostRef` is the unique structural reference of its host and is
+        // dropped once.
+        unsafe { Host::retire(self.0) }
+    }
+}

@@ -1,0 +1,65 @@
+//! # leastconn
+//!
+//! A wait-free least-connections upstream selector, for Rust and (through its C ABI) for C,
+//! C++, nginx modules and anything with an FFI.
+//!
+//! Requests flow one way:
+//!
+//! ```text
+//! sources --multi--> merged list --refresh--> snapshot (arc-swap) --pick--> Reservation --release
+//! ```
+//!
+//! * A [`Source`] says which upstreams exist: [`Static`], a closure ([`source::from_fn`]),
+//!   or [`Multi`], which asks several in order and appends their results (Caddy's `multi`).
+//!   [`Grace`] keeps a failing source's last good list for a while.
+//! * [`Pool::refresh`] (or a [`Refresher`] thread) merges the sources into an immutable
+//!   snapshot and publishes it with `arc_swap`. Host state lives in a registry keyed by dial
+//!   address, so in-flight counts, failures and down flags survive every list change.
+//! * [`Pool::select`] (or a per-thread [`Picker`]) picks a host by [`Policy`] and reserves it
+//!   in the same step: the pick *is* the in-flight increment, so `max_requests` is exact.
+//! * The [`Reservation`] is released exactly once, with an [`Outcome`]; the release lands on
+//!   the host it was made on, even after that host left the list.
+//!
+//! Semantics follow Caddy's `least_conn` and `multi` (see the README for the comparison with
+//! Caddy and nginx); the protocols and their progress guarantees are in `CONCURRENCY.md`.
+//!
+//! ```
+//! use leastconn::{Multi, Outcome, Pool, Static, source};
+//!
+//! let sources = Multi::new()
+//!     .with(Static::from_addresses(["10.0.0.1:80", "10.0.0.2:80"]))
+//!     .with(source::from_fn(|_| Err("service registry unreachable".into()))); // logged, skipped
+//! let pool = Pool::builder(sources).build()?;
+//!
+//! let first = pool.select()?;
+//! let retry = pool.select_excluding(&[first.host_id()])?; // never the host just tried
+//! assert_ne!(first.address(), retry.address());
+//! first.release(Outcome::Failure); // counts towards passive health
+//! retry.release(Outcome::Success);
+//! # Ok::<(), leastconn::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod clock;
+mod error;
+mod host;
+mod policy;
+mod pool;
+mod refresher;
+mod registry;
+mod reservation;
+mod snapshot;
+pub mod source;
+mod sync;
+mod upstream;
+
+pub use clock::{Clock, ManualClock};
+pub use error::{Error, ErrorKind, SourceError};
+pub use host::{HostId, MAX_REQUESTS_LIMIT};
+pub use policy::{MAX_FAILED_RESERVATIONS, Policy};
+pub use pool::{Builder, HostStats, MAX_FAILS_LIMIT, PassiveHealth, Picker, Pool, RefreshReport};
+pub use refresher::Refresher;
+pub use reservation::{Outcome, Reservation};
+pub use source::{Grace, Multi, Source, Static};
+pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};

@@ -1,0 +1,163 @@
+//! Selection policies over the same counters, and the pick that reserves.
+//!
+//! A pick runs on one snapshot, tier by tier (lowest first): the policy proposes an entry of
+//! the tier among the *admissible* ones (not full, not down, not in its failure window, not
+//! excluded), and the proposal is turned into a reservation with one RMW
+//! ([`Host::try_reserve`](crate::host::Host::try_reserve)). If that RMW finds the host full
+//! or down after all (another thread got there first), the host is excluded for the rest of
+//! this pick and the policy proposes again. At most [`MAX_FAILED_RESERVATIONS`] such
+//! failures are tolerated per pick, which bounds its steps (see CONCURRENCY.md).
+
+mod first;
+mod least_conn;
+mod p2c;
+mod ties;
+
+use crate::host::{DOWN, HostId, INFLIGHT_MASK, SUSPECT};
+use crate::snapshot::{Entry, Snapshot};
+
+/// How a pick chooses among the available hosts of a tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Policy {
+    /// Fewest in-flight requests (per unit of weight); ties broken at random (uniformly when
+    /// weights are equal, in proportion to weight otherwise). Caddy's `least_conn`.
+    #[default]
+    LeastConn = 0,
+    /// The first available host in list order (the `multi` failover pattern).
+    First = 1,
+    /// Two distinct random available hosts; the one with fewer in-flight requests (per unit
+    /// of weight) wins. Caddy's `random_choose 2`, nginx's `random two least_conn`.
+    P2c = 2,
+}
+
+/// Failed reservation RMWs tolerated in one pick before it gives up with "no upstream".
+pub const MAX_FAILED_RESERVATIONS: usize = 8;
+
+/// A source of random numbers for tie breaks and p2c draws.
+pub(crate) trait Random {
+    /// A uniform value in `0..n`; `n >= 1`.
+    fn below(&mut self, n: u64) -> u64;
+}
+
+impl Random for fastrand::Rng {
+    #[inline]
+    fn below(&mut self, n: u64) -> u64 {
+        self.u64(..n)
+    }
+}
+
+/// The calling thread's generator (fastrand's thread-local wyrand): no shared state.
+pub(crate) struct ThreadRng;
+
+impl Random for ThreadRng {
+    #[cfg(not(loom))]
+    #[inline]
+    fn below(&mut self, n: u64) -> u64 {
+        fastrand::u64(..n)
+    }
+
+    // Loom replays executions and needs every one to be deterministic.
+    #[cfg(loom)]
+    fn below(&mut self, _n: u64) -> u64 {
+        0
+    }
+}
+
+/// Hosts a pick must not return: the caller's (already tried) and its own failed attempts.
+pub(crate) struct Excluded<'a> {
+    user: &'a [HostId],
+    failed: [HostId; MAX_FAILED_RESERVATIONS],
+    n_failed: usize,
+}
+
+impl<'a> Excluded<'a> {
+    fn new(user: &'a [HostId]) -> Self {
+        Self { user, failed: [HostId(0); MAX_FAILED_RESERVATIONS], n_failed: 0 }
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.user.is_empty() && self.n_failed == 0
+    }
+
+    fn contains(&self, id: HostId) -> bool {
+        self.user.contains(&id) || self.failed[..self.n_failed].contains(&id)
+    }
+
+    /// Records a failed attempt; false once the budget is spent.
+    fn push_failed(&mut self, id: HostId) -> bool {
+        if self.n_failed == MAX_FAILED_RESERVATIONS {
+            return false;
+        }
+        self.failed[self.n_failed] = id;
+        self.n_failed += 1;
+        true
+    }
+}
+
+/// The current time, read from the pool's clock at most once per pick and only if some host
+/// needs it (has SUSPECT set).
+#[derive(Default)]
+pub(crate) struct Now(u64);
+
+impl Now {
+    #[cold]
+    fn get(&mut self, e: &Entry) -> u64 {
+        if self.0 == 0 {
+            self.0 = e.host().clock_now();
+        }
+        self.0
+    }
+}
+
+/// Can `e`, whose state word is `word`, be proposed? Exact for the moment of the load; the
+/// reservation RMW re-checks fullness and the down flag.
+#[inline(always)]
+pub(crate) fn admissible(e: &Entry, word: u64, ex: &Excluded<'_>, now: &mut Now) -> bool {
+    if word & INFLIGHT_MASK >= u64::from(e.limit) {
+        return false;
+    }
+    if word & (DOWN | SUSPECT) != 0 && (word & DOWN != 0 || !e.host().healthy_at(now.get(e))) {
+        return false;
+    }
+    ex.is_empty() || !ex.contains(e.host().id)
+}
+
+/// Picks and reserves an entry of `snap`; returns its position in `snap.entries`.
+pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId], rng: &mut R) -> Option<usize> {
+    let mut ex = Excluded::new(exclude);
+    let mut now = Now::default();
+    for &(start, end) in snap.tiers.iter() {
+        let (start, end) = (start as usize, end as usize);
+        let tier = &snap.entries[start..end];
+        if policy == Policy::First {
+            // One pass in list order: a failed reservation just moves on to the next entry.
+            let mut from = 0;
+            while let Some(i) = first::propose(tier, from, &ex, &mut now) {
+                if tier[i].host().try_reserve(u64::from(tier[i].limit)) {
+                    return Some(start + i);
+                }
+                from = i + 1;
+            }
+            continue;
+        }
+        loop {
+            let proposal = match policy {
+                Policy::P2c => p2c::propose(tier, &snap.cum_weight[start..end], snap.uniform, &ex, &mut now, rng),
+                _ => least_conn::propose(tier, snap.uniform, &ex, &mut now, rng),
+            };
+            let Some(i) = proposal else { break };
+            if tier[i].host().try_reserve(u64::from(tier[i].limit)) {
+                return Some(start + i);
+            }
+            if !ex.push_failed(tier[i].host().id) {
+                return None;
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

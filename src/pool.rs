@@ -1,0 +1,420 @@
+//! The pool: sources -> merge -> snapshot -> pick -> reservation, tied together.
+
+use std::time::Duration;
+
+use crate::clock::{Clock, duration_ns};
+use crate::error::{Error, ErrorKind};
+use crate::host::{Health, HostId};
+use crate::policy::{self, Policy, Random, ThreadRng};
+use crate::registry::Registry;
+use crate::reservation::Reservation;
+use crate::snapshot::Snapshot;
+use crate::source::{Context, Source, fetch_checked};
+use crate::sync::{Arc, ArcSwap, Cache, Mutex, MutexGuard};
+use crate::upstream::Upstream;
+
+/// Largest accepted `max_fails` (the failure window keeps one timestamp per allowed failure).
+pub const MAX_FAILS_LIMIT: u32 = 1024;
+
+/// Passive health: a host with at least `max_fails` failed requests inside the last
+/// `fail_duration` is unavailable until the oldest of them leaves the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PassiveHealth {
+    /// Failures that make a host unavailable; 0 turns passive health off. Default 1.
+    pub max_fails: u32,
+    /// The sliding window. Default 10 s (nginx's `fail_timeout`).
+    pub fail_duration: Duration,
+}
+
+impl Default for PassiveHealth {
+    fn default() -> Self {
+        Self { max_fails: 1, fail_duration: Duration::from_secs(10) }
+    }
+}
+
+impl PassiveHealth {
+    /// Passive health turned off: failures are not counted.
+    pub const OFF: PassiveHealth = PassiveHealth { max_fails: 0, fail_duration: Duration::ZERO };
+}
+
+/// Configures and builds a [`Pool`].
+pub struct Builder {
+    source: Box<dyn Source>,
+    policy: Policy,
+    health: PassiveHealth,
+    clock: Clock,
+}
+
+impl Builder {
+    /// Sets the selection policy (default [`Policy::LeastConn`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets passive health (default: 1 failure in 10 s).
+    pub fn passive_health(mut self, health: PassiveHealth) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Sets the clock used for failure windows (default: the system's monotonic clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates the configuration, builds the pool and refreshes it once. A failing first
+    /// refresh is logged and leaves the pool empty (the next refresh may succeed).
+    pub fn build(self) -> Result<Pool, Error> {
+        let h = self.health;
+        if h.max_fails > MAX_FAILS_LIMIT {
+            return Err(Error::new(
+                ErrorKind::InvalidLimit,
+                format!("max_fails {} is above {MAX_FAILS_LIMIT}", h.max_fails),
+            ));
+        }
+        if h.max_fails > 0 && h.fail_duration.is_zero() {
+            // Caddy 2.6.2 turned this into "every host unavailable"; we refuse it instead.
+            return Err(Error::new(ErrorKind::InvalidLimit, "passive health needs a fail_duration above 0"));
+        }
+        let health = std::sync::Arc::new(Health {
+            max_fails: h.max_fails,
+            fail_ns: duration_ns(h.fail_duration),
+            clock: self.clock,
+        });
+        let pool = Pool {
+            shared: Arc::new(Shared {
+                current: ArcSwap::new(Arc::new(Snapshot::empty())),
+                registry: Mutex::new(Registry::default()),
+                refresh_lock: Mutex::new(0),
+                source: self.source,
+                policy: self.policy,
+                health,
+            }),
+        };
+        if let Err(e) = pool.refresh() {
+            log::warn!("initial refresh failed: {e}");
+        }
+        Ok(pool)
+    }
+}
+
+pub(crate) struct Shared {
+    /// The published snapshot: loaded by every pick, replaced by every refresh.
+    current: ArcSwap<Snapshot>,
+    /// Host states by address; taken by refresh, `set_down` and stats, never by a pick.
+    registry: Mutex<Registry>,
+    /// Serialises refreshes (so results are published in the order they were fetched) and
+    /// holds the generation counter.
+    refresh_lock: Mutex<u64>,
+    source: Box<dyn Source>,
+    policy: Policy,
+    health: std::sync::Arc<Health>,
+}
+
+/// What a refresh did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshReport {
+    /// Entries in the new list.
+    pub upstreams: usize,
+    /// Host states alive after the refresh (listed, or unlisted with requests in flight).
+    pub hosts: usize,
+    /// Host states reclaimed by this refresh.
+    pub reclaimed: usize,
+    /// The new snapshot's generation (1 for the first refresh).
+    pub generation: u64,
+}
+
+/// A point-in-time view of one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostStats {
+    /// Dial address.
+    pub address: String,
+    /// Identity (for exclusions).
+    pub id: HostId,
+    /// Requests in flight.
+    pub in_flight: u32,
+    /// Reservations ever made (released or in flight).
+    pub picks: u64,
+    /// Failures inside the passive-health window.
+    pub recent_failures: u32,
+    /// Marked down by the integrator.
+    pub down: bool,
+    /// Inside its passive-failure window.
+    pub unhealthy: bool,
+    /// At its `max_requests` limit (per its first entry in the list).
+    pub full: bool,
+    /// `max_requests` of its first entry (0 = unlimited).
+    pub max_requests: u32,
+    /// In the current list (false: removed, kept until its last request ends).
+    pub listed: bool,
+}
+
+/// A least-connections pool of upstreams. Cheap to clone (all clones share one pool); all
+/// methods may be called concurrently from any thread.
+///
+/// ```
+/// use leastconn::{Outcome, Pool, Static};
+/// let pool = Pool::builder(Static::from_addresses(["10.0.0.1:80", "10.0.0.2:80"])).build()?;
+/// let a = pool.select()?;          // reserves: a's host now has 1 in flight
+/// let b = pool.select()?;          // the other host: it has fewer in flight
+/// assert_ne!(a.address(), b.address());
+/// a.release(Outcome::Success);
+/// drop(b);                         // dropping releases as a success
+/// # Ok::<(), leastconn::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+impl Pool {
+    /// Starts configuring a pool fed by `source`.
+    pub fn builder(source: impl Source + 'static) -> Builder {
+        Builder {
+            source: Box::new(source),
+            policy: Policy::default(),
+            health: PassiveHealth::default(),
+            clock: Clock::System,
+        }
+    }
+
+    /// The policy picks use.
+    pub fn policy(&self) -> Policy {
+        self.shared.policy
+    }
+
+    /// Picks a host and reserves it for one request.
+    ///
+    /// Wait-free: one snapshot load, one scan, one RMW on the chosen host's counter (see
+    /// CONCURRENCY.md for the bound). Fails with [`ErrorKind::NoUpstream`] when no host is
+    /// available.
+    pub fn select(&self) -> Result<Reservation, Error> {
+        self.select_excluding(&[])
+    }
+
+    /// As [`Pool::select`], never returning a host in `exclude` (the hosts already tried for
+    /// this request, from [`Reservation::host_id`]).
+    pub fn select_excluding(&self, exclude: &[HostId]) -> Result<Reservation, Error> {
+        let snap = self.shared.current.load();
+        select_in(&snap, self.shared.policy, exclude, &mut ThreadRng)
+    }
+
+    /// A per-thread selector: like [`Pool::select`] but it keeps the current snapshot cached,
+    /// so a steady-state pick costs one pointer load instead of arc-swap's guard protocol,
+    /// and it draws random numbers from its own generator (seeded, for reproducible tests).
+    pub fn picker(&self) -> Picker {
+        self.picker_seeded(fastrand::u64(..))
+    }
+
+    /// A [`Picker`] whose random draws come from a generator seeded with `seed`.
+    pub fn picker_seeded(&self, seed: u64) -> Picker {
+        Picker {
+            cache: Cache::new(CurrentSnapshot(Arc::clone(&self.shared))),
+            rng: fastrand::Rng::with_seed(seed),
+            policy: self.shared.policy,
+        }
+    }
+
+    /// Asks the source for the current list and publishes it.
+    ///
+    /// Hosts whose address was already known keep their state (in-flight counts, failures,
+    /// down flag). If the source fails, the current list stays and the error is returned.
+    pub fn refresh(&self) -> Result<RefreshReport, Error> {
+        self.shared.refresh(&Context::new())
+    }
+
+    pub(crate) fn refresh_with(&self, ctx: &Context<'_>) -> Result<RefreshReport, Error> {
+        self.shared.refresh(ctx)
+    }
+
+    /// Marks the host with this address down (`true`) or up. A down host gets no new picks;
+    /// its in-flight requests are unaffected. The flag is part of the host's state, so it
+    /// survives list changes.
+    pub fn set_down(&self, address: &str, down: bool) -> Result<(), Error> {
+        let reg = self.shared.registry();
+        let host = reg.get(address).ok_or_else(|| not_found(address))?;
+        host.set_down(down);
+        Ok(())
+    }
+
+    /// Statistics for every host of the current list, in list order (once per address).
+    pub fn stats(&self) -> Vec<HostStats> {
+        let snap = self.shared.current.load_full();
+        let reg = self.shared.registry();
+        let mut order: Vec<usize> = (0..snap.len()).collect();
+        order.sort_by_key(|&i| snap.entries[i].index);
+        let mut seen = std::collections::HashSet::new();
+        order
+            .into_iter()
+            .filter(|&i| seen.insert(snap.entries[i].host().id))
+            .map(|i| stats_of(&snap.entries[i], true, &reg))
+            .collect()
+    }
+
+    /// Statistics for one host, listed or still draining.
+    pub fn host_stats(&self, address: &str) -> Result<HostStats, Error> {
+        let snap = self.shared.current.load_full();
+        let reg = self.shared.registry();
+        let mut order: Vec<usize> = (0..snap.len()).collect();
+        order.sort_by_key(|&i| snap.entries[i].index);
+        if let Some(&i) = order.iter().find(|&&i| snap.entries[i].host().addr() == address) {
+            return Ok(stats_of(&snap.entries[i], true, &reg));
+        }
+        let host = reg.get(address).ok_or_else(|| not_found(address))?;
+        let picks = host.fold_completed();
+        Ok(HostStats {
+            address: address.to_owned(),
+            id: host.id,
+            in_flight: host.in_flight(),
+            picks,
+            recent_failures: host.recent_failures(),
+            down: host.is_down(),
+            unhealthy: host.is_unhealthy(),
+            full: false,
+            max_requests: 0,
+            listed: false,
+        })
+    }
+
+    /// Entries in the current list.
+    pub fn len(&self) -> usize {
+        self.shared.current.load().len()
+    }
+
+    /// Is the current list empty?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Host states alive (listed, or removed with requests still in flight).
+    pub fn live_hosts(&self) -> usize {
+        self.shared.registry().len()
+    }
+
+    /// The current list as upstream specs, in list order (for inspection and tests).
+    pub fn upstreams(&self) -> Vec<Upstream> {
+        let snap = self.shared.current.load_full();
+        let mut list: Vec<(u32, Upstream)> = snap
+            .entries
+            .iter()
+            .map(|e| {
+                let max = if e.limit == crate::MAX_REQUESTS_LIMIT { 0 } else { e.limit };
+                let u = Upstream::new(e.host().addr()).weight(e.weight).max_requests(max).tier(e.tier).tag(e.tag);
+                (e.index, u)
+            })
+            .collect();
+        list.sort_by_key(|(i, _)| *i);
+        list.into_iter().map(|(_, u)| u).collect()
+    }
+
+    /// The generation of the current list (increments with every published refresh).
+    pub fn generation(&self) -> u64 {
+        self.shared.current.load().generation
+    }
+}
+
+fn stats_of(e: &crate::snapshot::Entry, listed: bool, _reg: &MutexGuard<'_, Registry>) -> HostStats {
+    let h = e.host();
+    let in_flight = h.in_flight();
+    let max = if e.limit == crate::MAX_REQUESTS_LIMIT { 0 } else { e.limit };
+    HostStats {
+        address: h.addr().to_owned(),
+        id: h.id,
+        in_flight,
+        picks: h.fold_completed(),
+        recent_failures: h.recent_failures(),
+        down: h.is_down(),
+        unhealthy: h.is_unhealthy(),
+        full: in_flight >= e.limit,
+        max_requests: max,
+        listed,
+    }
+}
+
+fn not_found(address: &str) -> Error {
+    Error::new(ErrorKind::NotFound, format!("no host with address {address:?}"))
+}
+
+fn select_in<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId], rng: &mut R) -> Result<Reservation, Error> {
+    match policy::pick(snap, policy, exclude, rng) {
+        Some(i) => Ok(Reservation::new(&snap.entries[i])),
+        None if snap.len() == 0 => Err(Error::new(ErrorKind::NoUpstream, "the upstream list is empty")),
+        None => Err(Error::new(
+            ErrorKind::NoUpstream,
+            "every upstream is down, unhealthy, full or excluded",
+        )),
+    }
+}
+
+impl Shared {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic never happens under this lock (sources run outside it), but recover anyway.
+        self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn refresh(&self, ctx: &Context<'_>) -> Result<RefreshReport, Error> {
+        let mut generation = self.refresh_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut list = Vec::new();
+        if let Err(e) = fetch_checked(&*self.source, ctx, &mut list) {
+            if e.kind() != ErrorKind::Cancelled {
+                log::error!("refresh failed, keeping the current list: {}", e.message());
+            }
+            return Err(e);
+        }
+        let upstreams = list.len();
+        let mut reg = self.registry();
+        let pairs = list
+            .into_iter()
+            .map(|u| {
+                let host = reg.get_or_create(&u.address, &self.health);
+                (u, host)
+            })
+            .collect();
+        *generation += 1;
+        let snapshot = Arc::new(Snapshot::build(pairs, *generation));
+        // The old snapshot's references go here (or when the last pick still using it ends),
+        // which is what lets the sweep below see removed hosts as unreferenced.
+        drop(self.current.swap(snapshot));
+        let reclaimed = reg.sweep();
+        Ok(RefreshReport { upstreams, hosts: reg.len(), reclaimed, generation: *generation })
+    }
+}
+
+/// Lets arc-swap's `Cache` reach the pool's `ArcSwap` through the shared state.
+struct CurrentSnapshot(Arc<Shared>);
+
+impl std::ops::Deref for CurrentSnapshot {
+    type Target = ArcSwap<Snapshot>;
+    fn deref(&self) -> &ArcSwap<Snapshot> {
+        &self.0.current
+    }
+}
+
+/// A per-thread selector with a cached snapshot and its own random generator.
+///
+/// `Send` but not `Sync`: give each thread its own (e.g. one per nginx worker, or one per
+/// thread in a thread-local). Holding a picker keeps the pool alive. While it is idle it also
+/// keeps the snapshot it last used, and with it the state of hosts removed since, until its
+/// next pick.
+pub struct Picker {
+    cache: Cache<CurrentSnapshot, Arc<Snapshot>>,
+    rng: fastrand::Rng,
+    policy: Policy,
+}
+
+impl Picker {
+    /// Picks a host and reserves it (see [`Pool::select`]).
+    #[inline]
+    pub fn select(&mut self) -> Result<Reservation, Error> {
+        self.select_excluding(&[])
+    }
+
+    /// Picks a host not in `exclude` and reserves it (see [`Pool::select_excluding`]).
+    #[inline]
+    pub fn select_excluding(&mut self, exclude: &[HostId]) -> Result<Reservation, Error> {
+        let snap = self.cache.load();
+        select_in(snap, self.policy, exclude, &mut self.rng)
+    }
+}

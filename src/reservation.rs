@@ -1,0 +1,103 @@
+//! The reservation a pick returns, and its release.
+
+use std::ffi::CStr;
+use std::ptr::NonNull;
+
+use crate::host::{Host, HostBox, HostId};
+use crate::snapshot::Entry;
+
+/// How the request sent to a reserved host ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Outcome {
+    /// The request completed (whatever the HTTP status: passive health counts transport and
+    /// upstream failures as the integrator defines them).
+    #[default]
+    Success = 0,
+    /// The request failed; counts towards the host's passive-failure window.
+    Failure = 1,
+}
+
+/// One in-flight request to one host: the pick *is* the reservation.
+///
+/// Created by a pick, which has already counted the request in the host's in-flight counter.
+/// Ends with [`Reservation::release`] or, reporting success, when dropped. The release always
+/// lands on the host this reservation was made on, even after that host left the list or the
+/// pool was dropped; it is one atomic RMW (plus the failure window update on failure).
+///
+/// A reservation does not borrow the pool; it may be sent to and released on any thread.
+#[must_use = "dropping a reservation at once releases it as a success"]
+pub struct Reservation {
+    host: NonNull<HostBox>,
+    tag: usize,
+    index: u32,
+}
+
+// SAFETY: the reservation's in-flight count keeps the host alive (see `host.rs`), and the
+// host is used only through atomics and immutable fields.
+unsafe impl Send for Reservation {}
+// SAFETY: `&Reservation` only reads immutable host fields.
+unsafe impl Sync for Reservation {}
+
+impl Reservation {
+    /// Wraps the reservation a successful `try_reserve` on `entry` just made.
+    pub(crate) fn new(entry: &Entry) -> Self {
+        Self { host: entry.host_ptr(), tag: entry.tag, index: entry.index }
+    }
+
+    fn host(&self) -> &Host {
+        // SAFETY: our unreleased reservation keeps the host allocated.
+        unsafe { self.host.as_ref() }
+    }
+
+    /// The host's dial address.
+    pub fn address(&self) -> &str {
+        self.host().addr()
+    }
+
+    /// The host's dial address as a C string (valid as long as this reservation).
+    pub fn address_cstr(&self) -> &CStr {
+        self.host().addr_cstr()
+    }
+
+    /// The tag of the list entry that was picked.
+    pub fn tag(&self) -> usize {
+        self.tag
+    }
+
+    /// Position of the picked entry in the merged list of the snapshot it was picked from.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// The host's identity, for excluding it from a retry of the same request.
+    pub fn host_id(&self) -> HostId {
+        self.host().id
+    }
+
+    /// Ends the request with `outcome`.
+    pub fn release(self, outcome: Outcome) {
+        let host = self.host;
+        std::mem::forget(self);
+        // SAFETY: `self` held an unreleased reservation on `host`, and was forgotten, so this
+        // is its only release.
+        unsafe { Host::release(host, outcome == Outcome::Failure) }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // SAFETY: dropping is this reservation's one release (`release` forgets `self`).
+        unsafe { Host::release(self.host, false) }
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("address", &self.address())
+            .field("index", &self.index)
+            .field("tag", &self.tag)
+            .finish()
+    }
+}
