@@ -337,14 +337,16 @@ fn not_found(address: &str) -> Error {
     Error::new(ErrorKind::NotFound, format!("no host with address {address:?}"))
 }
 
-fn select_in<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId], rng: &mut R) -> Result<Reservation, Error> {
+fn select_in<R: Random>(
+    snap: &Snapshot,
+    policy: Policy,
+    exclude: &[HostId],
+    rng: &mut R,
+) -> Result<Reservation, Error> {
     match policy::pick(snap, policy, exclude, rng) {
         Some(i) => Ok(Reservation::new(&snap.entries[i])),
         None if snap.len() == 0 => Err(Error::new(ErrorKind::NoUpstream, "the upstream list is empty")),
-        None => Err(Error::new(
-            ErrorKind::NoUpstream,
-            "every upstream is down, unhealthy, full or excluded",
-        )),
+        None => Err(Error::new(ErrorKind::NoUpstream, "every upstream is down, unhealthy, full or excluded")),
     }
 }
 

@@ -216,10 +216,7 @@ mod tests {
     fn rejects_absurd_weights_limits_and_tiers() {
         let u = Upstream::new("h:1");
         assert_eq!(u.clone().weight(0).validate().unwrap_err().kind(), ErrorKind::InvalidWeight);
-        assert_eq!(
-            u.clone().weight(MAX_WEIGHT + 1).validate().unwrap_err().kind(),
-            ErrorKind::InvalidWeight
-        );
+        assert_eq!(u.clone().weight(MAX_WEIGHT + 1).validate().unwrap_err().kind(), ErrorKind::InvalidWeight);
         assert!(u.clone().weight(MAX_WEIGHT).validate().is_ok());
         assert_eq!(
             u.clone().max_requests(MAX_REQUESTS_LIMIT + 1).validate().unwrap_err().kind(),
