@@ -38,46 +38,67 @@ impl Ties {
     #[inline(always)]
     pub(super) fn push<R: Random>(&mut self, i: u32, rng: &mut R, weight: impl Fn(u32) -> u64) {
         if self.len == BATCH {
-            self.fold(rng, &weight);
+            // SAFETY: all BATCH slots were written since the last clear or fold.
+            let full = unsafe { buffered(&self.buf, BATCH) };
+            fold(full, &mut self.carry, &mut self.carry_weight, rng, &weight);
+            self.len = 0;
         }
         self.buf[self.len] = MaybeUninit::new(i);
         self.len += 1;
     }
 
-    fn buffered(&self) -> &[u32] {
-        // SAFETY: the first `len` slots were written by `push` since the last clear or fold.
-        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u32>(), self.len) }
-    }
-
-    /// Replaces carry + buffer by one survivor drawn in proportion to weight.
-    fn fold<R: Random>(&mut self, rng: &mut R, weight: &impl Fn(u32) -> u64) {
-        let total = self.carry_weight + self.buffered().iter().map(|&i| weight(i)).sum::<u64>();
-        let mut r = rng.below(total);
-        if r >= self.carry_weight {
-            r -= self.carry_weight;
-            for &i in self.buffered() {
-                let w = weight(i);
-                if r < w {
-                    self.carry = Some(i);
-                    break;
-                }
-                r -= w;
-            }
-        }
-        self.carry_weight = total;
-        self.len = 0;
-    }
-
     /// The chosen tie, if there was any.
     #[inline(always)]
-    pub(super) fn finish<R: Random>(mut self, rng: &mut R, weight: impl Fn(u32) -> u64) -> Option<usize> {
-        match (self.carry, self.len) {
-            (None, 0) => None,
-            (None, 1) => Some(self.buffered()[0] as usize),
+    pub(super) fn finish<R: Random>(&mut self, rng: &mut R, weight: impl Fn(u32) -> u64) -> Option<usize> {
+        // SAFETY: the first `len` slots were written by `push` since the last clear or fold.
+        let rest = unsafe { buffered(&self.buf, self.len) };
+        match (self.carry, rest) {
+            (None, []) => None,
+            (None, &[only]) => Some(only as usize),
             _ => {
-                self.fold(rng, &weight);
+                fold(rest, &mut self.carry, &mut self.carry_weight, rng, &weight);
                 self.carry.map(|i| i as usize)
             }
         }
     }
+}
+
+/// The first `len` slots of `buf`.
+///
+/// # Safety
+/// Those slots must have been written.
+#[inline(always)]
+unsafe fn buffered(buf: &[MaybeUninit<u32>; BATCH], len: usize) -> &[u32] {
+    debug_assert!(len <= BATCH);
+    // SAFETY: the caller guarantees the first `len` slots are initialised; `u32` and
+    // `MaybeUninit<u32>` have the same layout.
+    unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u32>(), len) }
+}
+
+/// Replaces `carry` (standing for earlier ties of total weight `carry_weight`) and `ties` by
+/// one survivor drawn in proportion to weight.
+///
+/// Given the fields one by one rather than `&mut Ties`, so that the scan loop's tie count
+/// can stay in a register instead of living in memory.
+fn fold<R: Random>(
+    ties: &[u32],
+    carry: &mut Option<u32>,
+    carry_weight: &mut u64,
+    rng: &mut R,
+    weight: &impl Fn(u32) -> u64,
+) {
+    let total = *carry_weight + ties.iter().map(|&i| weight(i)).sum::<u64>();
+    let mut r = rng.below(total);
+    if r >= *carry_weight {
+        r -= *carry_weight;
+        for &i in ties {
+            let w = weight(i);
+            if r < w {
+                *carry = Some(i);
+                break;
+            }
+            r -= w;
+        }
+    }
+    *carry_weight = total;
 }
