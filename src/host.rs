@@ -41,9 +41,6 @@ pub(crate) const INFLIGHT_MASK: u64 = (1 << 29) - 1;
 pub(crate) const SUSPECT: u64 = 1 << 29;
 pub(crate) const DOWN: u64 = 1 << 30;
 pub(crate) const RETIRED: u64 = 1 << 31;
-/// In-flight count and both availability flags: a host whose `word & LOAD_MASK` is not below
-/// its limit needs no further look (it is full, down, or needs the clock).
-pub(crate) const LOAD_MASK: u64 = INFLIGHT_MASK | SUSPECT | DOWN;
 const COMPLETED_SHIFT: u32 = 32;
 /// `- 1 in flight, + 1 completed`, in one addition.
 const RELEASE_DELTA: u64 = (1 << COMPLETED_SHIFT) - 1;

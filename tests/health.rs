@@ -143,3 +143,19 @@ fn in_flight_requests_of_a_host_marked_down_still_release_onto_it() {
     let s = pool.host_stats("a:1").unwrap();
     assert_eq!((s.in_flight, s.picks, s.down), (0, 1, true));
 }
+
+#[test]
+fn a_recovered_host_after_an_idle_one_gets_picks_again() {
+    // Regression: the scan's quick skip counted SUSPECT as load, so once an earlier host set
+    // the best load, a later host whose window had expired was skipped without a look (and
+    // its flag never cleared): least_conn starved it for good.
+    let clock = ManualClock::new();
+    let pool = pool(&clock, 1, 10);
+    request(&pool, "b:1", Outcome::Failure);
+    clock.advance(Duration::from_secs(10));
+    let held: Vec<_> = (0..2).map(|_| pool.select().unwrap()).collect();
+    let mut addrs: Vec<&str> = held.iter().map(|r| r.address()).collect();
+    addrs.sort();
+    assert_eq!(addrs, ["a:1", "b:1"]);
+    assert!(!pool.host_stats("b:1").unwrap().unhealthy);
+}

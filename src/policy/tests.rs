@@ -90,3 +90,75 @@ fn at_most_32_ties_take_one_draw() {
     assert_eq!(t.finish(&mut rng, |_| 1), Some(7));
     assert_eq!(rng.bounds, [32]);
 }
+
+/// A snapshot of `n` idle, equal-weight hosts (the states live as long as the snapshot).
+fn idle_snapshot(n: usize) -> crate::snapshot::Snapshot {
+    use crate::host::{Health, HostRef};
+    let health = std::sync::Arc::new(Health { max_fails: 0, fail_ns: 0, clock: crate::Clock::System });
+    let list = (0..n)
+        .map(|i| {
+            let addr = format!("10.0.0.{i}:80");
+            let host = crate::sync::Arc::new(HostRef::new(&addr, &health));
+            (crate::Upstream::new(addr), host)
+        })
+        .collect();
+    crate::snapshot::Snapshot::build(list, 1)
+}
+
+/// For a tier of `n` idle hosts, counts how often each wins the uniform least_conn scan over
+/// every sequence of draws it can be given; also returns the bounds it asked for.
+fn enumerate_uniform_scan(n: usize) -> (Vec<u64>, Vec<u64>) {
+    let snap = idle_snapshot(n);
+    let scan = |rng: &mut Script| {
+        let ex = super::Excluded::new(&[]);
+        super::least_conn::propose_uniform(&snap.entries, &ex, &mut super::Now::default(), rng)
+    };
+    let mut probe = Script { draws: vec![0; n], bounds: Vec::new() };
+    scan(&mut probe);
+    let bounds = probe.bounds;
+    let mut wins = vec![0u64; n];
+    for mut code in 0..bounds.iter().product::<u64>() {
+        let mut draws = Vec::new();
+        for &b in &bounds {
+            draws.push(code % b);
+            code /= b;
+        }
+        wins[scan(&mut Script { draws, bounds: Vec::new() }).unwrap()] += 1;
+    }
+    (wins, bounds)
+}
+
+#[test]
+fn uniform_scan_ties_are_exactly_uniform_across_chunks() {
+    // 70 ties: a full chunk of 64, then 6 more drawn against the 64 carried.
+    let (wins, bounds) = enumerate_uniform_scan(70);
+    assert_eq!(bounds, [64, 70]);
+    assert!(wins.iter().all(|&w| w == wins[0]), "{wins:?}");
+}
+
+#[test]
+fn uniform_scan_takes_one_draw_up_to_64_entries_and_none_for_one() {
+    let (wins, bounds) = enumerate_uniform_scan(64);
+    assert_eq!(bounds, [64]);
+    assert!(wins.iter().all(|&w| w == 1), "{wins:?}");
+    assert_eq!(enumerate_uniform_scan(1), (vec![1], vec![]));
+}
+
+#[test]
+fn uniform_scan_forgets_ties_of_earlier_chunks_when_a_later_host_is_idler() {
+    let snap = idle_snapshot(130);
+    // Everything busy except entries 100 and 129. The first chunk's 64 busy ties take a
+    // draw; entry 100 then makes them irrelevant, and only 100 and 129 tie.
+    for (i, e) in snap.entries.iter().enumerate() {
+        if i != 100 && i != 129 {
+            assert!(e.host().try_reserve(u64::from(e.limit)));
+        }
+    }
+    let ex = super::Excluded::new(&[]);
+    for (draw, want) in [(0, 100), (1, 129)] {
+        let mut rng = Script { draws: vec![63, draw], bounds: Vec::new() };
+        let got = super::least_conn::propose_uniform(&snap.entries, &ex, &mut super::Now::default(), &mut rng);
+        assert_eq!(got, Some(want));
+        assert_eq!(rng.bounds, [64, 2]);
+    }
+}
