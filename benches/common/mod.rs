@@ -480,7 +480,8 @@ unsafe fn argmin_avx2(p: *const u32, len: usize) -> usize {
     unsafe {
         let want = _mm256_set1_epi32(min as i32);
         for k in (0..lanes).step_by(8) {
-            let eq = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_loadu_si256(p.add(k).cast()), want)));
+            let eq =
+                _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_loadu_si256(p.add(k).cast()), want)));
             if eq != 0 {
                 return k + eq.trailing_zeros() as usize;
             }
