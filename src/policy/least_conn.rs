@@ -74,12 +74,16 @@ pub(super) fn propose_uniform<R: Random>(
             // Earlier chunks' ties were not ties after all.
             carried = 0;
         }
-        if ties != 0 {
-            let n = u64::from(ties.count_ones());
-            let total = carried + n;
+        if ties != 0 && ties & (ties - 1) == 0 && carried == 0 {
+            // A single tie so far (the common case under load): no draw, no rank.
+            carry = c * CHUNK + ties.trailing_zeros() as usize;
+            carried = 1;
+        } else if ties != 0 {
+            let bits = SetBits::new(ties);
+            let total = carried + bits.count();
             let r = if total == 1 { 0 } else { rng.below(total) };
             if r >= carried {
-                carry = c * CHUNK + nth_set_bit(ties, (r - carried) as u32);
+                carry = c * CHUNK + bits.nth(r - carried);
             }
             carried = total;
         }
@@ -87,35 +91,63 @@ pub(super) fn propose_uniform<R: Random>(
     (carried > 0).then_some(carry)
 }
 
-/// Set bits in each byte value.
-const POP8: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = (i as u8).count_ones() as u8;
-        i += 1;
+const L8: u64 = 0x0101_0101_0101_0101;
+const H8: u64 = 0x8080_8080_8080_8080;
+
+/// `SELECT8[b][k]`: position of the `k`-th (from 0) set bit of byte `b` (8 if none).
+const SELECT8: [[u8; 8]; 256] = {
+    let mut t = [[8u8; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let (mut bit, mut k) = (0, 0);
+        while bit < 8 {
+            if b & (1 << bit) != 0 {
+                t[b][k] = bit as u8;
+                k += 1;
+            }
+            bit += 1;
+        }
+        b += 1;
     }
     t
 };
 
-/// Position of the `r`-th (from 0) set bit of `m`; `r < m.count_ones()`. Skips whole bytes,
-/// then clears at most 7 bits: no popcount instruction needed (x86-64's baseline has none).
-#[inline]
-fn nth_set_bit(mut m: u64, mut r: u32) -> usize {
-    let mut base = 0;
-    loop {
-        let c = u32::from(POP8[(m & 0xff) as usize]);
-        if r < c {
-            break;
-        }
-        r -= c;
-        m >>= 8;
-        base += 8;
+/// Rank and select on the set bits of a 64-bit mask, without branches or a popcount
+/// instruction (x86-64's baseline has none): byte counts by the usual SWAR steps, their
+/// prefix sums by one multiplication, the byte holding the wanted bit by a lane-wise compare,
+/// and the bit inside that byte by a table.
+pub(super) struct SetBits {
+    mask: u64,
+    /// Byte lane `i`: set bits in bytes `0..=i` of `mask` (at most 64, so no lane overflows).
+    prefix: u64,
+}
+
+impl SetBits {
+    #[inline]
+    pub(super) fn new(mask: u64) -> Self {
+        let x = mask - ((mask >> 1) & 0x5555_5555_5555_5555);
+        let x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+        let bytes = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+        Self { mask, prefix: bytes.wrapping_mul(L8) }
     }
-    for _ in 0..r {
-        m &= m - 1;
+
+    #[inline]
+    pub(super) fn count(&self) -> u64 {
+        self.prefix >> 56
     }
-    base + m.trailing_zeros() as usize
+
+    /// Position of the `r`-th (from 0) set bit; `r < self.count()`.
+    #[inline]
+    pub(super) fn nth(&self, r: u64) -> usize {
+        debug_assert!(r < self.count());
+        // Lane `i` gets its high bit iff prefix_i <= r: those bytes lie wholly before the bit.
+        // No borrow crosses lanes: each lane computes 0x80 + r - prefix_i with both below 0x80.
+        let before = (((r * L8) | H8) - self.prefix) & H8;
+        let byte = ((before >> 7).wrapping_mul(L8) >> 56) as u32;
+        let skipped = ((self.prefix << 8) >> (8 * byte)) & 0xff;
+        let b = (self.mask >> (8 * byte)) & 0xff;
+        8 * byte as usize + usize::from(SELECT8[b as usize][(r - skipped) as usize])
+    }
 }
 
 fn propose_weighted<R: Random>(tier: &[Entry], ex: &Excluded<'_>, now: &mut Now, rng: &mut R) -> Option<usize> {

@@ -162,3 +162,18 @@ fn uniform_scan_forgets_ties_of_earlier_chunks_when_a_later_host_is_idler() {
         assert_eq!(rng.bounds, [64, 2]);
     }
 }
+
+#[test]
+fn set_bits_rank_and_select_match_a_plain_scan() {
+    use super::least_conn::SetBits;
+    let mut rng = fastrand::Rng::with_seed(0x5e1ec7);
+    let masks = [0u64, 1, 1 << 63, u64::MAX, 0x8000_0000_0000_0001, 0x00ff_0000_0000_ff00];
+    for mask in masks.into_iter().chain((0..2000).map(|_| rng.u64(..) & rng.u64(..))) {
+        let bits = SetBits::new(mask);
+        let want: Vec<usize> = (0..64).filter(|&b| mask & (1 << b) != 0).collect();
+        assert_eq!(bits.count(), want.len() as u64, "{mask:#x}");
+        for (r, &pos) in want.iter().enumerate() {
+            assert_eq!(bits.nth(r as u64), pos, "{mask:#x} r={r}");
+        }
+    }
+}
