@@ -21,6 +21,7 @@ const WRITER_PERIOD: Duration = Duration::from_micros(100);
 
 fn config() -> Criterion {
     Criterion::default()
+        .without_plots()
         .sample_size(15)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(900))

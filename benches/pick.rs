@@ -16,6 +16,7 @@ const SEED: u64 = 0x5eed;
 
 fn config() -> Criterion {
     Criterion::default()
+        .without_plots()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(800))

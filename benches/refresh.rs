@@ -20,6 +20,7 @@ use leastconn::{Outcome, Pool, Upstream, source};
 
 fn config() -> Criterion {
     Criterion::default()
+        .without_plots()
         .sample_size(15)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))

@@ -488,5 +488,6 @@ unsafe fn argmin_avx2(p: *const u32, len: usize) -> usize {
         }
     }
     // The minimum moved under us (or sits in the tail): fall back to the tail, then to 0.
+    // SAFETY: `k < len`.
     (lanes..len).find(|&k| unsafe { p.add(k).read_volatile() } == min).unwrap_or(0)
 }
