@@ -22,9 +22,9 @@ const WRITER_PERIOD: Duration = Duration::from_micros(100);
 fn config() -> Criterion {
     Criterion::default()
         .without_plots()
-        .sample_size(15)
+        .sample_size(20)
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(900))
+        .measurement_time(Duration::from_millis(1500))
         .configure_from_args()
 }
 

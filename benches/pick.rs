@@ -17,9 +17,9 @@ const SEED: u64 = 0x5eed;
 fn config() -> Criterion {
     Criterion::default()
         .without_plots()
-        .sample_size(20)
+        .sample_size(30)
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(800))
+        .measurement_time(Duration::from_millis(1500))
         .configure_from_args()
 }
 

@@ -128,11 +128,41 @@ fn latency_during_refresh() {
     }
 }
 
+/// The first pick after a refresh, on the same thread: the picker's cache moves to the new
+/// snapshot and, holding the last reference to the old one, frees it (N reference-count
+/// decrements) inside that pick. Compared with the picks that follow it.
+fn first_pick_after_refresh() {
+    for n in [10, 1_000, 10_000] {
+        let (_list, pool) = settable(upstreams(n));
+        let mut picker = pool.picker_seeded(9);
+        let mut time_pick = || {
+            let start = Instant::now();
+            picker.select().expect("pick").release(Outcome::Success);
+            start.elapsed().as_nanos() as u64
+        };
+        time_pick();
+        let (mut first, mut next) = (Vec::new(), Vec::new());
+        for _ in 0..if n == 10_000 { 100 } else { 400 } {
+            pool.refresh().expect("refresh");
+            first.push(time_pick());
+            next.push(time_pick());
+        }
+        first.sort_unstable();
+        next.sort_unstable();
+        println!(
+            "LATENCY n={n} first pick after a refresh: median={} ns; the pick after it: median={} ns",
+            pct(&first, 0.5),
+            pct(&next, 0.5)
+        );
+    }
+}
+
 fn main() {
     let mut c = config();
     refresh(&mut c);
     // The latency run takes a few seconds; listing and test mode skip it.
     if !std::env::args().any(|a| a == "--list" || a == "--test") {
+        first_pick_after_refresh();
         latency_during_refresh();
     }
     c.final_summary();
