@@ -171,8 +171,8 @@ pub struct lc_picker {
 }
 
 /// Creates a picker for `pool`. `seed` seeds its random generator (tie breaks and p2c
-/// draws); 0 picks a random seed. On success `*out` is a new picker owned by the caller
-/// (free it with `lc_picker_free()`); on error it is NULL.
+/// draws); 0 picks a random seed. Any thread. On success `*out` is a new picker owned by
+/// the caller (free it with `lc_picker_free()`); on error it is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_picker_new(pool: *const lc_pool, seed: u64, out: *mut *mut lc_picker) -> lc_status {
     ffi_boundary!("lc_picker_new", {
@@ -185,7 +185,8 @@ pub extern "C" fn lc_picker_new(pool: *const lc_pool, seed: u64, out: *mut *mut 
     })
 }
 
-/// As `lc_pool_select()`, through a picker. Wait-free.
+/// As `lc_pool_select()`, through a picker. Wait-free. One thread at a time per picker;
+/// the picks it makes may be released from any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_picker_select(
     picker: *mut lc_picker,
