@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CC=${CC:-cc}
-cargo build --release --lib
-lib=target/release
+# The debug build by default: `cargo test` has already built it, and it keeps the core's
+# debug assertions on. PROFILE=release checks the optimised library instead.
+PROFILE=${PROFILE:-debug}
+if [ "$PROFILE" = release ]; then cargo build --release --lib; else cargo build --lib; fi
+lib=target/$PROFILE
 out=target/sanitizers
 rm -rf "$out" && mkdir -p "$out/lib"
 # The loader looks for the SONAME; the linker for libleastconn.so.
