@@ -48,15 +48,18 @@ pub struct lc_pool_config {
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_config_default(config: *mut lc_pool_config) -> lc_status {
     ffi_boundary!("lc_pool_config_default", {
-        let config = try_mut!(config);
-        let health = PassiveHealth::default();
-        *config = lc_pool_config {
-            policy: LC_POLICY_LEAST_CONN,
-            max_fails: health.max_fails,
-            fail_duration_ms: health.fail_duration.as_millis() as u64,
-        };
+        *try_mut!(config) = default_config();
         LC_OK
     })
+}
+
+fn default_config() -> lc_pool_config {
+    let health = PassiveHealth::default();
+    lc_pool_config {
+        policy: LC_POLICY_LEAST_CONN,
+        max_fails: health.max_fails,
+        fail_duration_ms: health.fail_duration.as_millis() as u64,
+    }
 }
 
 fn policy_from_c(policy: lc_policy) -> Option<Policy> {
@@ -90,8 +93,7 @@ pub extern "C" fn lc_pool_new(
         let Some(source) = source else {
             return LC_ERR_NULL_POINTER;
         };
-        let mut defaults = lc_pool_config { policy: 0, max_fails: 0, fail_duration_ms: 0 };
-        lc_pool_config_default(&mut defaults);
+        let defaults = default_config();
         // SAFETY: a non-NULL `config` points to a live config for the call (documented).
         let config = unsafe { config.as_ref() }.unwrap_or(&defaults);
         let Some(policy) = policy_from_c(config.policy) else {
