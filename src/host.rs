@@ -41,6 +41,9 @@ pub(crate) const INFLIGHT_MASK: u64 = (1 << 29) - 1;
 pub(crate) const SUSPECT: u64 = 1 << 29;
 pub(crate) const DOWN: u64 = 1 << 30;
 pub(crate) const RETIRED: u64 = 1 << 31;
+/// In-flight count and both availability flags: a host whose `word & LOAD_MASK` is not below
+/// its limit needs no further look (it is full, down, or needs the clock).
+pub(crate) const LOAD_MASK: u64 = INFLIGHT_MASK | SUSPECT | DOWN;
 const COMPLETED_SHIFT: u32 = 32;
 /// `- 1 in flight, + 1 completed`, in one addition.
 const RELEASE_DELTA: u64 = (1 << COMPLETED_SHIFT) - 1;
@@ -120,8 +123,11 @@ impl Host {
     }
 
     pub(crate) fn addr_cstr(&self) -> &CStr {
-        // Validated addresses contain no NUL, so the only NUL is the terminator.
-        CStr::from_bytes_with_nul(&self.addr).expect("address without interior NUL")
+        debug_assert!(!self.addr[..self.addr.len() - 1].contains(&0));
+        // SAFETY: `addr` ends with the NUL pushed in `alloc`, and holds no other: addresses are
+        // validated before a host is created, and `validate_address` rejects control
+        // characters, NUL among them.
+        unsafe { CStr::from_bytes_with_nul_unchecked(&self.addr) }
     }
 
     /// The pool clock's current time (see [`Clock`]).

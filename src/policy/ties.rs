@@ -7,6 +7,9 @@
 //! survivor is therefore chosen with probability proportional to its weight among all ties
 //! (uniformly when weights are equal), using `ceil(ties / 32)` draws, and a single draw for the
 //! common case of at most 32 ties. A single tie needs no draw.
+//!
+//! The reservoir lives on the picking thread's stack and is never moved (`&mut` only), so the
+//! 128-byte buffer costs neither initialisation nor copies.
 
 use std::mem::MaybeUninit;
 
@@ -38,67 +41,70 @@ impl Ties {
     #[inline(always)]
     pub(super) fn push<R: Random>(&mut self, i: u32, rng: &mut R, weight: impl Fn(u32) -> u64) {
         if self.len == BATCH {
-            // SAFETY: all BATCH slots were written since the last clear or fold.
-            let full = unsafe { buffered(&self.buf, BATCH) };
-            fold(full, &mut self.carry, &mut self.carry_weight, rng, &weight);
+            self.fold(rng, &weight);
+        }
+        self.buf[self.len] = MaybeUninit::new(i);
+        self.len += 1;
+    }
+
+    /// As [`Ties::push`] for equally weighted ties: a full buffer folds in O(1).
+    #[inline(always)]
+    pub(super) fn push_uniform<R: Random>(&mut self, i: u32, rng: &mut R) {
+        if self.len == BATCH {
+            self.carry = self.finish_uniform(rng).map(|c| c as u32);
+            self.carry_weight += BATCH as u64;
             self.len = 0;
         }
         self.buf[self.len] = MaybeUninit::new(i);
         self.len += 1;
     }
 
-    /// The chosen tie, if there was any.
     #[inline(always)]
-    pub(super) fn finish<R: Random>(&mut self, rng: &mut R, weight: impl Fn(u32) -> u64) -> Option<usize> {
+    fn buffered(&self) -> &[u32] {
         // SAFETY: the first `len` slots were written by `push` since the last clear or fold.
-        let rest = unsafe { buffered(&self.buf, self.len) };
-        match (self.carry, rest) {
-            (None, []) => None,
-            (None, &[only]) => Some(only as usize),
-            _ => {
-                fold(rest, &mut self.carry, &mut self.carry_weight, rng, &weight);
-                self.carry.map(|i| i as usize)
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u32>(), self.len) }
+    }
+
+    /// Replaces carry + buffer by one survivor drawn in proportion to weight.
+    #[inline(never)]
+    fn fold<R: Random>(&mut self, rng: &mut R, weight: &impl Fn(u32) -> u64) {
+        let total = self.carry_weight + self.buffered().iter().map(|&i| weight(i)).sum::<u64>();
+        let mut r = rng.below(total);
+        if r >= self.carry_weight {
+            r -= self.carry_weight;
+            for &i in self.buffered() {
+                let w = weight(i);
+                if r < w {
+                    self.carry = Some(i);
+                    break;
+                }
+                r -= w;
             }
         }
+        self.carry_weight = total;
+        self.len = 0;
     }
-}
 
-/// The first `len` slots of `buf`.
-///
-/// # Safety
-/// Those slots must have been written.
-#[inline(always)]
-unsafe fn buffered(buf: &[MaybeUninit<u32>; BATCH], len: usize) -> &[u32] {
-    debug_assert!(len <= BATCH);
-    // SAFETY: the caller guarantees the first `len` slots are initialised; `u32` and
-    // `MaybeUninit<u32>` have the same layout.
-    unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u32>(), len) }
-}
-
-/// Replaces `carry` (standing for earlier ties of total weight `carry_weight`) and `ties` by
-/// one survivor drawn in proportion to weight.
-///
-/// Given the fields one by one rather than `&mut Ties`, so that the scan loop's tie count
-/// can stay in a register instead of living in memory.
-fn fold<R: Random>(
-    ties: &[u32],
-    carry: &mut Option<u32>,
-    carry_weight: &mut u64,
-    rng: &mut R,
-    weight: &impl Fn(u32) -> u64,
-) {
-    let total = *carry_weight + ties.iter().map(|&i| weight(i)).sum::<u64>();
-    let mut r = rng.below(total);
-    if r >= *carry_weight {
-        r -= *carry_weight;
-        for &i in ties {
-            let w = weight(i);
-            if r < w {
-                *carry = Some(i);
-                break;
-            }
-            r -= w;
+    /// The chosen tie among equally weighted ones, if there was any.
+    #[inline(always)]
+    pub(super) fn finish_uniform<R: Random>(&mut self, rng: &mut R) -> Option<usize> {
+        if self.carry.is_none() && self.len <= 1 {
+            return (self.len == 1).then(|| self.buffered()[0] as usize);
+        }
+        let r = rng.below(self.carry_weight + self.len as u64);
+        match r.checked_sub(self.carry_weight) {
+            Some(j) => Some(self.buffered()[j as usize] as usize),
+            None => self.carry.map(|i| i as usize),
         }
     }
-    *carry_weight = total;
+
+    /// The chosen tie, drawn in proportion to `weight`, if there was any.
+    #[inline]
+    pub(super) fn finish<R: Random>(&mut self, rng: &mut R, weight: impl Fn(u32) -> u64) -> Option<usize> {
+        if self.carry.is_none() && self.len <= 1 {
+            return (self.len == 1).then(|| self.buffered()[0] as usize);
+        }
+        self.fold(rng, &weight);
+        self.carry.map(|i| i as usize)
+    }
 }
