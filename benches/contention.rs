@@ -3,7 +3,9 @@
 //! item 4).
 //!
 //! Each sample starts its threads, lines them up on a barrier, and reports the slowest
-//! thread's time for `iters` operations: the per-operation cost each thread sees. The writer
+//! thread's time for `iters` operations: the per-operation cost each thread sees. The
+//! `private_floor` control shares nothing between threads: its 2-thread / 1-thread ratio
+//! shows how much CPU the machine actually gives two threads. The writer
 //! (group `contention_writer`) is an extra thread that sleeps 100 us between refreshes, so it
 //! takes a small share of a core while the pickers run.
 
@@ -13,7 +15,9 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{CaddyLike, Floor, Leastconn, LeastconnPoolSelect, Load, MutexScan, Op, RwLockScan, Subject};
+use common::{
+    CaddyLike, Floor, Leastconn, LeastconnPoolSelect, Load, MutexScan, Op, PrivateFloor, RwLockScan, Subject,
+};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, measurement::WallTime};
 use leastconn::Policy;
 
@@ -81,6 +85,7 @@ fn contention(c: &mut Criterion, writer: bool) {
     let load = Load::Idle;
     let mut g = c.benchmark_group(if writer { "contention_writer" } else { "contention" });
     for n in [8, 64] {
+        bench(&mut g, "private_floor", n, writer, &PrivateFloor::new(n, load));
         bench(&mut g, "floor", n, writer, &Floor::new(n, load));
         bench(&mut g, "least_conn", n, writer, &Leastconn::new(n, Policy::LeastConn, load));
         bench(

@@ -222,6 +222,38 @@ impl Subject for Floor {
     }
 }
 
+/// A control for the contention bench: the floor, but every thread gets counters of its own,
+/// so two threads share nothing. Its 2-thread / 1-thread ratio measures how much CPU the
+/// machine really gives two threads (1.0 on two idle cores), not cache-line contention.
+pub struct PrivateFloor {
+    n: usize,
+    load: Load,
+}
+
+impl PrivateFloor {
+    pub fn new(n: usize, load: Load) -> Self {
+        Self { n, load }
+    }
+}
+
+pub struct OwnFloorOp(Floor);
+
+impl Op for OwnFloorOp {
+    #[inline]
+    fn op(&mut self) {
+        self.0.op();
+    }
+}
+
+impl Subject for PrivateFloor {
+    type Handle<'a> = OwnFloorOp;
+
+    fn handle(&self, _seed: u64) -> Self::Handle<'_> {
+        OwnFloorOp(Floor::new(self.n, self.load))
+    }
+    fn refresh(&self) {}
+}
+
 // ---------------------------------------------------------------------------------------
 // Baseline 1: Mutex<Vec<usize>>
 
