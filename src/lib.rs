@@ -56,6 +56,9 @@ mod upstream;
 
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, ErrorKind, SourceError};
+#[cfg(loom)]
+#[doc(hidden)]
+pub use host::HostCensus;
 pub use host::{HostId, MAX_REQUESTS_LIMIT};
 pub use policy::{MAX_FAILED_RESERVATIONS, Policy};
 pub use pool::{Builder, HostStats, MAX_FAILS_LIMIT, PassiveHealth, Picker, Pool, RefreshReport};
