@@ -237,6 +237,11 @@ impl Host {
         let slot = self.fail_next.fetch_add(1, Ordering::Relaxed) % self.fails.len();
         // Release: a reader of this slot that acts on it sees a fully written timestamp.
         self.fails[slot].store(now, Ordering::Release);
+        // SeqCst fence between our slot store and the loads of the other slots: without it,
+        // two concurrent failures could each miss the other's store (store buffering) and
+        // both conclude "fewer than max_fails", losing the failure that fills the window.
+        // With the fences, whichever thread's fence comes second sees both stores.
+        fence(Ordering::SeqCst);
         // The oldest of the last `max_fails` failures decides: while it is inside the window,
         // so are all the others. An empty slot means fewer than `max_fails` failures ever.
         let oldest = self.oldest_failure();

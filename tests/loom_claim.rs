@@ -1,0 +1,83 @@
+//! Loom model: the C ABI's release-once claim, where two threads may release one reservation.
+//!
+//! Rust's ownership makes a double release impossible for `Reservation`. A C caller holds a
+//! reservation as a pointer-sized field instead (`lc_pick` stores the raw reservation there),
+//! and `lc_release` claims it by swapping the field to 0: only the thread that swapped out
+//! the non-zero value releases. This model runs that protocol on the real `Reservation`.
+#![cfg(loom)]
+
+mod loom_support;
+
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+
+use leastconn::{Outcome, PassiveHealth, Pool, Reservation, Static};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+/// The field a C caller keeps: 0, or a reservation turned into a raw pointer.
+struct Slot(AtomicUsize);
+
+impl Slot {
+    fn publish(&self, r: Reservation) {
+        // Release: a claimer that swaps this value out sees the reservation fully written.
+        self.0.store(Box::into_raw(Box::new(r)) as usize, Ordering::Release);
+    }
+
+    /// Releases the reservation if this call is the one that takes it; true if it was.
+    fn claim_and_release(&self) -> bool {
+        // Acquire: pairs with `publish`. The swap is an RMW, so exactly one claimer reads the
+        // non-zero value.
+        let raw = self.0.swap(0, Ordering::Acquire);
+        if raw == 0 {
+            return false;
+        }
+        // SAFETY: `raw` came from `Box::into_raw` in `publish`, and the swap handed it to us
+        // alone.
+        unsafe { Box::from_raw(raw as *mut Reservation) }.release(Outcome::Success);
+        true
+    }
+}
+
+/// A reservation is published in the field, then two threads release it at once while a third
+/// picks and releases on the same host. Property: exactly one of the two releases takes
+/// effect (one claimer wins, the other sees 0), the host's in-flight count ends at 0 with both
+/// picks recorded, and the host is freed (loom's leak check) when the pool goes.
+///
+/// The publication happens before the claimers start, as in C, where a caller cannot hand
+/// out a reservation it has not received. (Racing a plain store with the swaps would also
+/// trip loom 0.7's open bug tokio-rs/loom#254, where an RMW may read a value that a store
+/// which happens-before it has already overwritten.)
+#[test]
+fn two_threads_releasing_one_reservation_release_it_once() {
+    loom_support::check("two_threads_releasing_one_reservation_release_it_once", None, || {
+        let p = Pool::builder(Static::from_addresses(["10.0.0.1:80"]))
+            .passive_health(PassiveHealth::OFF)
+            .build()
+            .unwrap();
+        let slot = Arc::new(Slot(AtomicUsize::new(0)));
+        slot.publish(p.select().unwrap());
+        // Plain std counter: loom runs one thread at a time.
+        let wins = std::sync::Arc::new(StdAtomicUsize::new(0));
+        let picker = {
+            let p = p.clone();
+            thread::spawn(move || drop(p.select().unwrap()))
+        };
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let (slot, wins) = (Arc::clone(&slot), wins.clone());
+                thread::spawn(move || {
+                    if slot.claim_and_release() {
+                        wins.fetch_add(1, StdOrdering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        picker.join().unwrap();
+        claimers.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(wins.load(StdOrdering::SeqCst), 1, "the reservation was released other than once");
+        assert!(!slot.claim_and_release(), "the field still holds the reservation");
+        let s = &p.stats()[0];
+        assert_eq!((s.in_flight, s.picks), (0, 2));
+    });
+}
