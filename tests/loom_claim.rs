@@ -51,10 +51,8 @@ impl Slot {
 #[test]
 fn two_threads_releasing_one_reservation_release_it_once() {
     loom_support::check("two_threads_releasing_one_reservation_release_it_once", None, || {
-        let p = Pool::builder(Static::from_addresses(["10.0.0.1:80"]))
-            .passive_health(PassiveHealth::OFF)
-            .build()
-            .unwrap();
+        let p =
+            Pool::builder(Static::from_addresses(["10.0.0.1:80"])).passive_health(PassiveHealth::OFF).build().unwrap();
         let slot = Arc::new(Slot(AtomicUsize::new(0)));
         slot.publish(p.select().unwrap());
         // Plain std counter: loom runs one thread at a time.

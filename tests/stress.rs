@@ -30,8 +30,10 @@ use leastconn::{HostId, Outcome, PassiveHealth, Policy, Pool, Refresher, Reserva
 const ADDRS: usize = 8;
 const WORKERS: usize = if cfg!(miri) { 2 } else { 4 };
 /// Operations per worker under Miri (which runs a few thousand times slower).
-const MIRI_OPS: u64 = 40;
+const MIRI_OPS: u64 = 150;
 const MAX_HELD: usize = 4;
+/// One release in this many reports a failure (more often under Miri, whose runs are short).
+const FAIL_ONE_IN: u8 = if cfg!(miri) { 8 } else { 128 };
 
 fn address(i: usize) -> String {
     format!("10.0.0.{}:80", i + 1)
@@ -91,6 +93,11 @@ fn churning_source(seed: u64, acc: Arc<Accounting>) -> impl leastconn::Source {
     })
 }
 
+/// Natively, until the main thread says stop; under Miri, for a fixed number of operations.
+fn keep_going(stop: &AtomicBool, done: u64) -> bool {
+    if cfg!(miri) { done < MIRI_OPS } else { !stop.load(Ordering::Relaxed) }
+}
+
 fn worker(pool: Pool, acc: Arc<Accounting>, stop: Arc<AtomicBool>, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut picker = pool.picker_seeded(seed);
@@ -98,13 +105,13 @@ fn worker(pool: Pool, acc: Arc<Accounting>, stop: Arc<AtomicBool>, seed: u64) {
     let mut picks: HashMap<HostId, u64> = HashMap::new();
     let mut last: Option<HostId> = None;
     let mut ops = 0u64;
-    while !stop.load(Ordering::Relaxed) && !(cfg!(miri) && ops == MIRI_OPS) {
+    while keep_going(&stop, ops) {
         ops += 1;
         held.iter_mut().for_each(|h| h.hold = h.hold.saturating_sub(1));
         if let Some(pos) = held.iter().position(|h| h.hold == 0) {
             let h = held.swap_remove(pos);
             acc.held[h.addr].fetch_sub(1, Ordering::SeqCst);
-            let outcome = if rng.u8(..128) == 0 { Outcome::Failure } else { Outcome::Success };
+            let outcome = if rng.u8(..FAIL_ONE_IN) == 0 { Outcome::Failure } else { Outcome::Success };
             if outcome == Outcome::Failure {
                 acc.failures_reported.fetch_add(1, Ordering::Relaxed);
             }
@@ -152,7 +159,7 @@ fn worker(pool: Pool, acc: Arc<Accounting>, stop: Arc<AtomicBool>, seed: u64) {
 fn chaos(pool: Pool, acc: Arc<Accounting>, stop: Arc<AtomicBool>, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut rounds = 0;
-    while !stop.load(Ordering::Relaxed) && !(cfg!(miri) && rounds == MIRI_OPS) {
+    while keep_going(&stop, rounds) {
         rounds += 1;
         let i = rng.usize(..ADDRS);
         // Unknown addresses (never listed or reclaimed) are refused; that is fine here.
@@ -211,7 +218,8 @@ fn run(policy: Policy, seed: u64, duration: Duration) {
         let peak = acc.peak[i].load(Ordering::Relaxed);
         assert!(limit(i) == 0 || peak <= limit(i));
     }
-    let peaks: Vec<String> = (0..ADDRS).map(|i| format!("{}/{}", acc.peak[i].load(Ordering::Relaxed), limit(i))).collect();
+    let peaks: Vec<String> =
+        (0..ADDRS).map(|i| format!("{}/{}", acc.peak[i].load(Ordering::Relaxed), limit(i))).collect();
     println!(
         "stress {policy:?}: {} reservations, {} no-upstream picks, {} failures reported, {} list changes, \
          {} down/up flips, {} same-state checks; final: {} listed, {} live states, in-flight all 0; \
