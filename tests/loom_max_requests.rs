@@ -3,10 +3,9 @@
 
 mod loom_support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use leastconn::{PassiveHealth, Policy, Pool, Static, Upstream};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 fn pool(policy: Policy, limits: &[u32]) -> Pool {
@@ -30,8 +29,8 @@ fn successful_reservations_never_exceed_max_requests() {
             thread::spawn(move || {
                 for _ in 0..rounds {
                     if let Ok(r) = p.select() {
-                        // Plain std atomic: loom runs one thread at a time, so this counts the
-                        // holders in the order the model actually ran.
+                        // A loom atomic, not a std one: its operations are scheduling points, so
+                        // other threads run while this one is counted as a holder.
                         let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
                         assert!(now <= 1, "{now} reservations held on a host with max_requests 1");
                         holders.fetch_sub(1, Ordering::SeqCst);
