@@ -12,7 +12,7 @@ mod loom_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use leastconn::{Outcome, PassiveHealth, Pool, Upstream, source};
+use leastconn::{Error, Outcome, PassiveHealth, Pool, Reservation, Upstream, source};
 use loom::thread;
 
 const A: &str = "10.0.0.1:80";
@@ -29,9 +29,10 @@ fn pool_that_drops_a() -> Pool {
     Pool::builder(src).passive_health(PassiveHealth::OFF).build().unwrap()
 }
 
-/// Picks, checks that the address's state is the reserved one while it is held, releases.
-fn pick_check_release(p: &Pool) -> String {
-    let r = p.select().unwrap();
+/// Picks with `pick`, checks that the address's state is the reserved one while it is held,
+/// releases.
+fn pick_check_release(p: &Pool, mut pick: impl FnMut(&Pool) -> Result<Reservation, Error>) -> String {
+    let r = pick(p).unwrap();
     let stats = p.host_stats(r.address()).unwrap();
     assert_eq!(stats.id, r.host_id(), "the address has a state other than the reserved one");
     assert!(stats.in_flight >= 1, "the reservation is not counted on its host");
@@ -40,39 +41,45 @@ fn pick_check_release(p: &Pool) -> String {
     addr
 }
 
-/// A pick and release race with a refresh that removes host A. Property: the release lands on
-/// the host the pick reserved (the address's state is the reserved one while it is held, and
-/// counters end at zero); A's state is freed exactly once, only after its last release, and
-/// by the refresh that follows its last release at the latest; B's state is never freed.
+/// Two picks and releases (one through `Pool::select`, one through a seeded `Picker`) race
+/// with a refresh that removes host A. Property: each release lands on the host its pick
+/// reserved (the address's state is the reserved one while it is held, and counters end at
+/// zero); A's state is freed exactly once, only after its last release, and by the refresh
+/// that follows its last release at the latest; B's state is never freed while the pool lives.
 #[test]
 fn release_after_removal_lands_on_the_reserved_host() {
     loom_support::check("release_after_removal_lands_on_the_reserved_host", None, || {
         let p = pool_that_drops_a();
         let census = p.host_census();
-        let picker = {
+        let select = {
             let p = p.clone();
-            thread::spawn(move || pick_check_release(&p))
+            thread::spawn(move || pick_check_release(&p, |p| p.select()))
+        };
+        let cached = {
+            let (p, mut picker) = (p.clone(), p.picker_seeded(5));
+            thread::spawn(move || pick_check_release(&p, |_| picker.select()))
         };
         let refresher = {
             let p = p.clone();
             thread::spawn(move || p.refresh().unwrap())
         };
-        let picked = picker.join().unwrap();
+        let picked = [select.join().unwrap(), cached.join().unwrap()];
         refresher.join().unwrap();
         p.refresh().unwrap(); // A's last release is done: this sweep reclaims A at the latest.
         assert_eq!((census.allocated(), census.freed()), (2, 1));
         assert_eq!(p.live_hosts(), 1);
         let b = p.host_stats(B).unwrap();
-        assert_eq!((b.in_flight, b.picks), (0, u64::from(picked == B)));
+        assert_eq!((b.in_flight, b.picks), (0, picked.iter().filter(|a| *a == B).count() as u64));
         drop(p);
         assert_eq!(census.freed(), 2);
     });
 }
 
-/// A reservation outlives the pool: one thread releases it while the main thread drops the
-/// pool and a second thread picks through a `Picker` (which keeps the pool alive) and drops
-/// it. Property: whoever comes last (the releaser or the pool's final drop) frees each host,
-/// exactly once, and only after its last release.
+/// A reservation outlives the pool: one thread releases it (as a failure) while the main
+/// thread drops its pool handle, a second thread picks through a `Picker` (which keeps the
+/// pool alive) and drops it, and a third refreshes (removing A) and drops its handle.
+/// Property: whoever comes last (a releaser, the sweep, or the pool's final drop) frees each
+/// host, exactly once, and only after its last release.
 #[test]
 fn release_after_pool_drop_frees_each_host_once() {
     loom_support::check("release_after_pool_drop_frees_each_host_once", None, || {
@@ -82,9 +89,16 @@ fn release_after_pool_drop_frees_each_host_once() {
         let mut picker = p.picker_seeded(1);
         let releaser = thread::spawn(move || r.release(Outcome::Failure));
         let other = thread::spawn(move || drop(picker.select().unwrap()));
+        let refresher = {
+            let p = p.clone();
+            thread::spawn(move || {
+                p.refresh().unwrap();
+            })
+        };
         drop(p);
         releaser.join().unwrap();
         other.join().unwrap();
+        refresher.join().unwrap();
         assert_eq!((census.allocated(), census.freed()), (2, 2));
     });
 }
