@@ -136,6 +136,3 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         "non-string panic payload".to_owned()
     }
 }
-
-#[cfg(test)]
-mod tests;
