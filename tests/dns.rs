@@ -76,6 +76,7 @@ impl Dnsmasq {
     /// Starts dnsmasq with `hosts` as its hosts file and `config` (e.g. `srv-host=` lines) added
     /// to its configuration. `None` (after saying so) when dnsmasq is not installed.
     fn start(test: &str, hosts: &str, config: &str) -> Option<Dnsmasq> {
+        capture_logs();
         if dnsmasq_binary().is_none() {
             let msg = format!("SKIPPED: dnsmasq not found in PATH; {test} needs it (Debian package dnsmasq-base)");
             // Straight to the terminal: libtest would swallow an eprintln! from a passing test.
@@ -203,16 +204,20 @@ impl log::Log for Capture {
     fn flush(&self) {}
 }
 
-/// The log lines (of any test) that contain `needle`.
-fn logged(needle: &str) -> Vec<String> {
+/// Installs the capturing logger (once per binary); call before the code whose logs matter.
+fn capture_logs() -> &'static Capture {
     static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    let capture = CAPTURE.get_or_init(|| {
+    CAPTURE.get_or_init(|| {
         let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
         log::set_logger(c).unwrap();
         log::set_max_level(log::LevelFilter::Debug);
         c
-    });
-    capture.0.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+    })
+}
+
+/// The log lines (of any test: each test looks for its own names) that contain `needle`.
+fn logged(needle: &str) -> Vec<String> {
+    capture_logs().0.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
 }
 
 // ---------------------------------------------------------------- helpers
@@ -268,4 +273,228 @@ fn a_yields_ip_port_per_address_in_resolver_order() {
     assert_eq!(err, "no IPv6 address for b1.test");
     let err = fetch(&dns::A::builder("nope.test").resolvers([server.resolver()]).build().unwrap()).unwrap_err();
     assert_eq!(err, "no IPv4 or IPv6 address for nope.test");
+}
+
+#[test]
+fn a_reuses_its_result_within_refresh_and_sees_a_change_after() {
+    let Some(server) = Dnsmasq::start("a_refresh", "10.0.0.1 svc.test\n", "") else { return };
+    let (time, clock) = manual();
+    let a = dns::A::builder("svc.test")
+        .resolvers([server.resolver()])
+        .refresh(Duration::from_secs(60))
+        .clock(clock)
+        .build()
+        .unwrap();
+    assert_eq!(fetch(&a).unwrap(), ["10.0.0.1:80"]);
+
+    server.set_hosts("10.0.0.2 svc.test\n");
+    time.advance(Duration::from_secs(60) - Duration::from_nanos(1));
+    assert_eq!(fetch(&a).unwrap(), ["10.0.0.1:80"], "a changed record is not seen before refresh expires");
+
+    time.advance(Duration::from_nanos(1));
+    assert_eq!(fetch(&a).unwrap(), ["10.0.0.2:80"], "a changed record is seen once refresh has expired");
+}
+
+#[test]
+fn a_failure_is_not_cached_and_multi_logs_and_skips_it() {
+    let Some(mut server) = Dnsmasq::start("a_stopped", "10.0.0.1 stopped.test\n", "") else { return };
+    let (time, clock) = manual();
+    let a = dns::A::builder("stopped.test")
+        .resolvers([server.resolver()])
+        .timeout(TIMEOUT)
+        .attempts(0)
+        .refresh(Duration::from_secs(10))
+        .clock(clock);
+    let multi = Multi::new()
+        .with(Static::from_addresses(["192.0.2.1:80"]))
+        .with(a.build().unwrap())
+        .with(Static::from_addresses(["192.0.2.2:80"]));
+    assert_eq!(fetch(&multi).unwrap(), ["192.0.2.1:80", "10.0.0.1:80", "192.0.2.2:80"]);
+
+    server.stop();
+    time.advance(Duration::from_secs(9));
+    assert_eq!(fetch(&multi).unwrap(), ["192.0.2.1:80", "10.0.0.1:80", "192.0.2.2:80"], "still fresh: no query");
+    time.advance(Duration::from_secs(1));
+    assert_eq!(fetch(&multi).unwrap(), ["192.0.2.1:80", "192.0.2.2:80"], "the failed source is skipped");
+    let logs = logged("stopped.test");
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].starts_with("ERROR multi: source 1 failed:"), "{logs:?}");
+    assert!(logs[0].contains("A lookup of stopped.test failed"), "{logs:?}");
+
+    // Not cached: the next fetch asks again, and finds the server back.
+    server.restart_with_config("");
+    assert_eq!(fetch(&multi).unwrap(), ["192.0.2.1:80", "10.0.0.1:80", "192.0.2.2:80"]);
+}
+
+#[test]
+fn an_ip_literal_yields_itself_without_any_server() {
+    // Port 9 on loopback: nothing answers there, and nothing may be asked.
+    let dead = ["127.0.0.1:9"];
+    let a = |name: &str| dns::A::builder(name).resolvers(dead).timeout(TIMEOUT).attempts(0).build().unwrap();
+    assert_eq!(fetch(&a("192.0.2.7")).unwrap(), ["192.0.2.7:80"]);
+    assert_eq!(fetch(&a("2001:db8::7")).unwrap(), ["[2001:db8::7]:80"]);
+    assert_eq!(fetch(&a("[2001:db8::8]")).unwrap(), ["[2001:db8::8]:80"]);
+    let err = dns::A::builder("2001:db8::7").versions(IpVersions::V4).build().unwrap_err();
+    assert_eq!(err.kind(), leastconn::ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn without_resolvers_a_uses_the_system_resolution_and_etc_hosts() {
+    // Every system maps localhost to a loopback address in /etc/hosts (or nss-myhostname).
+    let a = dns::A::builder("localhost").port(8080).versions(IpVersions::V4).build().unwrap();
+    let found = fetch(&a).unwrap();
+    assert!(!found.is_empty());
+    for addr in &found {
+        let sa: std::net::SocketAddr = addr.parse().unwrap();
+        assert!(sa.ip().is_loopback() && sa.port() == 8080, "{found:?}");
+    }
+}
+
+#[test]
+fn counters_of_hosts_that_stay_in_the_answer_are_carried_over_a_refresh() {
+    let Some(server) = Dnsmasq::start("a_counters", "10.0.0.1 pool.test\n10.0.0.2 pool.test\n", "") else {
+        return;
+    };
+    let (time, clock) = manual();
+    let a = dns::A::builder("pool.test")
+        .versions(IpVersions::V4)
+        .resolvers([server.resolver()])
+        .refresh(Duration::from_secs(5))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let pool = Pool::builder(a).build().unwrap();
+    let mut listed: Vec<String> = pool.upstreams().into_iter().map(|u| u.address).collect();
+    listed.sort();
+    assert_eq!(listed, ["10.0.0.1:80", "10.0.0.2:80"]);
+    let r1 = pool.select().unwrap();
+    let r2 = pool.select().unwrap();
+    let mut picked = [r1.address().to_owned(), r2.address().to_owned()];
+    picked.sort();
+    assert_eq!(picked, ["10.0.0.1:80", "10.0.0.2:80"]);
+
+    server.set_hosts("10.0.0.2 pool.test\n10.0.0.3 pool.test\n");
+    time.advance(Duration::from_secs(5));
+    pool.refresh().unwrap();
+    let mut listed: Vec<String> = pool.upstreams().into_iter().map(|u| u.address).collect();
+    listed.sort();
+    assert_eq!(listed, ["10.0.0.2:80", "10.0.0.3:80"]);
+
+    let stayed = pool.host_stats("10.0.0.2:80").unwrap();
+    assert_eq!((stayed.in_flight, stayed.listed), (1, true), "the host that stayed keeps its in-flight count");
+    let gone = pool.host_stats("10.0.0.1:80").unwrap();
+    assert_eq!((gone.in_flight, gone.listed), (1, false), "the removed host drains");
+    assert_eq!(pool.host_stats("10.0.0.3:80").unwrap().in_flight, 0);
+    // least_conn now sees the old load: the new host is the one with fewer requests.
+    let r3 = pool.select().unwrap();
+    assert_eq!(r3.address(), "10.0.0.3:80");
+
+    drop((r1, r2, r3));
+    assert_eq!(pool.host_stats("10.0.0.2:80").unwrap().in_flight, 0);
+    assert_eq!(pool.host_stats("10.0.0.3:80").unwrap().in_flight, 0);
+}
+
+#[test]
+fn a_lookup_works_from_inside_a_tokio_runtime() {
+    let Some(server) = Dnsmasq::start("a_in_tokio", "10.0.0.1 async.test\n", "") else { return };
+    let a = dns::A::builder("async.test").resolvers([server.resolver()]).build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let found = runtime.block_on(async { fetch(&a) });
+    assert_eq!(found.unwrap(), ["10.0.0.1:80"]);
+}
+
+// ---------------------------------------------------------------- srv
+
+fn srv(server: &Dnsmasq, name: &str) -> dns::SrvConfig {
+    dns::Srv::builder(name).resolvers([server.resolver()]).timeout(TIMEOUT).attempts(0)
+}
+
+#[test]
+fn srv_yields_target_port_by_priority_then_weighted_order() {
+    let Some(server) = Dnsmasq::start("srv_order", "", SRV) else { return };
+    let by_parts = dns::Srv::service("api", "tcp", "test").resolvers([server.resolver()]).build().unwrap();
+    assert_eq!(by_parts.name(), "_api._tcp.test");
+    let first = fetch(&by_parts).unwrap();
+    assert_eq!(first[0], "b3.test.:8082", "priority 5 comes before priority 10");
+    let mut rest = first[1..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["b1.test.:8080", "b2.test.:8081"]);
+
+    // Within priority 10 the order is weighted-random (60 : 20), drawn once per lookup.
+    // dnsmasq rotates its answer with every query, so b1 leads the records half the time:
+    // P(b1 first) = (61/81 + 60/81) / 2 = 0.747 (RFC 2782: a draw in 0..=80 against the
+    // running weight sums), i.e. 149 of 200 expected.
+    let s = srv(&server, "_api._tcp.test").refresh(Duration::ZERO).seed(7).build().unwrap();
+    let drawn: Vec<Vec<String>> = (0..200).map(|_| fetch(&s).unwrap()).collect();
+    assert!(drawn.iter().all(|o| o[0] == "b3.test.:8082" && o.len() == 3), "priority always first");
+    let b1_first = drawn.iter().filter(|o| o[1] == "b1.test.:8080").count();
+    assert!((125..=172).contains(&b1_first), "b1 first in {b1_first} of 200");
+}
+
+#[test]
+fn srv_uses_the_usable_records_and_warns_about_the_others() {
+    let Some(server) = Dnsmasq::start("srv_mixed", "", SRV) else { return };
+    let mixed = srv(&server, "_mixed._tcp.test").build().unwrap();
+    assert_eq!(fetch(&mixed).unwrap(), ["good.test.:9000"]);
+    let warnings = logged("_mixed._tcp.test");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("WARN dns srv: _mixed._tcp.test: dropped 1 unusable record(s)"), "{warnings:?}");
+
+    let bad = srv(&server, "_bad._tcp.test").build().unwrap();
+    let err = fetch(&bad).unwrap_err();
+    // The target is shown as DNS presentation format escapes it (`bad\\*name.test.`).
+    assert!(err.starts_with("SRV lookup of _bad._tcp.test: no usable record ("), "{err}");
+    assert!(err.ends_with(":9001\": invalid host name)"), "{err}");
+}
+
+#[test]
+fn srv_sees_changed_records_only_after_refresh() {
+    let Some(mut server) = Dnsmasq::start("srv_refresh", "", "srv-host=_web._tcp.test,w1.test,80\n") else {
+        return;
+    };
+    let (time, clock) = manual();
+    let s = srv(&server, "_web._tcp.test").refresh(Duration::from_secs(30)).clock(clock).build().unwrap();
+    assert_eq!(fetch(&s).unwrap(), ["w1.test.:80"]);
+
+    server.restart_with_config("srv-host=_web._tcp.test,w2.test,81\n");
+    time.advance(Duration::from_secs(29));
+    assert_eq!(fetch(&s).unwrap(), ["w1.test.:80"]);
+    time.advance(Duration::from_secs(1));
+    assert_eq!(fetch(&s).unwrap(), ["w2.test.:81"]);
+}
+
+#[test]
+fn srv_grace_period_keeps_the_last_good_list_then_lets_it_go() {
+    let Some(mut server) = Dnsmasq::start("srv_grace", "", SRV) else { return };
+    let (time, clock) = manual();
+    let s = srv(&server, "_api._tcp.test")
+        .refresh(Duration::from_secs(10))
+        .grace_period(Duration::from_secs(30))
+        .clock(clock)
+        .seed(1)
+        .build()
+        .unwrap();
+    let multi = Multi::new().with(s).with(Static::new(vec![Upstream::new("192.0.2.9:80")]));
+    let good = fetch(&multi).unwrap();
+    assert_eq!((good.len(), good[0].as_str(), good[3].as_str()), (4, "b3.test.:8082", "192.0.2.9:80"));
+
+    server.stop();
+    time.advance(Duration::from_secs(10));
+    assert_eq!(fetch(&multi).unwrap(), good, "first failure: the last good list is served");
+    time.advance(Duration::from_secs(29));
+    assert_eq!(fetch(&multi).unwrap(), good, "29 s into the grace period");
+    let served = logged("within the grace period");
+    let served: Vec<_> = served.iter().filter(|l| l.contains("SRV lookup of _api._tcp.test failed")).collect();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert!(served[0].starts_with("WARN source failed"), "{served:?}");
+
+    time.advance(Duration::from_secs(1));
+    assert_eq!(fetch(&multi).unwrap(), ["192.0.2.9:80"], "grace period over: the source is skipped");
+    let skipped = || logged("ERROR multi: source 0 failed: SRV lookup of _api._tcp.test failed").len();
+    assert_eq!(skipped(), 1);
+
+    // The kept list was let go: later failures have nothing to serve.
+    time.advance(Duration::from_secs(100));
+    assert_eq!(fetch(&multi).unwrap(), ["192.0.2.9:80"]);
+    assert_eq!(skipped(), 2);
 }

@@ -114,25 +114,26 @@ type FamilyResult = Option<Result<Vec<IpAddr>, ResolveError>>;
 
 /// Combines the A and AAAA answers: IPv4 first. "No records" for one family is an ordinary
 /// answer; a real failure of one family is logged while the other's addresses are used.
-fn merge_families(name: &str, v4: FamilyResult, v6: FamilyResult) -> Result<Vec<IpAddr>, SourceError> {
+pub(super) fn merge_families(name: &str, v4: FamilyResult, v6: FamilyResult) -> Result<Vec<IpAddr>, SourceError> {
     let mut ips = Vec::new();
-    let mut failure = None;
+    let mut failures = Vec::new();
     for (kind, result) in [("A", v4), ("AAAA", v6)] {
         match result {
             None => {}
             Some(Ok(found)) => ips.extend(found),
             Some(Err(e)) if e.is_no_records_found() => {}
-            Some(Err(e)) => failure = Some(format!("{kind} lookup of {name} failed: {e}")),
+            Some(Err(e)) => failures.push(format!("{kind} lookup of {name} failed: {e}")),
         }
     }
-    match failure {
-        Some(f) if ips.is_empty() => Err(f.into()),
-        Some(f) => {
-            log::warn!("dns a: {f}; using the {} addresses found", ips.len());
-            Ok(ips)
-        }
-        None => Ok(ips),
+    if failures.is_empty() {
+        return Ok(ips);
     }
+    let failure = failures.join("; ");
+    if ips.is_empty() {
+        return Err(failure.into());
+    }
+    log::warn!("dns a: {failure}; using the {} addresses found", ips.len());
+    Ok(ips)
 }
 
 fn family(versions: IpVersions) -> &'static str {
