@@ -11,7 +11,8 @@
 //!
 //! * A [`Source`] says which upstreams exist: [`Static`], a closure ([`source::from_fn`]),
 //!   or [`Multi`], which asks several in order and appends their results (Caddy's `multi`).
-//!   [`Grace`] keeps a failing source's last good list for a while.
+//!   [`Grace`] keeps a failing source's last good list for a while. [`dns::A`] and
+//!   [`dns::Srv`] resolve DNS (Caddy's `a` and `srv` sources).
 //! * [`Pool::refresh`] (or a [`Refresher`] thread) merges the sources into an immutable
 //!   snapshot and publishes it with `arc_swap`. Host state lives in a registry keyed by dial
 //!   address, so in-flight counts, failures and down flags survive every list change.
