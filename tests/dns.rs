@@ -302,7 +302,7 @@ fn a_failure_is_not_cached_and_multi_logs_and_skips_it() {
     let a = dns::A::builder("stopped.test")
         .resolvers([server.resolver()])
         .timeout(TIMEOUT)
-        .attempts(0)
+        .retries(0)
         .refresh(Duration::from_secs(10))
         .clock(clock);
     let multi = Multi::new()
@@ -330,7 +330,7 @@ fn a_failure_is_not_cached_and_multi_logs_and_skips_it() {
 fn an_ip_literal_yields_itself_without_any_server() {
     // Port 9 on loopback: nothing answers there, and nothing may be asked.
     let dead = ["127.0.0.1:9"];
-    let a = |name: &str| dns::A::builder(name).resolvers(dead).timeout(TIMEOUT).attempts(0).build().unwrap();
+    let a = |name: &str| dns::A::builder(name).resolvers(dead).timeout(TIMEOUT).retries(0).build().unwrap();
     assert_eq!(fetch(&a("192.0.2.7")).unwrap(), ["192.0.2.7:80"]);
     assert_eq!(fetch(&a("2001:db8::7")).unwrap(), ["[2001:db8::7]:80"]);
     assert_eq!(fetch(&a("[2001:db8::8]")).unwrap(), ["[2001:db8::8]:80"]);
@@ -406,7 +406,7 @@ fn a_lookup_works_from_inside_a_tokio_runtime() {
 // ---------------------------------------------------------------- srv
 
 fn srv(server: &Dnsmasq, name: &str) -> dns::SrvConfig {
-    dns::Srv::builder(name).resolvers([server.resolver()]).timeout(TIMEOUT).attempts(0)
+    dns::Srv::builder(name).resolvers([server.resolver()]).timeout(TIMEOUT).retries(0)
 }
 
 #[test]

@@ -47,7 +47,7 @@ pub struct AConfig {
     versions: IpVersions,
     resolvers: Vec<String>,
     timeout: Option<Duration>,
-    attempts: Option<usize>,
+    retries: Option<usize>,
     clock: Clock,
 }
 
@@ -62,7 +62,7 @@ impl A {
             versions: IpVersions::Both,
             resolvers: Vec::new(),
             timeout: None,
-            attempts: None,
+            retries: None,
             clock: Clock::System,
         }
     }
@@ -177,9 +177,9 @@ impl AConfig {
         self
     }
 
-    /// Attempts after the first failed query to explicit resolvers (default 2).
-    pub fn attempts(mut self, attempts: usize) -> Self {
-        self.attempts = Some(attempts);
+    /// Retries after a failed query attempt to explicit resolvers (default 2; 0: one attempt).
+    pub fn retries(mut self, retries: usize) -> Self {
+        self.retries = Some(retries);
         self
     }
 
@@ -208,7 +208,7 @@ impl AConfig {
             Some(ip) => validate_address(&SocketAddr::new(ip, self.port).to_string())?,
             None => validate_address(&format!("{}:{}", self.name, self.port))?,
         }
-        let lookup = LookupOptions::new(&self.resolvers, self.timeout, self.attempts)?;
+        let lookup = LookupOptions::new(&self.resolvers, self.timeout, self.retries)?;
         Ok(A {
             name: self.name,
             port: self.port,

@@ -97,17 +97,17 @@ struct LookupOptions {
     servers: Vec<SocketAddr>,
     /// Per-attempt timeout; `None`: the system's (or hickory's 5 s default).
     timeout: Option<Duration>,
-    /// Attempts after the first; `None`: the system's (or hickory's default of 2).
-    attempts: Option<usize>,
+    /// Retries after a failed attempt; `None`: the system's (or hickory's default of 2).
+    retries: Option<usize>,
 }
 
 impl LookupOptions {
-    fn new(resolvers: &[String], timeout: Option<Duration>, attempts: Option<usize>) -> Result<Self, Error> {
+    fn new(resolvers: &[String], timeout: Option<Duration>, retries: Option<usize>) -> Result<Self, Error> {
         let servers = resolvers.iter().map(|r| parse_resolver(r)).collect::<Result<_, _>>()?;
         if timeout.is_some_and(|t| t.is_zero()) {
             return Err(Error::new(ErrorKind::InvalidLimit, "DNS timeout must be above 0"));
         }
-        Ok(Self { servers, timeout, attempts })
+        Ok(Self { servers, timeout, retries })
     }
 
     /// A resolver for one lookup; must be called inside the lookup's runtime.
@@ -135,7 +135,7 @@ impl LookupOptions {
         if let Some(t) = self.timeout {
             opts.timeout = t;
         }
-        if let Some(n) = self.attempts {
+        if let Some(n) = self.retries {
             opts.attempts = n;
         }
         Ok(builder.build())

@@ -57,7 +57,7 @@ pub struct SrvConfig {
     grace_period: Duration,
     resolvers: Vec<String>,
     timeout: Option<Duration>,
-    attempts: Option<usize>,
+    retries: Option<usize>,
     clock: Clock,
     seed: Option<u64>,
 }
@@ -72,7 +72,7 @@ impl Srv {
             grace_period: Duration::ZERO,
             resolvers: Vec::new(),
             timeout: None,
-            attempts: None,
+            retries: None,
             clock: Clock::System,
             seed: None,
         }
@@ -122,9 +122,9 @@ impl SrvConfig {
         self
     }
 
-    /// Attempts after the first failed query (default: `resolv.conf`'s, or 2).
-    pub fn attempts(mut self, attempts: usize) -> Self {
-        self.attempts = Some(attempts);
+    /// Retries after a failed query attempt (default: `resolv.conf`'s, or 2; 0: one attempt).
+    pub fn retries(mut self, retries: usize) -> Self {
+        self.retries = Some(retries);
         self
     }
 
@@ -155,7 +155,7 @@ impl SrvConfig {
             .map_err(|_| Error::new(ErrorKind::InvalidAddress, format!("{:?} is not a valid SRV name", self.name)))?;
         let lookup = SrvLookup {
             name: self.name.clone(),
-            lookup: LookupOptions::new(&self.resolvers, self.timeout, self.attempts)?,
+            lookup: LookupOptions::new(&self.resolvers, self.timeout, self.retries)?,
             cache: Cache::new(self.clock.clone(), self.refresh),
             rng: Mutex::new(self.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)),
         };
