@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hickory_resolver::ResolveError;
 
-use super::{Cache, DEFAULT_REFRESH, IpVersions, LookupOptions};
+use super::{Cache, DEFAULT_REFRESH, IpVersions, LookupOptions, from_template, validate_template};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, SourceError};
 use crate::source::{Cancelled, Context, Source};
@@ -18,7 +18,8 @@ use crate::upstream::{Upstream, validate_address};
 /// failed lookup, or one that finds no address of the wanted versions, is the fetch's error
 /// and is not cached. With [`IpVersions::Both`] the A and AAAA queries go out in parallel and
 /// the IPv4 addresses come first; one family failing while the other answers is logged and
-/// the answer used. Every upstream has weight 1, no request limit, tier 0 and tag 0.
+/// the answer used. Every upstream gets the weight, `max_requests`, tier and tag of the
+/// configured [template](AConfig::template) (by default weight 1, no limit, tier 0, tag 0).
 ///
 /// ```
 /// use leastconn::{dns, source::{Context, Source}};
@@ -33,6 +34,7 @@ pub struct A {
     port: u16,
     versions: IpVersions,
     literal: Option<IpAddr>,
+    template: Upstream,
     lookup: LookupOptions,
     cache: Cache,
 }
@@ -49,6 +51,7 @@ pub struct AConfig {
     timeout: Option<Duration>,
     retries: Option<usize>,
     clock: Clock,
+    template: Upstream,
 }
 
 impl A {
@@ -64,6 +67,7 @@ impl A {
             timeout: None,
             retries: None,
             clock: Clock::System,
+            template: Upstream::new(""),
         }
     }
 
@@ -74,7 +78,8 @@ impl A {
 
     fn resolve(&self) -> Result<Vec<Upstream>, SourceError> {
         let ips = if self.lookup.servers.is_empty() { self.system_lookup()? } else { self.dns_lookup()? };
-        let addrs: Vec<Upstream> = ips.into_iter().map(|addr| Upstream::new(addr.to_string())).collect();
+        let addrs: Vec<Upstream> =
+            ips.into_iter().map(|addr| from_template(&self.template, addr.to_string())).collect();
         if addrs.is_empty() {
             return Err(format!("no {} address for {}", family(self.versions), self.name).into());
         }
@@ -190,11 +195,25 @@ impl AConfig {
         self
     }
 
+    /// The weight, `max_requests`, tier and tag every upstream of this source gets; the
+    /// template's address is ignored. Default: `Upstream::new("")` (weight 1, no limit,
+    /// tier 0, tag 0).
+    ///
+    /// ```
+    /// use leastconn::{Upstream, dns};
+    /// // These hosts are a backup tier of at most 100 requests in flight each.
+    /// let a = dns::A::builder("backup.internal").template(Upstream::new("").tier(1).max_requests(100));
+    /// ```
+    pub fn template(mut self, template: Upstream) -> Self {
+        self.template = template;
+        self
+    }
+
     /// Checks the configuration and builds the source. Nothing is looked up yet.
     ///
     /// Fails with [`ErrorKind::InvalidAddress`] for an invalid name, port 0 or an invalid
-    /// resolver address, and with [`ErrorKind::InvalidArgument`] for an IP literal of a
-    /// version that `versions` excludes.
+    /// resolver address, with [`ErrorKind::InvalidArgument`] for an IP literal of a version
+    /// that `versions` excludes, and as [`Upstream::validate`] for an invalid template.
     pub fn build(self) -> Result<A, Error> {
         let bare = self.name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(&self.name);
         let literal = bare.parse::<IpAddr>().ok();
@@ -208,12 +227,14 @@ impl AConfig {
             Some(ip) => validate_address(&SocketAddr::new(ip, self.port).to_string())?,
             None => validate_address(&format!("{}:{}", self.name, self.port))?,
         }
+        validate_template(&self.template)?;
         let lookup = LookupOptions::new(&self.resolvers, self.timeout, self.retries)?;
         Ok(A {
             name: self.name,
             port: self.port,
             versions: self.versions,
             literal,
+            template: self.template,
             lookup,
             cache: Cache::new(self.clock, self.refresh),
         })
@@ -223,7 +244,7 @@ impl AConfig {
 impl Source for A {
     fn fetch(&self, ctx: &Context<'_>, out: &mut Vec<Upstream>) -> Result<(), SourceError> {
         if let Some(ip) = self.literal {
-            out.push(Upstream::new(SocketAddr::new(ip, self.port).to_string()));
+            out.push(from_template(&self.template, SocketAddr::new(ip, self.port).to_string()));
             return Ok(());
         }
         if ctx.is_cancelled() {

@@ -3,7 +3,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use super::{Cache, DEFAULT_REFRESH, LookupOptions};
+use super::{Cache, DEFAULT_REFRESH, LookupOptions, from_template, validate_template};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, SourceError};
 use crate::source::{Cancelled, Context, Grace, Source};
@@ -23,8 +23,9 @@ use crate::upstream::{Upstream, validate_address};
 ///
 /// The order is drawn once per lookup and kept while the result is reused (for `refresh`).
 /// A failed lookup is not cached; within `grace_period` of the first failure the last good
-/// list is served instead (this is the core's [`Grace`] wrapper). Every upstream has weight
-/// 1 (the SRV weight only orders), no request limit, tier 0 and tag 0.
+/// list is served instead (this is the core's [`Grace`] wrapper). Every upstream gets the
+/// weight, `max_requests`, tier and tag of the configured [template](SrvConfig::template)
+/// (by default weight 1, no limit, tier 0, tag 0): the SRV weight only orders.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -46,6 +47,7 @@ struct SrvLookup {
     lookup: LookupOptions,
     cache: Cache,
     rng: Mutex<fastrand::Rng>,
+    template: Upstream,
 }
 
 /// The configuration of an [`Srv`] source; see [`Srv::builder`].
@@ -60,6 +62,7 @@ pub struct SrvConfig {
     retries: Option<usize>,
     clock: Clock,
     seed: Option<u64>,
+    template: Upstream,
 }
 
 impl Srv {
@@ -75,6 +78,7 @@ impl Srv {
             retries: None,
             clock: Clock::System,
             seed: None,
+            template: Upstream::new(""),
         }
     }
 
@@ -141,9 +145,18 @@ impl SrvConfig {
         self
     }
 
+    /// The weight, `max_requests`, tier and tag every upstream of this source gets; the
+    /// template's address is ignored. Default: `Upstream::new("")` (weight 1, no limit,
+    /// tier 0, tag 0).
+    pub fn template(mut self, template: Upstream) -> Self {
+        self.template = template;
+        self
+    }
+
     /// Checks the configuration and builds the source. Nothing is looked up yet.
     ///
-    /// Fails with [`ErrorKind::InvalidAddress`] for an invalid name or resolver address.
+    /// Fails with [`ErrorKind::InvalidAddress`] for an invalid name or resolver address, and
+    /// as [`Upstream::validate`] for an invalid template.
     pub fn build(self) -> Result<Srv, Error> {
         if self.name.parse::<std::net::IpAddr>().is_ok() {
             return Err(Error::new(
@@ -153,11 +166,13 @@ impl SrvConfig {
         }
         validate_address(&format!("{}:1", self.name))
             .map_err(|_| Error::new(ErrorKind::InvalidAddress, format!("{:?} is not a valid SRV name", self.name)))?;
+        validate_template(&self.template)?;
         let lookup = SrvLookup {
             name: self.name.clone(),
             lookup: LookupOptions::new(&self.resolvers, self.timeout, self.retries)?,
             cache: Cache::new(self.clock.clone(), self.refresh),
             rng: Mutex::new(self.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)),
+            template: self.template,
         };
         Ok(Srv { name: self.name, inner: Grace::with_clock(lookup, self.grace_period, self.clock) })
     }
@@ -212,7 +227,7 @@ impl SrvLookup {
         }
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         order(&mut usable, &mut rng);
-        Ok(usable.into_iter().map(|r| Upstream::new(format!("{}:{}", r.target, r.port))).collect())
+        Ok(usable.into_iter().map(|r| from_template(&self.template, format!("{}:{}", r.target, r.port))).collect())
     }
 }
 

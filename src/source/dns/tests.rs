@@ -136,3 +136,17 @@ fn both_families_merge_ipv4_first_and_survive_one_failing() {
     let err = merge("n", timeout(), timeout()).unwrap_err().to_string();
     assert_eq!(err, "A lookup of n failed: request timed out; AAAA lookup of n failed: request timed out");
 }
+
+#[test]
+fn every_upstream_gets_the_template_but_its_own_address() {
+    use crate::source::{Context, Source};
+    let template = Upstream::new("ignored:1").weight(3).max_requests(100).tier(1).tag(7);
+    let a = A::builder("192.0.2.7").port(8080).template(template.clone()).build().unwrap();
+    let mut out = Vec::new();
+    a.fetch(&Context::new(), &mut out).unwrap();
+    assert_eq!(out, [Upstream { address: "192.0.2.7:8080".into(), ..template }]);
+
+    let bad = Upstream::new("").weight(0);
+    assert_eq!(A::builder("ok.test").template(bad.clone()).build().unwrap_err().kind(), ErrorKind::InvalidWeight);
+    assert_eq!(Srv::builder("_a._tcp.ok.test").template(bad).build().unwrap_err().kind(), ErrorKind::InvalidWeight);
+}
