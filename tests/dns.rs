@@ -17,7 +17,8 @@ use leastconn::dns::{self, IpVersions};
 use leastconn::source::{Context, Source};
 use leastconn::{Clock, ManualClock, Multi, Pool, Static, Upstream};
 
-/// Per-attempt resolver timeout: a query to a stopped server fails after this (no retries).
+/// Per-attempt resolver timeout (with no retries) in the tests that stop their server, so that
+/// a query to it fails in 0.3 s; elsewhere the defaults (5 s, 2 retries) absorb a loaded CI.
 const TIMEOUT: Duration = Duration::from_millis(300);
 /// How long to wait for dnsmasq to say it is ready or has re-read its hosts (a bound on a
 /// broken setup, not a synchronisation delay: the tests wait for dnsmasq's own log line).
@@ -405,8 +406,9 @@ fn a_lookup_works_from_inside_a_tokio_runtime() {
 
 // ---------------------------------------------------------------- srv
 
+/// An `srv` source asking `server`, with the default timeout and retries (the server is up).
 fn srv(server: &Dnsmasq, name: &str) -> dns::SrvConfig {
-    dns::Srv::builder(name).resolvers([server.resolver()]).timeout(TIMEOUT).retries(0)
+    dns::Srv::builder(name).resolvers([server.resolver()])
 }
 
 #[test]
@@ -468,6 +470,8 @@ fn srv_grace_period_keeps_the_last_good_list_then_lets_it_go() {
     let Some(mut server) = Dnsmasq::start("srv_grace", "", SRV) else { return };
     let (time, clock) = manual();
     let s = srv(&server, "_api._tcp.test")
+        .timeout(TIMEOUT)
+        .retries(0)
         .refresh(Duration::from_secs(10))
         .grace_period(Duration::from_secs(30))
         .clock(clock)
