@@ -502,3 +502,17 @@ fn srv_grace_period_keeps_the_last_good_list_then_lets_it_go() {
     assert_eq!(fetch(&multi).unwrap(), ["192.0.2.9:80"]);
     assert_eq!(skipped(), 2);
 }
+
+#[test]
+fn srv_target_dot_says_the_service_is_not_available() {
+    // Without a target dnsmasq answers RFC 2782's "decidedly not available" record (".").
+    let Some(server) = Dnsmasq::start("srv_none", "", "srv-host=_none._tcp.test\n") else { return };
+    let none = srv(&server, "_none._tcp.test").build().unwrap();
+    let multi = Multi::new().with(none).with(Static::from_addresses(["192.0.2.1:80"]));
+    assert_eq!(fetch(&multi).unwrap(), ["192.0.2.1:80"]);
+    let said = logged("_none._tcp.test");
+    assert_eq!(
+        said,
+        ["DEBUG dns srv: _none._tcp.test: a record with target \".\" says the service is not available here"]
+    );
+}

@@ -150,3 +150,18 @@ fn every_upstream_gets_the_template_but_its_own_address() {
     assert_eq!(A::builder("ok.test").template(bad.clone()).build().unwrap_err().kind(), ErrorKind::InvalidWeight);
     assert_eq!(Srv::builder("_a._tcp.ok.test").template(bad).build().unwrap_err().kind(), ErrorKind::InvalidWeight);
 }
+
+#[test]
+fn a_cancelled_refresh_asks_no_server() {
+    use crate::source::{CancelFlag, Context, fetch_checked};
+    let flag = CancelFlag::new();
+    flag.cancel();
+    // Nothing listens on port 9: a lookup would time out after a second, not fail at once.
+    let dead = ["127.0.0.1:9"];
+    let a = A::builder("ok.test").resolvers(dead).timeout(Duration::from_secs(1)).retries(0).build().unwrap();
+    let srv =
+        Srv::builder("_a._tcp.ok.test").resolvers(dead).timeout(Duration::from_secs(1)).retries(0).build().unwrap();
+    let mut out = Vec::new();
+    assert_eq!(fetch_checked(&a, &Context::with_cancel(&flag), &mut out).unwrap_err().kind(), ErrorKind::Cancelled);
+    assert_eq!(fetch_checked(&srv, &Context::with_cancel(&flag), &mut out).unwrap_err().kind(), ErrorKind::Cancelled);
+}
