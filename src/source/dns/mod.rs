@@ -36,10 +36,11 @@
 //!   with its timeout, attempts, search list and `ndots`, as Go's resolver does for Caddy.
 //!
 //! Each lookup builds a small current-thread tokio runtime and a resolver, and drops both when
-//! it ends. That costs some microseconds per refresh and buys three things: nothing to share
-//! between threads; nothing inherited across `fork` (nginx loads its configuration, and may
-//! refresh, in the master process before forking its workers, which would otherwise share one
-//! epoll instance); and no runtime to drop inside someone's async context. A fetch called from
+//! it ends. That costs an epoll instance and a few allocations per lookup, besides the network
+//! round trip, once per `refresh` at most; it buys three things: nothing to share between
+//! threads; nothing inherited across `fork` (nginx loads its configuration, and may refresh,
+//! in the master process before forking its workers, which would otherwise share one epoll
+//! instance); and no runtime to drop inside someone's async context. A fetch called from
 //! inside a tokio runtime does its lookup on a scoped helper thread, since a runtime cannot be
 //! entered from another.
 //!
