@@ -192,12 +192,12 @@ fn retries_from_c(retries: i32) -> Result<Option<usize>, lc_status> {
 /// A successful result is reused for `refresh_ms`; a failed lookup is the source's error
 /// (inside a `multi`: logged and skipped) and is not cached.
 ///
-/// Errors: `LC_ERR_NULL_POINTER` (`config`, `config->name`, a resolver entry, `out`, or
-/// `resolvers` with a non-zero length), `LC_ERR_INVALID_UTF8`, `LC_ERR_INVALID_ADDRESS`
-/// (a name, port 0 or resolver that cannot work), `LC_ERR_INVALID_ARGUMENT` (an unknown
-/// `versions`, or an IP literal of an excluded version), `LC_ERR_INVALID_WEIGHT`,
-/// `LC_ERR_INVALID_LIMIT` (`max_requests` or `tier` out of range, or a negative `retries`
-/// other than `LC_DNS_RETRIES_DEFAULT`).
+/// Errors: `LC_ERR_NULL_POINTER` (`config`, `config->name`, a resolver entry, `out`, or a
+/// NULL `resolvers` with a non-zero `resolvers_len`), `LC_ERR_INVALID_UTF8`,
+/// `LC_ERR_INVALID_ADDRESS` (a name, port 0 or resolver that cannot work),
+/// `LC_ERR_INVALID_ARGUMENT` (an unknown `versions`, or an IP literal of an excluded
+/// version), `LC_ERR_INVALID_WEIGHT`, `LC_ERR_INVALID_LIMIT` (`max_requests` or `tier` out
+/// of range, or a negative `retries` other than `LC_DNS_RETRIES_DEFAULT`).
 ///
 /// `config` and its strings are borrowed for the call. On success `*out` is a new source
 /// owned by the caller (give it to `lc_source_multi_add()` or `lc_pool_new()`, or free it
@@ -250,11 +250,12 @@ pub extern "C" fn lc_source_dns_a_new(config: *const lc_dns_a_config, out: *mut 
 /// for `refresh_ms`; a failed lookup is not cached and, after `grace_period_ms` of serving
 /// the last good list, is the source's error (inside a `multi`: logged and skipped).
 ///
-/// Errors: `LC_ERR_NULL_POINTER` (`config`, `config->name`, a resolver entry, `out`, or
-/// `resolvers` with a non-zero length), `LC_ERR_INVALID_UTF8`, `LC_ERR_INVALID_ADDRESS`
-/// (an invalid name or resolver), `LC_ERR_INVALID_ARGUMENT` (only one of `service` and
-/// `proto` given), `LC_ERR_INVALID_WEIGHT`, `LC_ERR_INVALID_LIMIT` (`max_requests` or
-/// `tier` out of range, or a negative `retries` other than `LC_DNS_RETRIES_DEFAULT`).
+/// Errors: `LC_ERR_NULL_POINTER` (`config`, `config->name`, a resolver entry, `out`, or a
+/// NULL `resolvers` with a non-zero `resolvers_len`), `LC_ERR_INVALID_UTF8`,
+/// `LC_ERR_INVALID_ADDRESS` (an invalid name or resolver), `LC_ERR_INVALID_ARGUMENT` (only
+/// one of `service` and `proto` given), `LC_ERR_INVALID_WEIGHT`, `LC_ERR_INVALID_LIMIT`
+/// (`max_requests` or `tier` out of range, or a negative `retries` other than
+/// `LC_DNS_RETRIES_DEFAULT`).
 ///
 /// `config` and its strings are borrowed for the call. On success `*out` is a new source
 /// owned by the caller; on error it is NULL. Any thread.
