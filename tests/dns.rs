@@ -352,7 +352,7 @@ fn without_resolvers_a_uses_the_system_resolution_and_etc_hosts() {
 }
 
 #[test]
-fn counters_of_hosts_that_stay_in_the_answer_are_carried_over_a_refresh() {
+fn counters_of_hosts_that_stay_in_the_answer_are_carried_over_each_refresh() {
     let Some(server) = Dnsmasq::start("a_counters", "10.0.0.1 pool.test\n10.0.0.2 pool.test\n", "") else {
         return;
     };
@@ -390,9 +390,27 @@ fn counters_of_hosts_that_stay_in_the_answer_are_carried_over_a_refresh() {
     let r3 = pool.select().unwrap();
     assert_eq!(r3.address(), "10.0.0.3:80");
 
+    // Within refresh nothing changes, whatever DNS says now.
+    server.set_hosts("10.0.0.3 pool.test\n10.0.0.4 pool.test\n");
+    time.advance(Duration::from_secs(4));
+    pool.refresh().unwrap();
+    assert!(pool.host_stats("10.0.0.2:80").unwrap().listed);
+
+    // The next refresh after it: 10.0.0.3 stays with its request, 10.0.0.2 drains its own.
+    time.advance(Duration::from_secs(1));
+    pool.refresh().unwrap();
+    let stayed = pool.host_stats("10.0.0.3:80").unwrap();
+    assert_eq!((stayed.in_flight, stayed.listed), (1, true));
+    let gone = pool.host_stats("10.0.0.2:80").unwrap();
+    assert_eq!((gone.in_flight, gone.listed), (1, false));
+    assert_eq!(pool.select().unwrap().address(), "10.0.0.4:80");
+
     drop((r1, r2, r3));
-    assert_eq!(pool.host_stats("10.0.0.2:80").unwrap().in_flight, 0);
     assert_eq!(pool.host_stats("10.0.0.3:80").unwrap().in_flight, 0);
+    // Once drained, removed hosts are reclaimed by the next refresh.
+    pool.refresh().unwrap();
+    assert_eq!(pool.host_stats("10.0.0.1:80").unwrap_err().kind(), leastconn::ErrorKind::NotFound);
+    assert_eq!(pool.host_stats("10.0.0.2:80").unwrap_err().kind(), leastconn::ErrorKind::NotFound);
 }
 
 #[test]
