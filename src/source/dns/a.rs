@@ -110,7 +110,10 @@ impl A {
             };
             Ok(futures_util::future::join(v4, v6).await)
         })?;
-        let ips = merge_families(name, v4, v6)?;
+        let (ips, failure) = merge_families(name, v4, v6)?;
+        if let Some(failure) = failure {
+            log::warn!("dns a: {failure}; using the {} addresses found", ips.len());
+        }
         Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, self.port)).collect())
     }
 }
@@ -118,8 +121,13 @@ impl A {
 type FamilyResult = Option<Result<Vec<IpAddr>, ResolveError>>;
 
 /// Combines the A and AAAA answers: IPv4 first. "No records" for one family is an ordinary
-/// answer; a real failure of one family is logged while the other's addresses are used.
-pub(super) fn merge_families(name: &str, v4: FamilyResult, v6: FamilyResult) -> Result<Vec<IpAddr>, SourceError> {
+/// answer; a real failure of one family is given back, to be logged, with the other's
+/// addresses.
+pub(super) fn merge_families(
+    name: &str,
+    v4: FamilyResult,
+    v6: FamilyResult,
+) -> Result<(Vec<IpAddr>, Option<String>), SourceError> {
     let mut ips = Vec::new();
     let mut failures = Vec::new();
     for (kind, result) in [("A", v4), ("AAAA", v6)] {
@@ -131,14 +139,13 @@ pub(super) fn merge_families(name: &str, v4: FamilyResult, v6: FamilyResult) -> 
         }
     }
     if failures.is_empty() {
-        return Ok(ips);
+        return Ok((ips, None));
     }
     let failure = failures.join("; ");
     if ips.is_empty() {
         return Err(failure.into());
     }
-    log::warn!("dns a: {failure}; using the {} addresses found", ips.len());
-    Ok(ips)
+    Ok((ips, Some(failure)))
 }
 
 fn family(versions: IpVersions) -> &'static str {

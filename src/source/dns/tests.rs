@@ -128,11 +128,17 @@ fn both_families_merge_ipv4_first_and_survive_one_failing() {
     let v6 =
         |ips: &[u16]| Some(Ok(ips.iter().map(|&i| IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i))).collect()));
     let timeout = || Some(Err(hickory_resolver::ResolveError::from("request timed out")));
-    let shown = |r: Vec<IpAddr>| r.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let shown = |r: (Vec<IpAddr>, Option<String>)| (r.0.iter().map(ToString::to_string).collect::<Vec<_>>(), r.1);
 
-    assert_eq!(shown(merge("n", v4(&[2, 1]), v6(&[1])).unwrap()), ["10.0.0.2", "10.0.0.1", "fd00::1"]);
-    assert_eq!(shown(merge("n", v4(&[1]), timeout()).unwrap()), ["10.0.0.1"]);
-    assert_eq!(shown(merge("n", None, v6(&[3])).unwrap()), ["fd00::3"]);
+    let (ips, failure) = shown(merge("n", v4(&[2, 1]), v6(&[1])).unwrap());
+    assert_eq!((ips, failure), (vec!["10.0.0.2".into(), "10.0.0.1".into(), "fd00::1".into()], None));
+    let (ips, failure) = shown(merge("n", v4(&[1]), timeout()).unwrap());
+    assert_eq!(
+        (ips, failure.as_deref()),
+        (vec!["10.0.0.1".into()], Some("AAAA lookup of n failed: request timed out"))
+    );
+    let (ips, failure) = shown(merge("n", None, v6(&[3])).unwrap());
+    assert_eq!((ips, failure), (vec!["fd00::3".into()], None));
     let err = merge("n", timeout(), timeout()).unwrap_err().to_string();
     assert_eq!(err, "A lookup of n failed: request timed out; AAAA lookup of n failed: request timed out");
 }
