@@ -10,6 +10,7 @@
 //! becomes a logged, skipped source error instead of a crash or a corrupt list.
 
 mod closure;
+pub mod dns;
 mod grace;
 mod multi;
 mod static_list;
