@@ -1,9 +1,11 @@
 //! Loom model: the C ABI's release-once claim, where two threads may release one reservation.
 //!
 //! Rust's ownership makes a double release impossible for `Reservation`. A C caller holds a
-//! reservation as a pointer-sized field instead (`lc_pick` stores the raw reservation there),
-//! and `lc_release` claims it by swapping the field to 0: only the thread that swapped out
-//! the non-zero value releases. This model runs that protocol on the real `Reservation`.
+//! reservation as a pointer-sized field instead (`lc_pick.reservation`, filled by a select),
+//! and `lc_pick_release` claims it by swapping the field to NULL with `AcqRel`: only the
+//! thread that swapped out the non-NULL value releases (`src/ffi/pick.rs`). The C ABI is left
+//! out of loom builds, so this model runs the same protocol on an `AtomicUsize` holding a
+//! boxed real `Reservation`.
 #![cfg(loom)]
 
 mod loom_support;
@@ -26,9 +28,9 @@ impl Slot {
 
     /// Takes the reservation out of the field if this call is the one that gets it.
     fn claim(&self) -> Option<Box<Reservation>> {
-        // Acquire: pairs with `publish`. The swap is an RMW, so exactly one claimer reads the
-        // non-zero value.
-        let raw = self.0.swap(0, Ordering::Acquire);
+        // AcqRel, as in `lc_pick_release`: the swaps are totally ordered, so exactly one
+        // claimer reads the non-zero value; Acquire orders it after the publication.
+        let raw = self.0.swap(0, Ordering::AcqRel);
         // SAFETY: a non-zero `raw` came from `Box::into_raw` in `publish`, and the swap handed
         // it to us alone.
         (raw != 0).then(|| unsafe { Box::from_raw(raw as *mut Reservation) })
