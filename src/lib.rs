@@ -67,6 +67,7 @@ pub use policy::{MAX_FAILED_RESERVATIONS, Policy};
 pub use pool::{Builder, HostStats, MAX_FAILS_LIMIT, PassiveHealth, Picker, Pool, RefreshReport};
 pub use refresher::Refresher;
 pub use reservation::{Outcome, Reservation};
+#[cfg(not(loom))]
 pub use source::dns;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
