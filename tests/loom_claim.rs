@@ -48,7 +48,7 @@ impl Slot {
 /// which happens-before it has already overwritten.)
 #[test]
 fn two_threads_releasing_one_reservation_release_it_once() {
-    loom_support::check("two_threads_releasing_one_reservation_release_it_once", None, || {
+    loom_support::check("two_threads_releasing_one_reservation_release_it_once", || {
         let p =
             Pool::builder(Static::from_addresses(["10.0.0.1:80"])).passive_health(PassiveHealth::OFF).build().unwrap();
         let slot = Arc::new(Slot(AtomicUsize::new(0)));

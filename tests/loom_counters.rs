@@ -55,21 +55,21 @@ fn picks_and_releases_return_every_counter_to_zero(policy: Policy) {
 
 #[test]
 fn least_conn_picks_and_releases_return_every_counter_to_zero() {
-    loom_support::check("least_conn_picks_and_releases_return_every_counter_to_zero", None, || {
+    loom_support::check("least_conn_picks_and_releases_return_every_counter_to_zero", || {
         picks_and_releases_return_every_counter_to_zero(Policy::LeastConn)
     });
 }
 
 #[test]
 fn p2c_picks_and_releases_return_every_counter_to_zero() {
-    loom_support::check("p2c_picks_and_releases_return_every_counter_to_zero", None, || {
+    loom_support::check("p2c_picks_and_releases_return_every_counter_to_zero", || {
         picks_and_releases_return_every_counter_to_zero(Policy::P2c)
     });
 }
 
 #[test]
 fn first_picks_and_releases_return_every_counter_to_zero() {
-    loom_support::check("first_picks_and_releases_return_every_counter_to_zero", None, || {
+    loom_support::check("first_picks_and_releases_return_every_counter_to_zero", || {
         picks_and_releases_return_every_counter_to_zero(Policy::First)
     });
 }
@@ -81,7 +81,7 @@ fn first_picks_and_releases_return_every_counter_to_zero() {
 /// and before it was cleared, gets B).
 #[test]
 fn down_flag_flips_never_lose_counter_updates() {
-    loom_support::check("down_flag_flips_never_lose_counter_updates", None, || {
+    loom_support::check("down_flag_flips_never_lose_counter_updates", || {
         let p = pool(Policy::LeastConn);
         p.set_down("10.0.0.1:80", true).unwrap();
         let flipper = {

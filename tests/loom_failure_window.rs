@@ -25,7 +25,7 @@ fn pool(max_fails: u32, clock: &ManualClock) -> Pool {
 /// set it must see the new deadline and set it again), the host is unavailable afterwards.
 #[test]
 fn failure_recorded_while_pickers_clear_suspect_is_not_lost() {
-    loom_support::check("failure_recorded_while_pickers_clear_suspect_is_not_lost", None, || {
+    loom_support::check("failure_recorded_while_pickers_clear_suspect_is_not_lost", || {
         let clock = ManualClock::new();
         let p = pool(1, &clock);
         let (old, new) = (p.select().unwrap(), p.select().unwrap());
@@ -55,7 +55,7 @@ fn failure_recorded_while_pickers_clear_suspect_is_not_lost() {
 /// between the store and the loads now makes the later of the two see both.
 #[test]
 fn concurrent_failures_must_not_each_miss_the_other() {
-    loom_support::check("concurrent_failures_must_not_each_miss_the_other", None, || {
+    loom_support::check("concurrent_failures_must_not_each_miss_the_other", || {
         let clock = ManualClock::new();
         let p = pool(2, &clock);
         let failers: Vec<_> = (0..2)

@@ -21,7 +21,7 @@ fn pool(policy: Policy, limits: &[u32]) -> Pool {
 /// anomaly of CONCURRENCY.md); that is allowed, exceeding the limit is not.
 #[test]
 fn successful_reservations_never_exceed_max_requests() {
-    loom_support::check("successful_reservations_never_exceed_max_requests", None, || {
+    loom_support::check("successful_reservations_never_exceed_max_requests", || {
         let p = pool(Policy::LeastConn, &[1]);
         let holders = Arc::new(AtomicUsize::new(0));
         let spawn = |rounds: usize| {
@@ -66,21 +66,21 @@ fn limit_is_filled_exactly_without_releases(policy: Policy) {
 
 #[test]
 fn least_conn_limit_is_filled_exactly_without_releases() {
-    loom_support::check("least_conn_limit_is_filled_exactly_without_releases", None, || {
+    loom_support::check("least_conn_limit_is_filled_exactly_without_releases", || {
         limit_is_filled_exactly_without_releases(Policy::LeastConn)
     });
 }
 
 #[test]
 fn p2c_limit_is_filled_exactly_without_releases() {
-    loom_support::check("p2c_limit_is_filled_exactly_without_releases", None, || {
+    loom_support::check("p2c_limit_is_filled_exactly_without_releases", || {
         limit_is_filled_exactly_without_releases(Policy::P2c)
     });
 }
 
 #[test]
 fn first_limit_is_filled_exactly_without_releases() {
-    loom_support::check("first_limit_is_filled_exactly_without_releases", None, || {
+    loom_support::check("first_limit_is_filled_exactly_without_releases", || {
         limit_is_filled_exactly_without_releases(Policy::First)
     });
 }

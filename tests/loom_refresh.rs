@@ -48,7 +48,7 @@ fn pick_check_release(p: &Pool, mut pick: impl FnMut(&Pool) -> Result<Reservatio
 /// that follows its last release at the latest; B's state is never freed while the pool lives.
 #[test]
 fn release_after_removal_lands_on_the_reserved_host() {
-    loom_support::check("release_after_removal_lands_on_the_reserved_host", None, || {
+    loom_support::check("release_after_removal_lands_on_the_reserved_host", || {
         let p = pool_that_drops_a();
         let census = p.host_census();
         let select = {
@@ -82,7 +82,7 @@ fn release_after_removal_lands_on_the_reserved_host() {
 /// host, exactly once, and only after its last release.
 #[test]
 fn release_after_pool_drop_frees_each_host_once() {
-    loom_support::check("release_after_pool_drop_frees_each_host_once", None, || {
+    loom_support::check("release_after_pool_drop_frees_each_host_once", || {
         let p = pool_that_drops_a();
         let census = p.host_census();
         let r = p.select().unwrap();
@@ -108,7 +108,7 @@ fn release_after_pool_drop_frees_each_host_once() {
 /// after the picker's last release and once the picker no longer caches the old list.
 #[test]
 fn picker_cache_releases_removed_host_on_its_next_pick() {
-    loom_support::check("picker_cache_releases_removed_host_on_its_next_pick", None, || {
+    loom_support::check("picker_cache_releases_removed_host_on_its_next_pick", || {
         let p = pool_that_drops_a();
         let census = p.host_census();
         let mut picker = p.picker_seeded(3);

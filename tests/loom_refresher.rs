@@ -25,7 +25,7 @@ use loom::thread;
 /// on one of the two states, and both counters end at zero.
 #[test]
 fn stopping_the_refresher_during_a_refresh_joins_and_publishes_nothing_after() {
-    loom_support::check("stopping_the_refresher_during_a_refresh_joins_and_publishes_nothing_after", None, || {
+    loom_support::check("stopping_the_refresher_during_a_refresh_joins_and_publishes_nothing_after", || {
         // Plain std counters: the source runs under the refresh lock.
         let calls = Arc::new(AtomicUsize::new(0));
         let cancelled = Arc::new(AtomicUsize::new(0));

@@ -18,7 +18,7 @@ const A: &str = "10.0.0.1:80";
 /// state is alive, with nothing in flight.
 #[test]
 fn refresh_racing_with_picks_keeps_one_state_per_address() {
-    loom_support::check("refresh_racing_with_picks_keeps_one_state_per_address", None, || {
+    loom_support::check("refresh_racing_with_picks_keeps_one_state_per_address", || {
         // Plain std counter: refreshes are serialised, and the source is not part of any protocol.
         let calls = AtomicUsize::new(0);
         let src = source::from_fn(move |_| {

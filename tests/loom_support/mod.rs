@@ -1,7 +1,7 @@
 //! Shared by the `loom_*` models: runs one model and reports how much loom explored.
 //!
 //! The preemption bound comes from `LOOM_MAX_PREEMPTIONS` (3 when unset: loom's own default is
-//! unbounded, which no model here finishes). A model may lower it with `cap`, and says why.
+//! unbounded, which no model here finishes). Every model runs at 3 within a minute.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,10 +9,9 @@ use std::time::Instant;
 
 /// Explores every interleaving of `f` (within the preemption bound) and prints
 /// `loom model NAME: N executions in T s (preemption bound B)`.
-pub fn check(name: &str, cap: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
+pub fn check(name: &str, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     let bound = builder.preemption_bound.unwrap_or(3);
-    let bound = cap.map_or(bound, |c| bound.min(c));
     builder.preemption_bound = Some(bound);
     // Plain std counter: it lives across executions, which is what we count.
     let runs = Arc::new(AtomicUsize::new(0));
