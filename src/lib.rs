@@ -43,6 +43,8 @@
 
 mod clock;
 mod error;
+#[cfg(not(loom))]
+mod ffi;
 mod host;
 mod policy;
 mod pool;

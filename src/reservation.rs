@@ -75,6 +75,23 @@ impl Reservation {
         self.host().id
     }
 
+    /// Gives up this reservation without releasing it and returns its host pointer, which
+    /// now carries the unreleased reservation (the C ABI keeps it in a caller-owned struct).
+    pub(crate) fn into_raw(self) -> NonNull<HostBox> {
+        let host = self.host;
+        std::mem::forget(self);
+        host
+    }
+
+    /// Takes back a reservation given up by [`Reservation::into_raw`]. The tag and index are
+    /// not kept by the raw form; the result reports 0 for both.
+    ///
+    /// # Safety
+    /// `host` came from `into_raw` and is passed here at most once.
+    pub(crate) unsafe fn from_raw(host: NonNull<HostBox>) -> Self {
+        Self { host, tag: 0, index: 0 }
+    }
+
     /// Ends the request with `outcome`.
     pub fn release(self, outcome: Outcome) {
         let host = self.host;

@@ -1,0 +1,807 @@
+/*
+ * Every function of the C ABI, and every error path: NULL for each pointer argument,
+ * invalid UTF-8, empty and malformed addresses, weight 0, limits out of range, unknown enum
+ * values, double release, zeroed picks, failing callback sources.
+ * Prints "version X.Y.Z" and "N checks passed" on success (tests/ffi.rs checks both).
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+
+#define NO_EXCLUDE NULL, 0
+
+/* ---- log capture ---------------------------------------------------------------------- */
+
+static char last_error[2048];
+static unsigned errors_logged, warnings_logged;
+
+static void capture_log(void *userdata, lc_log_level level, const char *message) {
+    CHECK(userdata == &errors_logged);
+    CHECK(message != NULL);
+    if (level == LC_LOG_ERROR) {
+        errors_logged++;
+        snprintf(last_error, sizeof last_error, "%s", message);
+    } else if (level == LC_LOG_WARN) {
+        warnings_logged++;
+    }
+}
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static lc_upstream upstream(const char *address) {
+    lc_upstream u;
+    u.address = address;
+    u.weight = 1;
+    u.max_requests = 0;
+    u.tier = 0;
+    u.tag = NULL;
+    return u;
+}
+
+static lc_source *static_source(const char *const *addresses, size_t n) {
+    lc_upstream list[8];
+    lc_source *source = NULL;
+    size_t i;
+    CHECK(n <= 8);
+    for (i = 0; i < n; i++) {
+        list[i] = upstream(addresses[i]);
+    }
+    CHECK_OK(lc_source_static_new(list, n, &source));
+    CHECK(source != NULL);
+    return source;
+}
+
+static lc_host_stats stats_of(const lc_pool *pool, const char *address) {
+    lc_host_stats s;
+    memset(&s, 0xAB, sizeof s);
+    CHECK_OK(lc_pool_host_stats(pool, address, &s));
+    return s;
+}
+
+/* A callback source whose list the test changes between refreshes. */
+struct dynamic {
+    const char *addresses[4];
+    size_t n;
+    int fail;            /* return an error (with a message) instead of a list */
+    int push_invalid;    /* push an invalid upstream, then return LC_OK */
+    unsigned calls;
+    unsigned freed;
+};
+
+static lc_status dynamic_fetch(void *userdata, lc_upstream_list *list) {
+    struct dynamic *d = (struct dynamic *)userdata;
+    size_t i;
+    d->calls++;
+    if (d->fail) {
+        CHECK_OK(lc_upstream_list_set_error(list, "registry down"));
+        return LC_ERR_SOURCE_FAILED;
+    }
+    for (i = 0; i < d->n; i++) {
+        lc_upstream u = upstream(d->addresses[i]);
+        u.tag = (void *)(uintptr_t)(100 + i);
+        CHECK_OK(lc_upstream_list_push(list, &u));
+    }
+    if (d->push_invalid) {
+        lc_upstream bad = upstream("no-port");
+        CHECK_STATUS(lc_upstream_list_push(list, &bad), LC_ERR_INVALID_ADDRESS);
+    }
+    return LC_OK;
+}
+
+static void dynamic_free(void *userdata) {
+    ((struct dynamic *)userdata)->freed++;
+}
+
+static lc_source *dynamic_source(struct dynamic *d) {
+    lc_source *source = NULL;
+    CHECK_OK(lc_source_callback_new(dynamic_fetch, d, dynamic_free, &source));
+    return source;
+}
+
+/* ---- version and status ------------------------------------------------------------- */
+
+static void test_version_and_status(void) {
+    char macros[64];
+    lc_status s;
+    snprintf(macros, sizeof macros, "%d.%d.%d", LC_VERSION_MAJOR, LC_VERSION_MINOR, LC_VERSION_PATCH);
+    CHECK(strcmp(lc_version(), macros) == 0);
+    printf("version %s\n", lc_version());
+
+    CHECK(strcmp(lc_status_str(LC_OK), "ok") == 0);
+    for (s = LC_ERR_NULL_POINTER; s <= LC_ERR_OS; s++) {
+        CHECK(lc_status_str(s) != NULL);
+        CHECK(strcmp(lc_status_str(s), "unknown status") != 0);
+    }
+    CHECK(strcmp(lc_status_str(LC_ERR_ALREADY_RELEASED), "reservation already released") == 0);
+    CHECK(strcmp(lc_status_str(LC_ERR_OS + 1), "unknown status") == 0);
+    CHECK(strcmp(lc_status_str(UINT32_MAX), "unknown status") == 0);
+}
+
+/* ---- sources ------------------------------------------------------------------------ */
+
+static void test_static_source_validation(void) {
+    lc_source *source = (lc_source *)&source; /* must come back NULL on every error */
+    lc_upstream u = upstream("10.0.0.1:80");
+    lc_upstream two[2];
+    const char bad_utf8[] = {'\xff', '\xfe', ':', '8', '0', '\0'};
+    char long_name[1100];
+
+    CHECK_STATUS(lc_source_static_new(&u, 1, NULL), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_source_static_new(NULL, 1, &source), LC_ERR_NULL_POINTER);
+    CHECK(source == NULL);
+
+#define REJECTS(field_setup, want)                                              \
+    do {                                                                        \
+        u = upstream("10.0.0.1:80");                                            \
+        field_setup;                                                            \
+        source = (lc_source *)&source;                                          \
+        CHECK_STATUS(lc_source_static_new(&u, 1, &source), want);              \
+        CHECK(source == NULL);                                                  \
+    } while (0)
+
+    REJECTS(u.address = NULL, LC_ERR_NULL_POINTER);
+    REJECTS(u.address = bad_utf8, LC_ERR_INVALID_UTF8);
+    REJECTS(u.address = "", LC_ERR_INVALID_ADDRESS);
+    REJECTS(u.address = "10.0.0.1", LC_ERR_INVALID_ADDRESS);
+    REJECTS(u.address = "10.0.0.1:0", LC_ERR_INVALID_ADDRESS);
+    REJECTS(u.address = "10.0.0.1:65536", LC_ERR_INVALID_ADDRESS);
+    REJECTS(u.address = "::1:80", LC_ERR_INVALID_ADDRESS);
+    REJECTS(u.address = "bad host:80", LC_ERR_INVALID_ADDRESS);
+    REJECTS(u.address = "unix/", LC_ERR_INVALID_ADDRESS);
+    memset(long_name, 'a', sizeof long_name);
+    memcpy(long_name + sizeof long_name - 4, ":80", 4);
+    REJECTS(u.address = long_name, LC_ERR_INVALID_ADDRESS);
+    REJECTS(u.weight = 0, LC_ERR_INVALID_WEIGHT);
+    REJECTS(u.weight = LC_MAX_WEIGHT + 1, LC_ERR_INVALID_WEIGHT);
+    REJECTS(u.weight = UINT32_MAX, LC_ERR_INVALID_WEIGHT);
+    REJECTS(u.max_requests = LC_MAX_REQUESTS_LIMIT + 1, LC_ERR_INVALID_LIMIT);
+    REJECTS(u.max_requests = UINT32_MAX, LC_ERR_INVALID_LIMIT);
+    REJECTS(u.tier = LC_MAX_TIER + 1, LC_ERR_INVALID_LIMIT);
+    REJECTS(u.tier = UINT32_MAX, LC_ERR_INVALID_LIMIT);
+#undef REJECTS
+
+    /* The first invalid entry fails the whole list. */
+    two[0] = upstream("10.0.0.1:80");
+    two[1] = upstream("10.0.0.2");
+    CHECK_STATUS(lc_source_static_new(two, 2, &source), LC_ERR_INVALID_ADDRESS);
+
+    /* The limits themselves are accepted, and so are all address forms. */
+    u = upstream("[fe80::1%eth0]:443");
+    u.weight = LC_MAX_WEIGHT;
+    u.max_requests = LC_MAX_REQUESTS_LIMIT;
+    u.tier = LC_MAX_TIER;
+    CHECK_OK(lc_source_static_new(&u, 1, &source));
+    lc_source_free(source);
+    u = upstream("unix//run/app.sock");
+    CHECK_OK(lc_source_static_new(&u, 1, &source));
+    lc_source_free(source);
+
+    /* An empty list needs no array. */
+    CHECK_OK(lc_source_static_new(NULL, 0, &source));
+    CHECK(source != NULL);
+    lc_source_free(source);
+    lc_source_free(NULL);
+}
+
+static void test_callback_source_arguments(void) {
+    lc_source *source = (lc_source *)&source;
+    struct dynamic d;
+    lc_upstream u = upstream("10.0.0.1:80");
+    memset(&d, 0, sizeof d);
+
+    CHECK_STATUS(lc_source_callback_new(NULL, &d, dynamic_free, &source), LC_ERR_NULL_POINTER);
+    CHECK(source == NULL);
+    CHECK(d.freed == 0); /* a failed constructor leaves userdata to the caller */
+    CHECK_STATUS(lc_source_callback_new(dynamic_fetch, &d, dynamic_free, NULL), LC_ERR_NULL_POINTER);
+    CHECK(d.freed == 0);
+
+    /* free_userdata runs once, when the source is dropped; the callback never ran. */
+    source = dynamic_source(&d);
+    lc_source_free(source);
+    CHECK(d.freed == 1 && d.calls == 0);
+
+    /* No free function is fine. */
+    CHECK_OK(lc_source_callback_new(dynamic_fetch, &d, NULL, &source));
+    lc_source_free(source);
+    CHECK(d.freed == 1);
+
+    CHECK_STATUS(lc_upstream_list_push(NULL, &u), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_upstream_list_set_error(NULL, "x"), LC_ERR_NULL_POINTER);
+}
+
+/* Invoked as a source: checks the NULL/UTF-8 paths of the list functions on a live list. */
+static lc_status list_argument_checks(void *userdata, lc_upstream_list *list) {
+    const char bad_utf8[] = {'o', 'k', '\xc3', '\0'};
+    lc_upstream u = upstream("10.0.0.7:80");
+    (void)userdata;
+    CHECK_STATUS(lc_upstream_list_set_error(list, NULL), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_upstream_list_set_error(list, bad_utf8), LC_ERR_INVALID_UTF8);
+    CHECK_OK(lc_upstream_list_push(list, &u));
+    return LC_OK;
+}
+
+static lc_status list_push_null(void *userdata, lc_upstream_list *list) {
+    lc_upstream u = upstream("10.0.0.8:80");
+    (void)userdata;
+    CHECK_OK(lc_upstream_list_push(list, &u));
+    CHECK_STATUS(lc_upstream_list_push(list, NULL), LC_ERR_NULL_POINTER);
+    return LC_OK; /* ignored: a failed push fails the fetch */
+}
+
+static lc_status fails_without_message(void *userdata, lc_upstream_list *list) {
+    (void)userdata;
+    (void)list;
+    return LC_ERR_NOT_FOUND;
+}
+
+static void test_callback_source_results(void) {
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+    lc_refresh_report report;
+    struct dynamic d;
+    memset(&d, 0, sizeof d);
+
+    CHECK_OK(lc_source_callback_new(list_argument_checks, NULL, NULL, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool));
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.upstreams == 1);
+    lc_pool_free(pool);
+
+    /* A failed push fails the fetch even when the callback then returns LC_OK. */
+    CHECK_OK(lc_source_callback_new(list_push_null, NULL, NULL, &source));
+    errors_logged = 0;
+    CHECK_OK(lc_pool_new(NULL, source, &pool)); /* the first refresh fails: logged, pool empty */
+    CHECK(errors_logged == 1);
+    CHECK(strstr(last_error, "invalid upstream after 1 valid ones") != NULL);
+    CHECK_STATUS(lc_pool_refresh(pool, NULL), LC_ERR_SOURCE_FAILED);
+    CHECK_STATUS(lc_pool_host_stats(pool, "10.0.0.8:80", &(lc_host_stats){0}), LC_ERR_NOT_FOUND);
+    lc_pool_free(pool);
+
+    /* A failure without a message is described by its status. */
+    CHECK_OK(lc_source_callback_new(fails_without_message, NULL, NULL, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool));
+    CHECK_STATUS(lc_pool_refresh(pool, NULL), LC_ERR_SOURCE_FAILED);
+    CHECK(strstr(last_error, "callback returned status 7 (no host with that address)") != NULL);
+    lc_pool_free(pool);
+
+    /* A failing refresh keeps the current list; an invalid push fails it the same way. */
+    d.addresses[0] = "10.0.0.1:80";
+    d.addresses[1] = "10.0.0.2:80";
+    d.n = 2;
+    CHECK_OK(lc_pool_new(NULL, dynamic_source(&d), &pool));
+    CHECK(d.calls == 1);
+    d.fail = 1;
+    errors_logged = 0;
+    CHECK_STATUS(lc_pool_refresh(pool, &report), LC_ERR_SOURCE_FAILED);
+    CHECK(errors_logged == 1);
+    CHECK(strstr(last_error, "registry down") != NULL);
+    d.fail = 0;
+    d.push_invalid = 1;
+    CHECK_STATUS(lc_pool_refresh(pool, &report), LC_ERR_SOURCE_FAILED);
+    CHECK(stats_of(pool, "10.0.0.1:80").listed && stats_of(pool, "10.0.0.2:80").listed);
+    d.push_invalid = 0;
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.upstreams == 2 && report.generation == 2);
+    CHECK(d.freed == 0);
+    lc_pool_free(pool);
+    CHECK(d.freed == 1);
+}
+
+static const char *stats_order[8];
+static size_t stats_count;
+
+static void collect_stats(void *userdata, const char *address, const lc_host_stats *stats) {
+    CHECK(userdata == &stats_count);
+    CHECK(stats != NULL && stats->listed);
+    CHECK(stats_count < 8);
+    /* Addresses are valid only during the call: keep a static copy of known ones. */
+    if (strcmp(address, "10.0.0.1:80") == 0) stats_order[stats_count++] = "10.0.0.1:80";
+    else if (strcmp(address, "10.0.0.2:80") == 0) stats_order[stats_count++] = "10.0.0.2:80";
+    else if (strcmp(address, "10.0.0.3:80") == 0) stats_order[stats_count++] = "10.0.0.3:80";
+    else stats_order[stats_count++] = "?";
+}
+
+static void test_multi_and_grace(void) {
+    const char *first[] = {"10.0.0.1:80", "10.0.0.2:80"};
+    const char *last[] = {"10.0.0.3:80"};
+    lc_source *multi = (lc_source *)&multi, *other = NULL, *grace = (lc_source *)&grace;
+    lc_pool *pool = NULL;
+    lc_refresh_report report;
+    struct dynamic failing, flaky;
+    memset(&failing, 0, sizeof failing);
+    memset(&flaky, 0, sizeof flaky);
+    failing.fail = 1;
+
+    CHECK_STATUS(lc_source_multi_new(NULL), LC_ERR_NULL_POINTER);
+    CHECK_OK(lc_source_multi_new(&multi));
+
+    /* NULL on either side; the source is consumed even then (valgrind sees no leak). */
+    CHECK_STATUS(lc_source_multi_add(NULL, static_source(first, 2)), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_source_multi_add(multi, NULL), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_source_multi_add(multi, multi), LC_ERR_INVALID_ARGUMENT); /* nothing consumed */
+    other = static_source(first, 2);
+    CHECK_STATUS(lc_source_multi_add(other, static_source(last, 1)), LC_ERR_INVALID_ARGUMENT);
+    lc_source_free(other);
+
+    /* multi: static, failing callback, static; results appended in order. */
+    CHECK_OK(lc_source_multi_add(multi, static_source(first, 2)));
+    CHECK_OK(lc_source_multi_add(multi, dynamic_source(&failing)));
+    CHECK_OK(lc_source_multi_add(multi, static_source(last, 1)));
+    errors_logged = 0;
+    CHECK_OK(lc_pool_new(NULL, multi, &pool));
+    CHECK(errors_logged == 1);
+    CHECK(strstr(last_error, "multi: source 1 failed: registry down; skipping") != NULL);
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.upstreams == 3 && report.hosts == 3 && report.generation == 2);
+    CHECK(failing.calls == 2);
+
+    CHECK_STATUS(lc_pool_stats(NULL, collect_stats, &stats_count), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pool_stats(pool, NULL, &stats_count), LC_ERR_NULL_POINTER);
+    stats_count = 0;
+    CHECK_OK(lc_pool_stats(pool, collect_stats, &stats_count));
+    CHECK(stats_count == 3);
+    CHECK(strcmp(stats_order[0], "10.0.0.1:80") == 0);
+    CHECK(strcmp(stats_order[1], "10.0.0.2:80") == 0);
+    CHECK(strcmp(stats_order[2], "10.0.0.3:80") == 0);
+    lc_pool_free(pool);
+    CHECK(failing.freed == 1);
+
+    /* grace: a failing source's last good list is served within the period. */
+    CHECK_STATUS(lc_source_grace_new(NULL, 1000, &grace), LC_ERR_NULL_POINTER);
+    CHECK(grace == NULL);
+    CHECK_STATUS(lc_source_grace_new(dynamic_source(&flaky), 1000, NULL), LC_ERR_NULL_POINTER);
+    CHECK(flaky.freed == 1); /* consumed even on error */
+    flaky.freed = 0;
+    flaky.addresses[0] = "10.0.0.5:80";
+    flaky.n = 1;
+    CHECK_OK(lc_source_grace_new(dynamic_source(&flaky), 3600 * 1000, &grace));
+    CHECK_OK(lc_pool_new(NULL, grace, &pool));
+    flaky.fail = 1;
+    warnings_logged = 0;
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.upstreams == 1 && warnings_logged == 1);
+    CHECK(stats_of(pool, "10.0.0.5:80").listed);
+    lc_pool_free(pool);
+    CHECK(flaky.freed == 1);
+}
+
+/* ---- pool ---------------------------------------------------------------------------- */
+
+static void test_pool_config(void) {
+    const char *two[] = {"10.0.0.1:80", "10.0.0.2:80"};
+    lc_pool_config config;
+    lc_pool *pool = (lc_pool *)&pool;
+
+    CHECK_STATUS(lc_pool_config_default(NULL), LC_ERR_NULL_POINTER);
+    CHECK_OK(lc_pool_config_default(&config));
+    CHECK(config.policy == LC_POLICY_LEAST_CONN);
+    CHECK(config.max_fails == 1 && config.fail_duration_ms == 10000);
+
+    CHECK_STATUS(lc_pool_new(&config, NULL, &pool), LC_ERR_NULL_POINTER);
+    CHECK(pool == NULL);
+    CHECK_STATUS(lc_pool_new(&config, static_source(two, 2), NULL), LC_ERR_NULL_POINTER);
+
+#define REJECTS(setup, want)                                                 \
+    do {                                                                     \
+        CHECK_OK(lc_pool_config_default(&config));                           \
+        setup;                                                               \
+        pool = (lc_pool *)&pool;                                             \
+        CHECK_STATUS(lc_pool_new(&config, static_source(two, 2), &pool), want); \
+        CHECK(pool == NULL);                                                 \
+    } while (0)
+
+    REJECTS(config.policy = 3, LC_ERR_INVALID_ARGUMENT);
+    REJECTS(config.policy = UINT32_MAX, LC_ERR_INVALID_ARGUMENT);
+    REJECTS(config.max_fails = LC_MAX_FAILS_LIMIT + 1, LC_ERR_INVALID_LIMIT);
+    REJECTS(config.max_fails = UINT32_MAX, LC_ERR_INVALID_LIMIT);
+    REJECTS(config.fail_duration_ms = 0, LC_ERR_INVALID_LIMIT);
+#undef REJECTS
+
+    /* Passive health off needs no window; a huge window is accepted. */
+    CHECK_OK(lc_pool_config_default(&config));
+    config.max_fails = 0;
+    config.fail_duration_ms = 0;
+    CHECK_OK(lc_pool_new(&config, static_source(two, 2), &pool));
+    lc_pool_free(pool);
+    config.max_fails = LC_MAX_FAILS_LIMIT;
+    config.fail_duration_ms = UINT64_MAX;
+    CHECK_OK(lc_pool_new(&config, static_source(two, 2), &pool));
+    lc_pool_free(pool);
+    lc_pool_free(NULL);
+
+    CHECK_STATUS(lc_pool_refresh(NULL, NULL), LC_ERR_NULL_POINTER);
+}
+
+static void test_select_and_release(void) {
+    lc_upstream list[2];
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+    lc_pick a, b, c, zeroed;
+    uint64_t both[2];
+    lc_host_stats before, after;
+    const char *a_address, *b_address;
+
+    list[0] = upstream("10.0.0.1:80");
+    list[0].tag = (void *)(uintptr_t)11;
+    list[1] = upstream("10.0.0.2:80");
+    list[1].tag = (void *)(uintptr_t)22;
+    CHECK_OK(lc_source_static_new(list, 2, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool));
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&c, 0, sizeof c);
+    memset(&zeroed, 0, sizeof zeroed);
+
+    CHECK_STATUS(lc_pool_select(NULL, NO_EXCLUDE, &a), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pool_select(pool, NO_EXCLUDE, NULL), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pool_select(pool, NULL, 1, &a), LC_ERR_NULL_POINTER);
+
+    /* least_conn: the second pick goes to the other host. */
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &b));
+    CHECK(strcmp(a.address, b.address) != 0);
+    CHECK(a.host_id != 0 && b.host_id != 0 && a.host_id != b.host_id);
+    CHECK(a.reservation != NULL);
+    CHECK((uintptr_t)a.tag == (a.index == 0 ? 11u : 22u));
+    CHECK(strcmp(a.address, a.index == 0 ? "10.0.0.1:80" : "10.0.0.2:80") == 0);
+    CHECK(stats_of(pool, a.address).in_flight == 1);
+
+    /* A pick still holding a reservation is refused, so that it is never lost. */
+    CHECK_STATUS(lc_pool_select(pool, NO_EXCLUDE, &a), LC_ERR_INVALID_ARGUMENT);
+    CHECK(stats_of(pool, a.address).in_flight == 1);
+
+    /* Exclusions: both hosts excluded leaves none; one excluded gives the other. */
+    both[0] = a.host_id;
+    both[1] = b.host_id;
+    CHECK_STATUS(lc_pool_select(pool, both, 2, &c), LC_ERR_NO_UPSTREAM);
+    CHECK(c.reservation == NULL);
+    CHECK_OK(lc_pool_select(pool, both, 1, &c));
+    CHECK(c.host_id == b.host_id);
+    CHECK_OK(lc_pick_release(&c, LC_OUTCOME_SUCCESS));
+
+    /* Release: NULL, unknown outcome (nothing released), zeroed pick, double release. */
+    CHECK_STATUS(lc_pick_release(NULL, LC_OUTCOME_SUCCESS), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pick_release(&a, 2), LC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(lc_pick_release(&a, UINT32_MAX), LC_ERR_INVALID_ARGUMENT);
+    CHECK(stats_of(pool, a.address).in_flight == 1);
+    CHECK_STATUS(lc_pick_release(&zeroed, LC_OUTCOME_SUCCESS), LC_ERR_ALREADY_RELEASED);
+
+    a_address = a.index == 0 ? "10.0.0.1:80" : "10.0.0.2:80";
+    b_address = b.index == 0 ? "10.0.0.1:80" : "10.0.0.2:80";
+    before = stats_of(pool, a_address);
+    CHECK(before.in_flight == 1 && before.picks == 1);
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    CHECK(a.reservation == NULL);
+    after = stats_of(pool, a_address);
+    CHECK(after.in_flight == 0 && after.picks == 1);
+    CHECK_STATUS(lc_pick_release(&a, LC_OUTCOME_SUCCESS), LC_ERR_ALREADY_RELEASED);
+    CHECK_STATUS(lc_pick_release(&a, LC_OUTCOME_FAILURE), LC_ERR_ALREADY_RELEASED);
+    after = stats_of(pool, a_address);
+    CHECK(after.in_flight == 0 && after.picks == 1 && after.recent_failures == 0 && !after.unhealthy);
+
+    /* A released pick can be selected into again. */
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+
+    /* A failure (max_fails 1 by default) makes the host unavailable. */
+    CHECK_OK(lc_pick_release(&b, LC_OUTCOME_FAILURE));
+    after = stats_of(pool, b_address);
+    CHECK(after.unhealthy && after.recent_failures == 1 && after.in_flight == 0);
+    {
+        int i;
+        for (i = 0; i < 5; i++) {
+            CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &c));
+            CHECK(c.host_id != b.host_id);
+            CHECK_OK(lc_pick_release(&c, LC_OUTCOME_SUCCESS));
+        }
+    }
+    lc_pool_free(pool);
+}
+
+static void test_set_down(void) {
+    const char *two[] = {"10.0.0.1:80", "10.0.0.2:80"};
+    const char bad_utf8[] = {'\xff', ':', '8', '0', '\0'};
+    lc_pool *pool = NULL;
+    lc_pick p;
+    int i;
+    memset(&p, 0, sizeof p);
+    CHECK_OK(lc_pool_new(NULL, static_source(two, 2), &pool));
+
+    CHECK_STATUS(lc_pool_set_down(NULL, "10.0.0.1:80", true), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pool_set_down(pool, NULL, true), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pool_set_down(pool, bad_utf8, true), LC_ERR_INVALID_UTF8);
+    CHECK_STATUS(lc_pool_set_down(pool, "10.0.0.3:80", true), LC_ERR_NOT_FOUND);
+    CHECK_STATUS(lc_pool_set_down(pool, "", true), LC_ERR_NOT_FOUND);
+
+    CHECK_OK(lc_pool_set_down(pool, "10.0.0.1:80", true));
+    CHECK(stats_of(pool, "10.0.0.1:80").down);
+    for (i = 0; i < 10; i++) {
+        CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p));
+        CHECK(strcmp(p.address, "10.0.0.2:80") == 0);
+        CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
+    }
+    CHECK_OK(lc_pool_set_down(pool, "10.0.0.2:80", true));
+    CHECK_STATUS(lc_pool_select(pool, NO_EXCLUDE, &p), LC_ERR_NO_UPSTREAM);
+    CHECK_OK(lc_pool_set_down(pool, "10.0.0.1:80", false));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p));
+    CHECK(strcmp(p.address, "10.0.0.1:80") == 0);
+    CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
+    lc_pool_free(pool);
+}
+
+static void test_stats_and_removal(void) {
+    struct dynamic d;
+    lc_pool *pool = NULL;
+    lc_pick p;
+    lc_host_stats s;
+    lc_refresh_report report;
+    const char bad_utf8[] = {'\xff', '\0'};
+    memset(&d, 0, sizeof d);
+    memset(&p, 0, sizeof p);
+    d.addresses[0] = "10.0.0.1:80";
+    d.n = 1;
+    CHECK_OK(lc_pool_new(NULL, dynamic_source(&d), &pool));
+
+    CHECK_STATUS(lc_pool_host_stats(NULL, "10.0.0.1:80", &s), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pool_host_stats(pool, NULL, &s), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pool_host_stats(pool, "10.0.0.1:80", NULL), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_pool_host_stats(pool, bad_utf8, &s), LC_ERR_INVALID_UTF8);
+    CHECK_STATUS(lc_pool_host_stats(pool, "10.0.0.9:80", &s), LC_ERR_NOT_FOUND);
+
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p));
+    CHECK((uintptr_t)p.tag == 100);
+    s = stats_of(pool, "10.0.0.1:80");
+    CHECK(s.host_id == p.host_id && s.in_flight == 1 && s.picks == 1 && s.listed && !s.full);
+    CHECK(!s.down && !s.unhealthy && s.max_requests == 0 && s.recent_failures == 0);
+
+    /* The host leaves the list with a request in flight: its state drains, then goes. */
+    d.addresses[0] = "10.0.0.2:80";
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.upstreams == 1 && report.hosts == 2 && report.reclaimed == 0);
+    s = stats_of(pool, "10.0.0.1:80");
+    CHECK(!s.listed && s.in_flight == 1);
+    CHECK(strcmp(p.address, "10.0.0.1:80") == 0); /* still valid: not released */
+    CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.hosts == 1 && report.reclaimed == 1);
+    CHECK_STATUS(lc_pool_host_stats(pool, "10.0.0.1:80", &s), LC_ERR_NOT_FOUND);
+    lc_pool_free(pool);
+}
+
+static void test_max_requests_is_exact(void) {
+    lc_upstream u = upstream("10.0.0.1:80");
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+    lc_pick p[3];
+    memset(p, 0, sizeof p);
+    u.max_requests = 2;
+    CHECK_OK(lc_source_static_new(&u, 1, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p[0]));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p[1]));
+    CHECK(stats_of(pool, "10.0.0.1:80").full);
+    CHECK(stats_of(pool, "10.0.0.1:80").max_requests == 2);
+    CHECK_STATUS(lc_pool_select(pool, NO_EXCLUDE, &p[2]), LC_ERR_NO_UPSTREAM);
+    CHECK_OK(lc_pick_release(&p[0], LC_OUTCOME_SUCCESS));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p[2]));
+    CHECK_OK(lc_pick_release(&p[1], LC_OUTCOME_SUCCESS));
+    CHECK_OK(lc_pick_release(&p[2], LC_OUTCOME_SUCCESS));
+    lc_pool_free(pool);
+}
+
+static void test_policies(void) {
+    const char *three[] = {"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"};
+    lc_pool_config config;
+    lc_pool *pool = NULL;
+    lc_pick p[3];
+    int i;
+    memset(p, 0, sizeof p);
+
+    /* first: list order, moving on only when a host is unavailable. */
+    CHECK_OK(lc_pool_config_default(&config));
+    config.policy = LC_POLICY_FIRST;
+    CHECK_OK(lc_pool_new(&config, static_source(three, 3), &pool));
+    for (i = 0; i < 3; i++) {
+        CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p[i]));
+        CHECK(strcmp(p[i].address, "10.0.0.1:80") == 0);
+    }
+    for (i = 0; i < 3; i++) CHECK_OK(lc_pick_release(&p[i], LC_OUTCOME_SUCCESS));
+    lc_pool_free(pool);
+
+    /* p2c: of two distinct hosts the less loaded wins, so the first two picks differ and
+     * no host gets a third request while another is idle. */
+    config.policy = LC_POLICY_P2C;
+    CHECK_OK(lc_pool_new(&config, static_source(three, 3), &pool));
+    for (i = 0; i < 3; i++) CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p[i]));
+    CHECK(p[0].host_id != p[1].host_id);
+    for (i = 0; i < 3; i++) CHECK(stats_of(pool, three[i]).in_flight <= 2);
+    for (i = 0; i < 3; i++) CHECK_OK(lc_pick_release(&p[i], LC_OUTCOME_SUCCESS));
+    lc_pool_free(pool);
+}
+
+static void test_pool_freed_with_picks_outstanding(void) {
+    const char *two[] = {"10.0.0.1:80", "10.0.0.2:80"};
+    lc_pool *pool = NULL;
+    lc_picker *picker = NULL;
+    lc_pick p, q;
+    memset(&p, 0, sizeof p);
+    memset(&q, 0, sizeof q);
+    CHECK_OK(lc_pool_new(NULL, static_source(two, 2), &pool));
+    CHECK_OK(lc_picker_new(pool, 7, &picker));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p));
+    CHECK_OK(lc_picker_select(picker, NO_EXCLUDE, &q));
+    lc_pool_free(pool);
+    lc_picker_free(picker);
+    /* Both hosts' states are kept alive by the reservations alone now. */
+    CHECK(strncmp(p.address, "10.0.0.", 7) == 0 && strncmp(q.address, "10.0.0.", 7) == 0);
+    CHECK_OK(lc_pick_release(&p, LC_OUTCOME_FAILURE));
+    CHECK_OK(lc_pick_release(&q, LC_OUTCOME_SUCCESS));
+    CHECK_STATUS(lc_pick_release(&p, LC_OUTCOME_SUCCESS), LC_ERR_ALREADY_RELEASED);
+}
+
+static void test_picker(void) {
+    const char *two[] = {"10.0.0.1:80", "10.0.0.2:80"};
+    lc_pool *pool = NULL;
+    lc_picker *picker = (lc_picker *)&picker, *random = NULL;
+    lc_pick a, b, c;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&c, 0, sizeof c);
+    CHECK_OK(lc_pool_new(NULL, static_source(two, 2), &pool));
+
+    CHECK_STATUS(lc_picker_new(NULL, 1, &picker), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_picker_new(pool, 1, NULL), LC_ERR_NULL_POINTER);
+    CHECK_OK(lc_picker_new(pool, 42, &picker));
+    CHECK_OK(lc_picker_new(pool, 0, &random));
+
+    CHECK_STATUS(lc_picker_select(NULL, NO_EXCLUDE, &a), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_picker_select(picker, NO_EXCLUDE, NULL), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_picker_select(picker, NULL, 3, &a), LC_ERR_NULL_POINTER);
+    CHECK_OK(lc_picker_select(picker, NO_EXCLUDE, &a));
+    CHECK_STATUS(lc_picker_select(picker, NO_EXCLUDE, &a), LC_ERR_INVALID_ARGUMENT);
+    CHECK_OK(lc_picker_select(random, NO_EXCLUDE, &b));
+    CHECK(a.host_id != b.host_id); /* pickers and the pool share the counters */
+    CHECK_STATUS(lc_picker_select(picker, &a.host_id, 1, &c), LC_OK);
+    CHECK(c.host_id == b.host_id);
+    CHECK_OK(lc_pick_release(&c, LC_OUTCOME_SUCCESS));
+
+    /* A picker sees refreshes: down, then excluded. */
+    CHECK_OK(lc_pool_set_down(pool, b.address, true));
+    CHECK_STATUS(lc_picker_select(picker, &a.host_id, 1, &c), LC_ERR_NO_UPSTREAM);
+
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    CHECK_OK(lc_pick_release(&b, LC_OUTCOME_SUCCESS));
+    lc_picker_free(picker);
+    lc_picker_free(random);
+    lc_picker_free(NULL);
+    lc_pool_free(pool);
+}
+
+/* ---- refresher ----------------------------------------------------------------------- */
+
+struct counted {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    unsigned calls;
+    unsigned freed;
+};
+
+static lc_status counted_fetch(void *userdata, lc_upstream_list *list) {
+    struct counted *c = (struct counted *)userdata;
+    lc_upstream u = upstream("10.0.0.1:80");
+    CHECK_OK(lc_upstream_list_push(list, &u));
+    pthread_mutex_lock(&c->lock);
+    c->calls++;
+    pthread_cond_broadcast(&c->changed);
+    pthread_mutex_unlock(&c->lock);
+    return LC_OK;
+}
+
+static void counted_free(void *userdata) {
+    struct counted *c = (struct counted *)userdata;
+    pthread_mutex_lock(&c->lock);
+    c->freed++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void wait_for_calls(struct counted *c, unsigned calls) {
+    pthread_mutex_lock(&c->lock);
+    while (c->calls < calls) pthread_cond_wait(&c->changed, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void test_refresher(void) {
+    struct counted c;
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+    lc_refresher *refresher = (lc_refresher *)&refresher;
+    lc_refresh_report report;
+    memset(&c, 0, sizeof c);
+    pthread_mutex_init(&c.lock, NULL);
+    pthread_cond_init(&c.changed, NULL);
+    CHECK_OK(lc_source_callback_new(counted_fetch, &c, counted_free, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool));
+    CHECK(c.calls == 1);
+
+    CHECK_STATUS(lc_refresher_start(NULL, 1, &refresher), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_refresher_start(pool, 1, NULL), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_refresher_start(pool, 0, &refresher), LC_ERR_INVALID_LIMIT);
+    CHECK(refresher == NULL);
+    lc_refresher_stop(NULL);
+
+    CHECK_OK(lc_refresher_start(pool, 1, &refresher));
+    wait_for_calls(&c, 4);
+    /* The pool may go first: the refresher keeps the source alive until it stops. */
+    lc_pool_free(pool);
+    wait_for_calls(&c, 6);
+    CHECK(c.freed == 0);
+    lc_refresher_stop(refresher);
+    CHECK(c.freed == 1);
+
+    /* A long interval: one refresh at start, then the stop wakes the thread at once. */
+    c.calls = 0;
+    c.freed = 0;
+    CHECK_OK(lc_source_callback_new(counted_fetch, &c, counted_free, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool));
+    CHECK_OK(lc_refresher_start(pool, UINT64_MAX, &refresher));
+    wait_for_calls(&c, 2);
+    lc_refresher_stop(refresher);
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.generation == 3);
+    lc_pool_free(pool);
+    CHECK(c.freed == 1);
+    pthread_cond_destroy(&c.changed);
+    pthread_mutex_destroy(&c.lock);
+}
+
+/* ---- log --------------------------------------------------------------------------- */
+
+static void test_log_callback(void) {
+    struct dynamic d;
+    lc_pool *pool = NULL;
+    memset(&d, 0, sizeof d);
+    d.fail = 1;
+    CHECK_STATUS(lc_log_set_callback(capture_log, &errors_logged, LC_LOG_TRACE + 1), LC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(lc_log_set_callback(capture_log, &errors_logged, UINT32_MAX), LC_ERR_INVALID_ARGUMENT);
+
+    /* Level OFF, or no callback: nothing reaches the callback. */
+    CHECK_OK(lc_log_set_callback(capture_log, &errors_logged, LC_LOG_OFF));
+    errors_logged = 0;
+    CHECK_OK(lc_pool_new(NULL, dynamic_source(&d), &pool));
+    CHECK_STATUS(lc_pool_refresh(pool, NULL), LC_ERR_SOURCE_FAILED);
+    CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_TRACE));
+    CHECK_STATUS(lc_pool_refresh(pool, NULL), LC_ERR_SOURCE_FAILED);
+    CHECK(errors_logged == 0);
+
+    /* ERROR level: the failure arrives with the source's message. */
+    CHECK_OK(lc_log_set_callback(capture_log, &errors_logged, LC_LOG_ERROR));
+    CHECK_STATUS(lc_pool_refresh(pool, NULL), LC_ERR_SOURCE_FAILED);
+    CHECK(errors_logged == 1);
+    CHECK(strcmp(last_error, "refresh failed, keeping the current list: registry down") == 0);
+    lc_pool_free(pool);
+
+    CHECK_OK(lc_log_set_callback(capture_log, &errors_logged, LC_LOG_DEBUG));
+}
+
+int main(void) {
+    test_version_and_status();
+    test_log_callback();
+    test_static_source_validation();
+    test_callback_source_arguments();
+    test_callback_source_results();
+    test_multi_and_grace();
+    test_pool_config();
+    test_select_and_release();
+    test_set_down();
+    test_stats_and_removal();
+    test_max_requests_is_exact();
+    test_policies();
+    test_pool_freed_with_picks_outstanding();
+    test_picker();
+    test_refresher();
+    CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
+    printf("%lu checks passed\n", checks_passed);
+    return 0;
+}

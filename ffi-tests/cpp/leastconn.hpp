@@ -1,0 +1,190 @@
+// A small RAII wrapper over the leastconn C ABI (C++17), as a C++ user would write one:
+// handles are unique_ptrs, errors are exceptions, a Pick releases itself as a success when
+// it goes out of scope unless released explicitly.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "leastconn.h"
+
+namespace leastconn {
+
+class Error : public std::runtime_error {
+public:
+    explicit Error(lc_status status) : std::runtime_error(lc_status_str(status)), status_(status) {}
+    lc_status status() const noexcept { return status_; }
+
+private:
+    lc_status status_;
+};
+
+inline void check(lc_status status) {
+    if (status != LC_OK) throw Error(status);
+}
+
+struct SourceFree {
+    void operator()(lc_source *s) const noexcept { lc_source_free(s); }
+};
+struct PoolFree {
+    void operator()(lc_pool *p) const noexcept { lc_pool_free(p); }
+};
+struct PickerFree {
+    void operator()(lc_picker *p) const noexcept { lc_picker_free(p); }
+};
+struct RefresherStop {
+    void operator()(lc_refresher *r) const noexcept { lc_refresher_stop(r); }
+};
+
+using Source = std::unique_ptr<lc_source, SourceFree>;
+
+struct Upstream {
+    std::string address;
+    std::uint32_t weight = 1;
+    std::uint32_t max_requests = 0;
+    std::uint32_t tier = 0;
+};
+
+inline lc_upstream to_c(const Upstream &u) {
+    return lc_upstream{u.address.c_str(), u.weight, u.max_requests, u.tier, nullptr};
+}
+
+inline Source static_source(const std::vector<Upstream> &list) {
+    std::vector<lc_upstream> c;
+    for (const auto &u : list) c.push_back(to_c(u));
+    lc_source *out = nullptr;
+    check(lc_source_static_new(c.data(), c.size(), &out));
+    return Source(out);
+}
+
+// A source backed by a C++ callable; the callable is owned by the source and deleted with it.
+using Fetch = std::function<std::vector<Upstream>()>;
+
+inline Source callback_source(Fetch fetch) {
+    auto *owned = new Fetch(std::move(fetch));
+    auto call = [](void *userdata, lc_upstream_list *list) -> lc_status {
+        try {
+            for (const auto &u : (*static_cast<Fetch *>(userdata))()) {
+                lc_upstream c = to_c(u);
+                lc_status s = lc_upstream_list_push(list, &c);
+                if (s != LC_OK) return s;
+            }
+            return LC_OK;
+        } catch (const std::exception &e) {  // exceptions must not cross into the library
+            lc_upstream_list_set_error(list, e.what());
+            return LC_ERR_SOURCE_FAILED;
+        }
+    };
+    auto free = [](void *userdata) { delete static_cast<Fetch *>(userdata); };
+    lc_source *out = nullptr;
+    lc_status s = lc_source_callback_new(call, owned, free, &out);
+    if (s != LC_OK) {
+        delete owned;  // not taken on failure
+        throw Error(s);
+    }
+    return Source(out);
+}
+
+inline Source multi(std::vector<Source> sources) {
+    lc_source *out = nullptr;
+    check(lc_source_multi_new(&out));
+    Source m(out);
+    for (auto &s : sources) check(lc_source_multi_add(m.get(), s.release()));  // consumed
+    return m;
+}
+
+class Pick {
+public:
+    Pick() noexcept : pick_{} {}
+    Pick(Pick &&other) noexcept : pick_(other.pick_) { other.pick_ = lc_pick{}; }
+    Pick &operator=(Pick &&other) noexcept {
+        if (this != &other) {
+            reset();
+            pick_ = other.pick_;
+            other.pick_ = lc_pick{};
+        }
+        return *this;
+    }
+    Pick(const Pick &) = delete;
+    Pick &operator=(const Pick &) = delete;
+    ~Pick() { reset(); }
+
+    const char *address() const noexcept { return pick_.address; }
+    std::uint64_t host_id() const noexcept { return pick_.host_id; }
+    std::size_t index() const noexcept { return pick_.index; }
+    bool held() const noexcept { return pick_.reservation != nullptr; }
+    void release(lc_outcome outcome) { check(lc_pick_release(&pick_, outcome)); }
+    lc_pick *raw() noexcept { return &pick_; }
+
+private:
+    void reset() noexcept {
+        if (held()) lc_pick_release(&pick_, LC_OUTCOME_SUCCESS);
+    }
+    lc_pick pick_;
+};
+
+class Picker {
+public:
+    explicit Picker(lc_picker *p) : picker_(p) {}
+    Pick select(const std::vector<std::uint64_t> &exclude = {}) {
+        Pick p;
+        check(lc_picker_select(picker_.get(), exclude.data(), exclude.size(), p.raw()));
+        return p;
+    }
+
+private:
+    std::unique_ptr<lc_picker, PickerFree> picker_;
+};
+
+class Pool {
+public:
+    explicit Pool(Source source, const lc_pool_config *config = nullptr) {
+        lc_pool *out = nullptr;
+        check(lc_pool_new(config, source.release(), &out));  // consumed, also on error
+        pool_.reset(out);
+    }
+
+    Pick select(const std::vector<std::uint64_t> &exclude = {}) const {
+        Pick p;
+        check(lc_pool_select(pool_.get(), exclude.data(), exclude.size(), p.raw()));
+        return p;
+    }
+
+    Picker picker(std::uint64_t seed) const {
+        lc_picker *out = nullptr;
+        check(lc_picker_new(pool_.get(), seed, &out));
+        return Picker(out);
+    }
+
+    lc_refresh_report refresh() const {
+        lc_refresh_report r{};
+        check(lc_pool_refresh(pool_.get(), &r));
+        return r;
+    }
+
+    lc_host_stats stats(const std::string &address) const {
+        lc_host_stats s{};
+        check(lc_pool_host_stats(pool_.get(), address.c_str(), &s));
+        return s;
+    }
+
+    void set_down(const std::string &address, bool down) const {
+        check(lc_pool_set_down(pool_.get(), address.c_str(), down));
+    }
+
+    std::unique_ptr<lc_refresher, RefresherStop> start_refresher(std::uint64_t interval_ms) const {
+        lc_refresher *out = nullptr;
+        check(lc_refresher_start(pool_.get(), interval_ms, &out));
+        return std::unique_ptr<lc_refresher, RefresherStop>(out);
+    }
+
+private:
+    std::unique_ptr<lc_pool, PoolFree> pool_;
+};
+
+}  // namespace leastconn

@@ -1,0 +1,211 @@
+//! Picks into a caller-owned struct, their release, and the per-thread picker.
+//!
+//! A successful select moves the reservation out of Rust ([`Reservation::into_raw`]) into
+//! the pick's `reservation` field. Release claims it with one atomic swap to NULL: whoever
+//! gets the non-NULL pointer performs the one release, every other (a second release, a
+//! racing thread, a zeroed struct) gets `LC_ERR_ALREADY_RELEASED` and changes nothing.
+
+use std::ffi::{c_char, c_void};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::error::Error;
+use crate::ffi::pool::lc_pool;
+use crate::ffi::status::{LC_ERR_ALREADY_RELEASED, LC_ERR_INVALID_ARGUMENT, LC_OK, lc_status, status_of};
+use crate::host::{HostBox, HostId};
+use crate::pool::Picker;
+use crate::reservation::{Outcome, Reservation};
+
+/// One reserved host for one request, in storage the caller owns (stack, request struct).
+///
+/// Zero-initialise it (`lc_pick pick = {0};` or `memset`) before its first select; a
+/// select fills it, `lc_pick_release()` ends it, after which it may be selected into again.
+/// The fields are read-only for the caller.
+///
+/// Thread safety: a pick may be released from any thread, and concurrent releases of one
+/// pick are safe (exactly one succeeds). Selecting into a pick while another thread
+/// releases it is not.
+#[repr(C)]
+pub struct lc_pick {
+    /// The host's dial address, NUL-terminated; valid until this pick is released (also
+    /// after the host left the list, and after the pool was freed).
+    pub address: *const c_char,
+    /// The `tag` of the list entry that was picked.
+    pub tag: *mut c_void,
+    /// Position of the picked entry in the merged list it was picked from.
+    pub index: usize,
+    /// The host's identity: pass it in the exclusion array of a retry so that the retry
+    /// goes elsewhere. Never 0 and never reused by another host in this process.
+    pub host_id: u64,
+    /// Private: the reservation this pick holds, NULL once released. Never write it.
+    pub reservation: *mut c_void,
+}
+
+/// How the request sent to a picked host ended (one of `LC_OUTCOME_*`).
+pub type lc_outcome = u32;
+
+/// The request completed.
+pub const LC_OUTCOME_SUCCESS: lc_outcome = 0;
+/// The request failed; counts towards the host's passive-health window.
+pub const LC_OUTCOME_FAILURE: lc_outcome = 1;
+
+/// The pick's `reservation` field, as the atomic that every release uses.
+///
+/// # Safety
+/// `pick` points to a live `lc_pick`, and every concurrent access to its `reservation` field
+/// goes through this function (the documented contract: callers never write the field and
+/// never select into a pick that another thread may be releasing).
+unsafe fn reservation_cell<'a>(pick: *mut lc_pick) -> &'a AtomicPtr<c_void> {
+    // SAFETY: the field is a valid, aligned pointer-sized location, and by the contract above
+    // it is only ever accessed atomically while shared.
+    unsafe { AtomicPtr::from_ptr(ptr::addr_of_mut!((*pick).reservation)) }
+}
+
+/// Fills `out` from a select's result. `out` is a checked, non-NULL pick.
+fn fill(out: *mut lc_pick, result: Result<Reservation, Error>) -> lc_status {
+    match result {
+        Ok(r) => {
+            let pick = lc_pick {
+                address: r.address_cstr().as_ptr(),
+                tag: ptr::with_exposed_provenance_mut(r.tag()),
+                index: r.index(),
+                host_id: r.host_id().0,
+                reservation: r.into_raw().as_ptr().cast(),
+            };
+            // SAFETY: `out` is a live pick that no other thread touches during a select.
+            unsafe { out.write(pick) };
+            LC_OK
+        }
+        Err(e) => status_of(&e),
+    }
+}
+
+/// Checks the select arguments shared by pools and pickers. `Ok` carries the exclusion set.
+fn check_select<'a>(exclude: *const u64, exclude_len: usize, out: *mut lc_pick) -> Result<&'a [HostId], lc_status> {
+    if out.is_null() {
+        return Err(crate::ffi::status::LC_ERR_NULL_POINTER);
+    }
+    // SAFETY: `out` is a live pick (documented) and, during a select, not shared.
+    if !unsafe { (*out).reservation }.is_null() {
+        return Err(LC_ERR_INVALID_ARGUMENT);
+    }
+    if exclude_len == 0 {
+        return Ok(&[]);
+    }
+    if exclude.is_null() {
+        return Err(crate::ffi::status::LC_ERR_NULL_POINTER);
+    }
+    // SAFETY: `exclude` points to `exclude_len` ids that live for the call (documented), and
+    // `HostId` is `repr(transparent)` over `u64`.
+    Ok(unsafe { std::slice::from_raw_parts(exclude.cast::<HostId>(), exclude_len) })
+}
+
+/// Picks a host by the pool's policy and reserves it for one request, into `*out`.
+///
+/// `exclude` lists `host_id`s that must not be picked (the hosts already tried for this
+/// request); it may be NULL when `exclude_len` is 0. `*out` must not hold a reservation
+/// (zeroed or released; otherwise `LC_ERR_INVALID_ARGUMENT`, so that a reservation is never
+/// silently lost). On success it holds the new reservation, which must be released exactly
+/// once with `lc_pick_release()`. `LC_ERR_NO_UPSTREAM` when no host is available.
+///
+/// Wait-free: no lock, no allocation, no system call. May be called from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_select(
+    pool: *const lc_pool,
+    exclude: *const u64,
+    exclude_len: usize,
+    out: *mut lc_pick,
+) -> lc_status {
+    ffi_boundary!("lc_pool_select", {
+        let pool = try_ref!(pool);
+        match check_select(exclude, exclude_len, out) {
+            Ok(exclude) => fill(out, pool.pool.select_excluding(exclude)),
+            Err(status) => status,
+        }
+    })
+}
+
+/// Ends the request `pick` was reserved for, with `outcome` (one of `LC_OUTCOME_*`).
+///
+/// The release lands on the host the pick was made on, even after that host left the list
+/// or the pool was freed; afterwards `pick->address` is no longer valid. A pick that holds
+/// no reservation (released already, or zeroed) gives `LC_ERR_ALREADY_RELEASED` and changes
+/// no counter; when several threads release one pick at once exactly one gets `LC_OK`.
+/// An unknown outcome gives `LC_ERR_INVALID_ARGUMENT` and releases nothing.
+///
+/// Wait-free. May be called from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pick_release(pick: *mut lc_pick, outcome: lc_outcome) -> lc_status {
+    ffi_boundary!("lc_pick_release", {
+        if pick.is_null() {
+            return crate::ffi::status::LC_ERR_NULL_POINTER;
+        }
+        let outcome = match outcome {
+            LC_OUTCOME_SUCCESS => Outcome::Success,
+            LC_OUTCOME_FAILURE => Outcome::Failure,
+            _ => return LC_ERR_INVALID_ARGUMENT,
+        };
+        // SAFETY: `pick` is a live pick (documented); see `reservation_cell`.
+        let cell = unsafe { reservation_cell(pick) };
+        // AcqRel: the swaps on this field are totally ordered, so exactly one sees the
+        // pointer; Acquire also orders the winner after the write that stored it.
+        let Some(host) = NonNull::new(cell.swap(ptr::null_mut(), Ordering::AcqRel)) else {
+            return LC_ERR_ALREADY_RELEASED;
+        };
+        // SAFETY: the pointer came from `Reservation::into_raw` in `fill`, and the swap above
+        // made this the only call that holds it.
+        let reservation = unsafe { Reservation::from_raw(host.cast::<HostBox>()) };
+        reservation.release(outcome);
+        LC_OK
+    })
+}
+
+/// A per-thread selector (opaque): picks like `lc_pool_select()`, with the current list
+/// cached and its own random generator.
+///
+/// Not thread-safe: use each picker from one thread at a time (e.g. one per nginx worker
+/// or per thread). It keeps the pool alive, and while idle it keeps the list it last used
+/// (and the state of hosts removed since) until its next pick.
+pub struct lc_picker {
+    picker: Picker,
+}
+
+/// Creates a picker for `pool`. `seed` seeds its random generator (tie breaks and p2c
+/// draws); 0 picks a random seed. On success `*out` is a new picker owned by the caller
+/// (free it with `lc_picker_free()`); on error it is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_picker_new(pool: *const lc_pool, seed: u64, out: *mut *mut lc_picker) -> lc_status {
+    ffi_boundary!("lc_picker_new", {
+        let pool = try_ref!(pool);
+        let out = try_out!(out);
+        let picker = if seed == 0 { pool.pool.picker() } else { pool.pool.picker_seeded(seed) };
+        // SAFETY: `try_out!` checked `out`.
+        unsafe { out.write(Box::into_raw(Box::new(lc_picker { picker }))) };
+        LC_OK
+    })
+}
+
+/// As `lc_pool_select()`, through a picker. Wait-free.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_picker_select(
+    picker: *mut lc_picker,
+    exclude: *const u64,
+    exclude_len: usize,
+    out: *mut lc_pick,
+) -> lc_status {
+    ffi_boundary!("lc_picker_select", {
+        let picker = try_mut!(picker);
+        match check_select(exclude, exclude_len, out) {
+            Ok(exclude) => fill(out, picker.picker.select_excluding(exclude)),
+            Err(status) => status,
+        }
+    })
+}
+
+/// Frees a picker. NULL is ignored. Its picks stay valid.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_picker_free(picker: *mut lc_picker) {
+    ffi_boundary!("lc_picker_free", {
+        drop(take_box!(picker));
+    })
+}

@@ -1,0 +1,183 @@
+//! The pool handle: configuration, lifecycle, refresh and the operator's down flag.
+
+use std::time::Duration;
+
+use crate::ffi::source::lc_source;
+use crate::ffi::status::{LC_ERR_INVALID_ARGUMENT, LC_ERR_NULL_POINTER, LC_OK, lc_status, status_of};
+use crate::policy::Policy;
+use crate::pool::{PassiveHealth, Pool};
+
+/// A least-connections pool of upstreams (opaque).
+///
+/// Every `lc_pool_*` function that takes a `const lc_pool *` may be called concurrently with
+/// any other from any thread: picks are wait-free, and refreshes, stats and down flags take
+/// only internal locks that picks never wait for. Freeing the pool while picks are
+/// outstanding is safe: their later `lc_pick_release()` calls are valid.
+pub struct lc_pool {
+    pub(crate) pool: Pool,
+}
+
+/// How a pick chooses among the available hosts of a tier (one of `LC_POLICY_*`).
+pub type lc_policy = u32;
+
+/// Fewest in-flight requests per unit of weight; ties broken at random (Caddy's
+/// `least_conn`). The default.
+pub const LC_POLICY_LEAST_CONN: lc_policy = 0;
+/// The first available host in list order (the `multi` failover pattern).
+pub const LC_POLICY_FIRST: lc_policy = 1;
+/// Two random available hosts; the one with fewer in-flight requests per unit of weight
+/// wins (Caddy's `random_choose 2`, nginx's `random two least_conn`).
+pub const LC_POLICY_P2C: lc_policy = 2;
+
+/// Pool settings. Start from `lc_pool_config_default()` and change what you need, so that
+/// fields added in later versions keep their defaults.
+#[repr(C)]
+pub struct lc_pool_config {
+    /// One of `LC_POLICY_*`. Default `LC_POLICY_LEAST_CONN`.
+    pub policy: lc_policy,
+    /// Passive health: failed requests (released with `LC_OUTCOME_FAILURE`) inside
+    /// `fail_duration_ms` that make a host unavailable until the oldest of them leaves the
+    /// window. 0 turns passive health off. At most `LC_MAX_FAILS_LIMIT`. Default 1.
+    pub max_fails: u32,
+    /// The passive-health window in milliseconds; must be above 0 when `max_fails` is.
+    /// Default 10000 (nginx's `fail_timeout`).
+    pub fail_duration_ms: u64,
+}
+
+/// Fills `*config` with the defaults (least_conn, 1 failure in 10 s).
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_config_default(config: *mut lc_pool_config) -> lc_status {
+    ffi_boundary!("lc_pool_config_default", {
+        let config = try_mut!(config);
+        let health = PassiveHealth::default();
+        *config = lc_pool_config {
+            policy: LC_POLICY_LEAST_CONN,
+            max_fails: health.max_fails,
+            fail_duration_ms: health.fail_duration.as_millis() as u64,
+        };
+        LC_OK
+    })
+}
+
+fn policy_from_c(policy: lc_policy) -> Option<Policy> {
+    match policy {
+        LC_POLICY_LEAST_CONN => Some(Policy::LeastConn),
+        LC_POLICY_FIRST => Some(Policy::First),
+        LC_POLICY_P2C => Some(Policy::P2c),
+        _ => None,
+    }
+}
+
+/// Creates a pool fed by `source` and refreshes it once.
+///
+/// `config` may be NULL for the defaults. `source` is consumed in every case, also on
+/// error. A failing first refresh is logged and leaves the pool empty (the next refresh
+/// may succeed); it is not an error here. Errors: `LC_ERR_NULL_POINTER` (`source` or
+/// `out`), `LC_ERR_INVALID_ARGUMENT` (unknown policy), `LC_ERR_INVALID_LIMIT` (`max_fails`
+/// above `LC_MAX_FAILS_LIMIT`, or a 0 window with `max_fails` above 0).
+///
+/// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`); on
+/// error it is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_new(
+    config: *const lc_pool_config,
+    source: *mut lc_source,
+    out: *mut *mut lc_pool,
+) -> lc_status {
+    ffi_boundary!("lc_pool_new", {
+        let source = take_box!(source);
+        let out = try_out!(out);
+        let Some(source) = source else {
+            return LC_ERR_NULL_POINTER;
+        };
+        let mut defaults = lc_pool_config { policy: 0, max_fails: 0, fail_duration_ms: 0 };
+        lc_pool_config_default(&mut defaults);
+        // SAFETY: a non-NULL `config` points to a live config for the call (documented).
+        let config = unsafe { config.as_ref() }.unwrap_or(&defaults);
+        let Some(policy) = policy_from_c(config.policy) else {
+            return LC_ERR_INVALID_ARGUMENT;
+        };
+        let health = PassiveHealth {
+            max_fails: config.max_fails,
+            fail_duration: Duration::from_millis(config.fail_duration_ms),
+        };
+        match Pool::builder(source.into_source()).policy(policy).passive_health(health).build() {
+            Ok(pool) => {
+                // SAFETY: `try_out!` checked `out`.
+                unsafe { out.write(Box::into_raw(Box::new(lc_pool { pool }))) };
+                LC_OK
+            }
+            Err(e) => status_of(&e),
+        }
+    })
+}
+
+/// Frees a pool. NULL is ignored.
+///
+/// Outstanding picks stay valid and may still be released (from any thread); a running
+/// refresher keeps refreshing its own reference to the pool's sources until it is stopped.
+/// The sources are dropped (callback sources call their `free_userdata`) once the last of
+/// the pool, its refreshers and its pickers is gone. Using the pool after this call, or
+/// freeing it twice, is undefined.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_free(pool: *mut lc_pool) {
+    ffi_boundary!("lc_pool_free", {
+        drop(take_box!(pool));
+    })
+}
+
+/// What a refresh did.
+#[repr(C)]
+pub struct lc_refresh_report {
+    /// Entries in the new list.
+    pub upstreams: usize,
+    /// Host states alive after the refresh (listed, or unlisted with requests in flight).
+    pub hosts: usize,
+    /// Host states reclaimed by this refresh.
+    pub reclaimed: usize,
+    /// The new list's generation (1 for the first refresh, +1 per published refresh).
+    pub generation: u64,
+}
+
+/// Asks the pool's source for the current list now and publishes it.
+///
+/// Hosts already known keep their state (in-flight counts, failures, down flag). When the
+/// source fails (`LC_ERR_SOURCE_FAILED`; inside a `multi` only when the `multi` itself
+/// cannot run) the current list stays. `report` may be NULL; on success it is filled.
+/// Refreshes are serialised; picks never wait for them. May be called from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_refresh(pool: *const lc_pool, report: *mut lc_refresh_report) -> lc_status {
+    ffi_boundary!("lc_pool_refresh", {
+        let pool = try_ref!(pool);
+        match pool.pool.refresh() {
+            Ok(r) => {
+                // SAFETY: a non-NULL `report` points to writable storage (documented).
+                if let Some(out) = unsafe { report.as_mut() } {
+                    *out = lc_refresh_report {
+                        upstreams: r.upstreams,
+                        hosts: r.hosts,
+                        reclaimed: r.reclaimed,
+                        generation: r.generation,
+                    };
+                }
+                LC_OK
+            }
+            Err(e) => status_of(&e),
+        }
+    })
+}
+
+/// Marks the host with this address down (`down` true) or up again. A down host gets no
+/// new picks; its requests in flight are unaffected. The flag belongs to the host's state,
+/// so it survives list changes. `LC_ERR_NOT_FOUND` when the pool knows no such host.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_set_down(pool: *const lc_pool, address: *const std::ffi::c_char, down: bool) -> lc_status {
+    ffi_boundary!("lc_pool_set_down", {
+        let pool = try_ref!(pool);
+        let address = try_str!(address);
+        match pool.pool.set_down(address, down) {
+            Ok(()) => LC_OK,
+            Err(e) => status_of(&e),
+        }
+    })
+}

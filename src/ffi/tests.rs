@@ -1,0 +1,84 @@
+//! Tests of the boundary itself; the C, C++ and Python consumers are in `tests/ffi.rs`.
+
+use std::ffi::{CStr, c_char, c_void};
+use std::sync::Mutex;
+
+use super::log::{LC_LOG_DEBUG, LC_LOG_OFF, lc_log_level, lc_log_set_callback};
+use super::pool::{lc_pool, lc_pool_free, lc_pool_new, lc_pool_refresh, lc_refresh_report};
+use super::source::{lc_source, lc_source_multi_add, lc_source_multi_new, lc_source_static_new, lc_upstream};
+use super::status::{LC_ERR_PANIC, LC_OK, lc_status};
+
+#[test]
+#[cfg_attr(miri, ignore = "reads files")]
+fn checked_in_header_matches_generated_header() {
+    let generated = include_str!(concat!(env!("OUT_DIR"), "/leastconn.h"));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("include/leastconn.h");
+    if std::env::var_os("LC_BLESS").is_some() {
+        std::fs::write(&path, generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "include/leastconn.h differs from the header cbindgen generates from src/ffi/; \
+         review the change and run `LC_BLESS=1 cargo test header` to update it"
+    );
+}
+
+fn panicking_export() -> lc_status {
+    ffi_boundary!("panicking_export", {
+        if std::hint::black_box(true) {
+            panic!("bug inside an export");
+        }
+        LC_OK
+    })
+}
+
+static LOG: Mutex<Vec<(lc_log_level, String)>> = Mutex::new(Vec::new());
+
+extern "C" fn capture(_userdata: *mut c_void, level: lc_log_level, message: *const c_char) {
+    // SAFETY: the library passes a NUL-terminated string valid for the call.
+    let text = unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned();
+    LOG.lock().unwrap().push((level, text));
+}
+
+fn logged() -> Vec<(lc_log_level, String)> {
+    std::mem::take(&mut *LOG.lock().unwrap())
+}
+
+/// One test for everything that logs: the log callback is process-wide.
+#[test]
+fn panics_become_statuses_and_log_records_at_the_boundary() {
+    assert_eq!(lc_log_set_callback(Some(capture), std::ptr::null_mut(), LC_LOG_DEBUG), LC_OK);
+
+    assert_eq!(panicking_export(), LC_ERR_PANIC);
+    let records = logged();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].0, 1);
+    assert_eq!(records[0].1, "panic caught at the C boundary in panicking_export: bug inside an export");
+
+    // A Rust source that panics inside a C-built multi is a logged, skipped source error.
+    let exploding = lc_source::into_raw(crate::source::from_fn(|_| panic!("source exploded")));
+    let address = c"10.0.0.1:80";
+    let upstream =
+        lc_upstream { address: address.as_ptr(), weight: 1, max_requests: 0, tier: 0, tag: std::ptr::null_mut() };
+    let mut fixed = std::ptr::null_mut();
+    assert_eq!(lc_source_static_new(&upstream, 1, &mut fixed), LC_OK);
+    let mut multi = std::ptr::null_mut();
+    assert_eq!(lc_source_multi_new(&mut multi), LC_OK);
+    assert_eq!(lc_source_multi_add(multi, exploding), LC_OK);
+    assert_eq!(lc_source_multi_add(multi, fixed), LC_OK);
+    let mut pool: *mut lc_pool = std::ptr::null_mut();
+    assert_eq!(lc_pool_new(std::ptr::null(), multi, &mut pool), LC_OK);
+    let mut report = lc_refresh_report { upstreams: 0, hosts: 0, reclaimed: 0, generation: 0 };
+    assert_eq!(lc_pool_refresh(pool, &mut report), LC_OK);
+    assert_eq!((report.upstreams, report.generation), (1, 2));
+    let failures: Vec<_> = logged().into_iter().filter(|(level, _)| *level == 1).map(|(_, m)| m).collect();
+    assert_eq!(failures, ["multi: source 0 failed: panicked: source exploded; skipping"; 2]);
+    lc_pool_free(pool);
+
+    assert_eq!(lc_log_set_callback(None, std::ptr::null_mut(), LC_LOG_DEBUG), LC_OK);
+    assert_eq!(panicking_export(), LC_ERR_PANIC);
+    assert_eq!(logged(), []);
+    assert_eq!(lc_log_set_callback(Some(capture), std::ptr::null_mut(), 6), super::status::LC_ERR_INVALID_ARGUMENT);
+    assert_eq!(lc_log_set_callback(Some(capture), std::ptr::null_mut(), LC_LOG_OFF), LC_OK);
+}
