@@ -15,12 +15,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 module=${LEASTCONN_NGINX_MODULE:-$repo/ffi-tests/build/nginx/ngx_http_upstream_leastconn_module.so}
 base=${LEASTCONN_NGINX_PORT_BASE:-18080}
-duration=${LEASTCONN_NGINX_SECONDS:-5}
+duration=${LEASTCONN_NGINX_SECONDS:-4}
 connections=${LEASTCONN_NGINX_CONNECTIONS:-32}
 workers=2
 max_fails=2
-fast_ms=10
-slow_ms=100
+fast_ms=20
+slow_ms=200
 
 [ -f "$module" ] || { echo "run.sh: $module not found: run build.sh first" >&2; exit 1; }
 for cmd in nginx wrk python3; do
@@ -184,7 +184,7 @@ load() { # id balancer phase port seconds [wrk options]
 
 load warm-builtin least_conn warmup "$port_builtin" 1
 load warm-lc leastconn warmup "$port_lc" 1
-for round in 1 2 3; do
+for round in 1 2 3 4 5; do
   if [ $((round % 2)) -eq 1 ]; then
     load "cmp$round-builtin" least_conn compare "$port_builtin" "$duration"
     load "cmp$round-lc" leastconn compare "$port_lc" "$duration"
