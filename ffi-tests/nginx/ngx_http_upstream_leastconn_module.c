@@ -280,10 +280,31 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
             ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                                "leastconn: servers of upstream \"%V\" differ "
                                "in max_fails or fail_timeout; the first "
-                               "server's (max_fails=%ui fail_timeout=%T) "
+                               "server's (max_fails=%ui fail_timeout=%Ts) "
                                "apply to all", &us->host,
                                first->max_fails, first->fail_timeout);
             break;
+        }
+    }
+
+    if (first->max_fails > LC_MAX_FAILS_LIMIT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "leastconn: max_fails=%ui in upstream \"%V\" is "
+                           "above %d", first->max_fails, &us->host,
+                           LC_MAX_FAILS_LIMIT);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < us->servers->nelts; i++) {
+        if (server[i].weight > LC_MAX_WEIGHT
+            || server[i].max_conns > LC_MAX_REQUESTS_LIMIT)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "leastconn: server \"%V\" in upstream \"%V\" "
+                               "has weight above %d or max_conns above %d",
+                               &server[i].name, &us->host, LC_MAX_WEIGHT,
+                               LC_MAX_REQUESTS_LIMIT);
+            return NGX_ERROR;
         }
     }
 
@@ -292,8 +313,7 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     }
 
     lcf->config.policy = LC_POLICY_LEAST_CONN;
-    lcf->config.max_fails = (uint32_t) ngx_min(first->max_fails,
-                                               (ngx_uint_t) LC_MAX_FAILS_LIMIT + 1);
+    lcf->config.max_fails = (uint32_t) first->max_fails;
     lcf->config.fail_duration_ms = (uint64_t) first->fail_timeout * 1000;
     if (lcf->config.fail_duration_ms == 0) {
         /* fail_timeout=0: no window to count failures in, so no passive health. */
@@ -316,10 +336,8 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
             }
 
             u->address = (const char *) peer->address;
-            u->weight = (uint32_t) ngx_min(server[i].weight,
-                                           (ngx_uint_t) LC_MAX_WEIGHT + 1);
-            u->max_requests = (uint32_t) ngx_min(server[i].max_conns,
-                                         (ngx_uint_t) LC_MAX_REQUESTS_LIMIT + 1);
+            u->weight = (uint32_t) server[i].weight;
+            u->max_requests = (uint32_t) server[i].max_conns;
             u->tier = server[i].backup ? 1 : 0;
             u->tag = peer;
 
@@ -532,9 +550,10 @@ ngx_http_upstream_get_lc_peer(ngx_peer_connection_t *pc, void *data)
     rc = lc_picker_select(pd->conf->picker, pd->tried, pd->ntried, &pd->pick);
 
     if (rc == LC_ERR_NO_UPSTREAM) {
-        ngx_log_error(NGX_LOG_ERR, pc->log, 0,
-                      "leastconn: no upstream available in \"%V\" "
-                      "(%ui tried)", &pd->conf->name, pd->ntried);
+        /* nginx logs "no live upstreams" for NGX_BUSY. */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                       "leastconn: no upstream available in \"%V\" "
+                       "(%ui tried)", &pd->conf->name, pd->ntried);
         pc->name = &pd->conf->name;
         return NGX_BUSY;
     }
