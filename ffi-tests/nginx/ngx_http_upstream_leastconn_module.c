@@ -243,10 +243,20 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 
     if (us->servers == NULL || us->servers->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "no servers in upstream \"%V\" in %s:%ui",
-                           &us->host, us->file_name, us->line);
+                           "leastconn: no servers in upstream \"%V\"",
+                           &us->host);
         return NGX_ERROR;
     }
+
+#if (NGX_HTTP_UPSTREAM_ZONE)
+    /* The zone module would copy round-robin peers that this balancer never makes. */
+    if (us->shm_zone) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "leastconn: \"zone\" is not supported in upstream "
+                           "\"%V\"", &us->host);
+        return NGX_ERROR;
+    }
+#endif
 
     server = us->servers->elts;
 
@@ -257,8 +267,8 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 
     if (n == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "no addresses in upstream \"%V\" in %s:%ui",
-                           &us->host, us->file_name, us->line);
+                           "leastconn: no addresses in upstream \"%V\"",
+                           &us->host);
         return NGX_ERROR;
     }
 
