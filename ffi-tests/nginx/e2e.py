@@ -212,15 +212,17 @@ def cmd_report(args):
     results.append((f"after the load: {total_in_flight} in flight in {len(idle)} workers ({picks} picks since "
                     f"the reload)", check(total_in_flight == 0 and picks > 0, "requests left in flight")))
 
-    resolved = test["resolved"]
-    counts = []
-    for doc in idle.values():
-        for u in doc["upstreams"]:
-            if u["name"] == "resolved":
-                counts.append(sorted(h["address"] for h in u["hosts"]))
-    ok = all(c == sorted(resolved["expect"]) for c in counts) and len(counts) == len(idle)
-    results.append((f"server {resolved['name']} -> {len(resolved['expect'])} upstreams {counts[0] if counts else []}",
-                    check(ok, f"hostname upstreams {counts} != {resolved['expect']}")))
+    shapes = test["shapes"]
+    expect = sorted(shapes["resolved"] + [shapes["down"], shapes["backup"]])
+    views = [next(u["hosts"] for u in doc["upstreams"] if u["name"] == "shapes") for doc in idle.values()]
+    ok = len(views) == len(idle)
+    for hosts in views:
+        by = {h["address"]: h for h in hosts}
+        ok &= sorted(by) == expect and by[shapes["down"]]["down"] and by[shapes["backup"]]["max_requests"] == 7
+        ok &= not any(by[a]["down"] for a in shapes["resolved"] + [shapes["backup"]])
+    results.append((f"server {shapes['name']} -> {len(shapes['resolved'])} upstreams {shapes['resolved']}; "
+                    f"`down` shown down, `backup` unix socket with max_conns=7 listed",
+                    check(ok, f"status of upstream shapes {views} does not match {expect}")))
 
     with open(f"{d}/error.log") as f:
         bad = [line.rstrip() for line in f if re.search(r"\[(alert|crit|emerg)\]", line)]

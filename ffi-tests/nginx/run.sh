@@ -135,10 +135,13 @@ http {
         $(servers)
         keepalive 32;
     }
-    # Never proxied to: shows that each address of a hostname is its own upstream.
-    upstream resolved {
+    # Never proxied to: how server lines map to upstreams (see leastconn_status). Each
+    # address of a hostname is its own upstream; down and backup servers are kept.
+    upstream shapes {
         leastconn;
         server $resolved_name:$port_a;
+        server 127.0.0.1:$port_b down;
+        server unix:$prefix/backend.sock backup max_conns=7;
     }
 
     proxy_http_version 1.1;
@@ -165,6 +168,21 @@ http {
 EOF
 
 "${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" -t -q
+
+# Values nginx accepts but the library cannot honour fail `nginx -t`, with the reason.
+reject() { # expected-message sed-expression
+  sed "$2" "$prefix/nginx.conf" >"$prefix/bad.conf"
+  if "${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/bad.conf" -e "$prefix/logs/bad.log" -t >"$prefix/bad.out" 2>&1 ||
+    ! grep -q "$1" "$prefix/bad.out"; then
+    echo "run.sh: nginx -t did not fail with \"$1\":" >&2
+    cat "$prefix/bad.out" >&2
+    exit 1
+  fi
+  echo "run.sh: nginx -t refuses: $(grep -o "leastconn: .*" "$prefix/bad.out" | head -n 1)"
+}
+reject '"zone" is not supported' 's/^\( *\)leastconn;$/\1leastconn; zone lc 64k;/'
+reject 'has weight above' "s/server 127.0.0.1:$port_a max_fails/server 127.0.0.1:$port_a weight=2000000 max_fails/"
+reject 'max_fails=5000' 's/max_fails=2 /max_fails=5000 /'
 "${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" -g 'daemon off;' &
 nginx_pid=$!
 for port in "$port_a" "$port_b" "$port_c" "$port_lc" "$port_builtin" "$port_status"; do
@@ -233,7 +251,8 @@ cat >"$prefix/test.json" <<EOF
   "max_fails": $max_fails,
   "connections": $connections,
   "reloads": 2,
-  "resolved": {"name": "$resolved_name", "expect": ["${resolved_expect//,/\", \"}"]},
+  "shapes": {"name": "$resolved_name", "resolved": ["${resolved_expect//,/\", \"}"],
+             "down": "127.0.0.1:$port_b", "backup": "unix/$prefix/backend.sock"},
   "runs": [$(IFS=,; echo "${runs[*]}")]
 }
 EOF
