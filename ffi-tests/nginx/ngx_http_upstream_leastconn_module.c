@@ -1,22 +1,24 @@
 /*
- * ngx_http_upstream_leastconn_module: nginx upstream balancing through libleastconn.
+ * ngx_http_upstream_leastconn_module: upstream balancing through libleastconn.
  *
  *     upstream app {
  *         leastconn;
- *         server 10.0.0.1:8080 weight=2 max_conns=100 max_fails=3 fail_timeout=10s;
+ *         server 10.0.0.1:8080 weight=2 max_conns=100 max_fails=3;
  *         server 10.0.0.2:8080;
  *         server 10.0.0.3:8080 backup;
  *     }
  *     location = /leastconn { leastconn_status; }
  *
- * Data flow: at configuration time (in the master) every address of every `server` line
- * becomes one `lc_upstream` whose tag points to that address's sockaddr; the list is
- * validated by the library so that `nginx -t` reports bad values. Each worker builds its own
- * pool and picker from that list in init_process (no library state crosses the fork, and the
- * library starts no thread), so in-flight counts, like nginx's own least_conn without a
- * `zone`, are per worker. A request reserves a host in `get`, excluding the hosts it already
- * tried, and releases it in `free` with the outcome. A reload starts new workers with new
- * pools; old workers finish their requests on their old pools and free them on exit.
+ * Data flow: at configuration time (in the master) every address of every
+ * `server` line becomes one `lc_upstream` whose tag points to that address's
+ * sockaddr; the library validates the list, so that `nginx -t` reports bad
+ * values. Each worker builds its own pool and picker from that list in
+ * init_process (no library state crosses the fork, and the library starts no
+ * thread), so in-flight counts are per worker, like nginx's own least_conn
+ * without a `zone`. A request reserves a host in `get`, excluding the hosts it
+ * already tried, and releases it in `free` with the outcome. A reload starts
+ * new workers with new pools; old workers finish their requests on their old
+ * pools and free them on exit.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
@@ -30,19 +32,19 @@
 
 /* One address of one `server` line: what a pick's tag points to. */
 typedef struct {
-    ngx_str_t                        name;       /* nginx's text, e.g. 127.0.0.1:8080 */
+    ngx_str_t                        name;      /* as nginx prints it */
     struct sockaddr                 *sockaddr;
     socklen_t                        socklen;
-    u_char                          *address;    /* the library's dial address, NUL-ended */
-    ngx_uint_t                       down;       /* unsigned down:1 */
-    ngx_uint_t                       failures;   /* this worker's total, for the status */
+    u_char                          *address;   /* library's, NUL-ended */
+    ngx_uint_t                       down;      /* unsigned down:1 */
+    ngx_uint_t                       failures;  /* this worker's total */
 } ngx_http_upstream_lc_peer_t;
 
 
 typedef struct {
     ngx_str_t                        name;       /* the upstream block's name */
     ngx_http_upstream_lc_peer_t     *peers;
-    lc_upstream                     *upstreams;  /* peers[i] is upstreams[i].tag */
+    lc_upstream                     *upstreams; /* tags: &peers[i] */
     ngx_uint_t                       npeers;
     lc_pool_config                   config;
 
@@ -53,7 +55,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_array_t                      upstreams;  /* ngx_http_upstream_lc_srv_conf_t * */
+    ngx_array_t                      upstreams; /* srv_conf_t pointers */
 } ngx_http_upstream_lc_main_conf_t;
 
 
@@ -61,8 +63,8 @@ typedef struct {
 typedef struct {
     ngx_http_upstream_lc_srv_conf_t *conf;
     lc_pick                          pick;
-    ngx_http_upstream_lc_peer_t     *peer;       /* of the pick in progress, or NULL */
-    uint64_t                        *tried;      /* host ids already tried */
+    ngx_http_upstream_lc_peer_t     *peer;      /* picked, or NULL */
+    uint64_t                        *tried;     /* host ids tried */
     ngx_uint_t                       ntried;
 } ngx_http_upstream_lc_peer_data_t;
 
@@ -193,8 +195,8 @@ ngx_http_upstream_leastconn(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The library's dial address for an nginx address: the same text for IP addresses
- * (`1.2.3.4:80`, `[::1]:80`), `unix/PATH` for nginx's `unix:PATH`.
+ * The library's dial address for an nginx address: the same text for IP
+ * addresses (`1.2.3.4:80`, `[::1]:80`), `unix/PATH` for nginx's `unix:PATH`.
  */
 static u_char *
 ngx_http_upstream_lc_address(ngx_pool_t *pool, ngx_str_t *name)
@@ -249,7 +251,7 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     }
 
 #if (NGX_HTTP_UPSTREAM_ZONE)
-    /* The zone module would copy round-robin peers that this balancer never makes. */
+    /* The zone module would copy round-robin peers, which this has not. */
     if (us->shm_zone) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "leastconn: \"zone\" is not supported in upstream "
@@ -272,15 +274,16 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
         return NGX_ERROR;
     }
 
-    lcf->peers = ngx_pcalloc(cf->pool, n * sizeof(ngx_http_upstream_lc_peer_t));
+    lcf->peers = ngx_pcalloc(cf->pool,
+                             n * sizeof(ngx_http_upstream_lc_peer_t));
     lcf->upstreams = ngx_pcalloc(cf->pool, n * sizeof(lc_upstream));
     if (lcf->peers == NULL || lcf->upstreams == NULL) {
         return NGX_ERROR;
     }
 
     /*
-     * Passive health is one setting per pool in the library, one per server in nginx:
-     * when the servers disagree, the first server's values apply to all of them.
+     * Passive health is one setting per pool in the library, one per server
+     * in nginx: when the servers disagree, the first server's values apply.
      */
     first = &server[0];
     for (i = 1; i < us->servers->nelts; i++) {
@@ -326,7 +329,7 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     lcf->config.max_fails = (uint32_t) first->max_fails;
     lcf->config.fail_duration_ms = (uint64_t) first->fail_timeout * 1000;
     if (lcf->config.fail_duration_ms == 0) {
-        /* fail_timeout=0: no window to count failures in, so no passive health. */
+        /* fail_timeout=0: no window to count failures in: no passive health */
         lcf->config.max_fails = 0;
     }
 
@@ -358,8 +361,9 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     lcf->npeers = n;
 
     /*
-     * Validate everything now, so that `nginx -t` and a reload with a bad value fail in
-     * the master instead of in every worker. The library starts no thread for this.
+     * Validate everything now, so that `nginx -t` and a reload with a bad
+     * value fail in the master instead of in every worker. The library starts
+     * no thread for this.
      */
     rc = lc_source_static_new(lcf->upstreams, lcf->npeers, &source);
     if (rc == LC_OK) {
@@ -405,7 +409,7 @@ ngx_http_upstream_lc_build(ngx_cycle_t *cycle,
     }
 
     if (rc == LC_OK) {
-        /* Seed 0: a random seed per worker, so workers break ties differently. */
+        /* Seed 0: a random seed per worker; workers break ties differently. */
         rc = lc_picker_new(lcf->pool, 0, &lcf->picker);
     }
 
@@ -448,7 +452,7 @@ ngx_http_upstream_lc_log(void *userdata, lc_log_level level,
         break;
     }
 
-    /* Only this worker's thread calls into the library, so the cycle's log is safe. */
+    /* Only the worker's own thread calls the library: the log is safe. */
     ngx_log_error(nginx_level, ngx_cycle->log, 0, "leastconn: %s", message);
 }
 
@@ -497,7 +501,7 @@ ngx_http_upstream_lc_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    /* Requests have all ended here; a pick still out would stay valid anyway. */
+    /* Requests have all ended; a pick still out would stay valid anyway. */
     lcfp = lmcf->upstreams.elts;
     for (i = 0; i < lmcf->upstreams.nelts; i++) {
         lc_picker_free(lcfp[i]->picker);
@@ -539,7 +543,7 @@ ngx_http_upstream_init_lc_peer(ngx_http_request_t *r,
     r->upstream->peer.data = pd;
     r->upstream->peer.get = ngx_http_upstream_get_lc_peer;
     r->upstream->peer.free = ngx_http_upstream_free_lc_peer;
-    /* Every try excludes one more host, so there are at most as many as entries. */
+    /* Every try excludes one more host: at most as many tries as entries. */
     r->upstream->peer.tries = lcf->npeers;
 
     return NGX_OK;
@@ -792,7 +796,7 @@ ngx_http_upstream_lc_status_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        /* Upstream names come from the configuration: copy one to a C string. */
+        /* An upstream name from the configuration, as a C string. */
         p = ngx_pnalloc(r->pool, lcfp[i]->name.len + 1);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
