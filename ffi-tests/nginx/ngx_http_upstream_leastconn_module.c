@@ -42,7 +42,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                        name;       /* the upstream block's name */
+    ngx_str_t                        name;      /* the upstream block's */
     ngx_http_upstream_lc_peer_t     *peers;
     lc_upstream                     *upstreams; /* tags: &peers[i] */
     ngx_uint_t                       npeers;
