@@ -42,7 +42,10 @@ cleanup() {
   if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
     kill -TERM "$nginx_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$nginx_pid" 2>/dev/null || true
+    if kill -0 "$nginx_pid" 2>/dev/null; then
+      pkill -KILL -P "$nginx_pid" 2>/dev/null || true # its workers
+      kill -KILL "$nginx_pid" 2>/dev/null || true
+    fi
   fi
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
@@ -219,6 +222,7 @@ reload_seconds=$((duration + 3 < 7 ? 7 : duration + 3))  # the SIGHUPs come at 2
   sleep 3; kill -HUP "$nginx_pid"
 ) &
 reloader=$!
+pids+=("$reloader")
 # Each request on a new connection: an old worker closing an idle keep-alive connection
 # while the client sends on it is a race of HTTP keep-alive itself, whatever the balancer.
 load reload-lc leastconn reload "$port_lc" "$reload_seconds" -H "Connection: close"
