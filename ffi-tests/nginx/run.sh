@@ -38,7 +38,7 @@ nginx_pid=
 
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM
+  trap - EXIT
   if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
     kill -TERM "$nginx_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
@@ -59,7 +59,9 @@ cleanup() {
   fi
   exit "$rc"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 wait_port() {
   python3 - "$1" <<'EOF'
