@@ -4,11 +4,24 @@
 //! that a unit test compares with it (`LC_BLESS=1 cargo test header` refreshes the copy).
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// The files of the C ABI, in the order their items appear in the header: the data flow.
-const FFI_SOURCES: [&str; 8] =
+/// The files of the C ABI whose items open the header, in this order (the data flow). Any
+/// other file in src/ffi/ (a new kind of source, say) follows, in name order.
+const FFI_ORDER: [&str; 8] =
     ["status.rs", "limits.rs", "source.rs", "pool.rs", "pick.rs", "stats.rs", "refresher.rs", "log.rs"];
+
+/// The files cbindgen reads: every `src/ffi/*.rs` but `mod.rs` (module wiring only) and
+/// `tests.rs`.
+fn ffi_sources(dir: &Path) -> Vec<PathBuf> {
+    let mut others: Vec<String> = std::fs::read_dir(dir)
+        .expect("src/ffi exists")
+        .map(|e| e.expect("readable src/ffi").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rs") && !FFI_ORDER.contains(&n.as_str()) && n != "mod.rs" && n != "tests.rs")
+        .collect();
+    others.sort();
+    FFI_ORDER.iter().map(|n| n.to_string()).chain(others).map(|n| dir.join(n)).collect()
+}
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
@@ -30,8 +43,8 @@ fn main() {
     // Only src/ffi/ is the C ABI; parsing its files (in this order, which is the header's)
     // keeps the rest of the crate out of the header.
     let mut builder = cbindgen::Builder::new().with_config(config);
-    for file in FFI_SOURCES {
-        builder = builder.with_src(crate_dir.join("src/ffi").join(file));
+    for file in ffi_sources(&crate_dir.join("src/ffi")) {
+        builder = builder.with_src(file);
     }
     builder
         .generate()

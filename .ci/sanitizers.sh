@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CC=${CC:-cc}
-cargo build --release --lib
-lib=target/release
+# The debug build by default: `cargo test` has already built it, and it keeps the core's
+# debug assertions on. PROFILE=release checks the optimised library instead.
+PROFILE=${PROFILE:-debug}
+if [ "$PROFILE" = release ]; then cargo build --release --lib; else cargo build --lib; fi
+lib=target/$PROFILE
 out=target/sanitizers
 rm -rf "$out" && mkdir -p "$out/lib"
 # The loader looks for the SONAME; the linker for libleastconn.so.
@@ -35,4 +38,22 @@ for p in "${programs[@]}"; do
     --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 \
     --suppressions=.ci/valgrind-rust.supp "$out/${p}-shared"
 done
+# Canary: a program that leaks one source must fail both checks, or they check nothing.
+cat > "$out/leak_canary.c" <<'C'
+#include "leastconn.h"
+int main(void) {
+    lc_upstream u = {"10.0.0.1:80", 1, 0, 0, 0};
+    lc_source *leaked = 0;
+    return (int)lc_source_static_new(&u, 1, &leaked);
+}
+C
+# shellcheck disable=SC2086
+"$CC" "${cflags[@]}" -fsanitize=address "$out/leak_canary.c" "$lib/libleastconn.a" $static_libs -o "$out/canary-asan"
+"$CC" "${cflags[@]}" "$out/leak_canary.c" -L"$out/lib" -lleastconn -o "$out/canary-shared"
+if ASAN_OPTIONS=detect_leaks=1 "$out/canary-asan" 2>/dev/null; then echo "canary: ASan missed a leak" >&2; exit 1; fi
+if LD_LIBRARY_PATH="$out/lib" valgrind --quiet --leak-check=full --error-exitcode=1 \
+    --suppressions=.ci/valgrind-rust.supp "$out/canary-shared" 2>/dev/null; then
+  echo "canary: valgrind missed a leak" >&2; exit 1
+fi
+echo "--- canary: a leaked lc_source is reported by ASan and by valgrind"
 echo "sanitizers: all C tests clean under ASan+UBSan and valgrind"

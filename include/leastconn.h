@@ -54,7 +54,8 @@ typedef struct lc_pool lc_pool;
 typedef struct lc_refresher lc_refresher;
 
 // A source of upstreams (opaque). Owned by the caller until given to a function that
-// consumes it; free an unused one with `lc_source_free()`.
+// consumes it; free an unused one with `lc_source_free()`. The `lc_source_*` functions may
+// be called from any thread, each handle by one thread at a time.
 typedef struct lc_source lc_source;
 
 // The list a callback source fills (opaque). Valid only during the callback call that
@@ -356,7 +357,7 @@ lc_status lc_source_grace_new(struct lc_source *inner, uint64_t period_ms, struc
 // NULL is ignored. Freeing a source that was consumed, or freeing twice, is undefined.
 void lc_source_free(struct lc_source *source);
 
-// Fills `*config` with the defaults (least_conn, 1 failure in 10 s).
+// Fills `*config` with the defaults (least_conn, 1 failure in 10 s). Any thread.
 lc_status lc_pool_config_default(struct lc_pool_config *config);
 
 // Creates a pool fed by `source` and refreshes it once.
@@ -373,7 +374,7 @@ lc_status lc_pool_new(const struct lc_pool_config *config,
                       struct lc_source *source,
                       struct lc_pool **out);
 
-// Frees a pool. NULL is ignored.
+// Frees a pool. NULL is ignored. Any thread, once no other thread uses this handle.
 //
 // Outstanding picks stay valid and may still be released (from any thread); a running
 // refresher keeps refreshing its own reference to the pool's sources until it is stopped.
@@ -393,6 +394,8 @@ lc_status lc_pool_refresh(const struct lc_pool *pool, struct lc_refresh_report *
 // Marks the host with this address down (`down` true) or up again. A down host gets no
 // new picks; its requests in flight are unaffected. The flag belongs to the host's state,
 // so it survives list changes. `LC_ERR_NOT_FOUND` when the pool knows no such host.
+// `address` is borrowed for the call. Any thread; picks in progress may still see the old
+// flag, picks that start after this returns see the new one.
 lc_status lc_pool_set_down(const struct lc_pool *pool, const char *address, bool down);
 
 // Picks a host by the pool's policy and reserves it for one request, into `*out`.
@@ -421,11 +424,12 @@ lc_status lc_pool_select(const struct lc_pool *pool,
 lc_status lc_pick_release(struct lc_pick *pick, lc_outcome outcome);
 
 // Creates a picker for `pool`. `seed` seeds its random generator (tie breaks and p2c
-// draws); 0 picks a random seed. On success `*out` is a new picker owned by the caller
-// (free it with `lc_picker_free()`); on error it is NULL.
+// draws); 0 picks a random seed. Any thread. On success `*out` is a new picker owned by
+// the caller (free it with `lc_picker_free()`); on error it is NULL.
 lc_status lc_picker_new(const struct lc_pool *pool, uint64_t seed, struct lc_picker **out);
 
-// As `lc_pool_select()`, through a picker. Wait-free.
+// As `lc_pool_select()`, through a picker. Wait-free. One thread at a time per picker;
+// the picks it makes may be released from any thread.
 lc_status lc_picker_select(struct lc_picker *picker,
                            const uint64_t *exclude,
                            size_t exclude_len,
@@ -436,10 +440,12 @@ void lc_picker_free(struct lc_picker *picker);
 
 // Calls `callback` once per host of the current list, in list order (once per address),
 // on the calling thread, with `userdata`. The list is read once, before the first call.
+// Any thread, concurrently with picks (which never wait for it).
 lc_status lc_pool_stats(const struct lc_pool *pool, lc_stats_fn callback, void *userdata);
 
 // Fills `*out` with the statistics of the host with this address, listed or still
 // draining after its removal. `LC_ERR_NOT_FOUND` when the pool knows no such host.
+// `address` is borrowed for the call. Any thread, concurrently with picks.
 lc_status lc_pool_host_stats(const struct lc_pool *pool,
                              const char *address,
                              struct lc_host_stats *out);
@@ -456,8 +462,8 @@ lc_status lc_refresher_start(const struct lc_pool *pool,
                              struct lc_refresher **out);
 
 // Stops a refresher and frees it: cancels a refresh in progress at its next source
-// boundary, wakes the thread and waits for it to end. NULL is ignored. Must not be called
-// from a source callback of the same pool.
+// boundary, wakes the thread and waits for it to end. NULL is ignored. Any thread but the
+// refresher's own: must not be called from a source callback of the same pool.
 void lc_refresher_stop(struct lc_refresher *refresher);
 
 // Sends the library's log records up to `max_level` (one of `LC_LOG_*`) to `callback`,

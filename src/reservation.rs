@@ -77,6 +77,7 @@ impl Reservation {
 
     /// Gives up this reservation without releasing it and returns its host pointer, which
     /// now carries the unreleased reservation (the C ABI keeps it in a caller-owned struct).
+    #[cfg(not(loom))] // for the C ABI only, which loom builds leave out
     pub(crate) fn into_raw(self) -> NonNull<HostBox> {
         let host = self.host;
         std::mem::forget(self);
@@ -88,6 +89,7 @@ impl Reservation {
     ///
     /// # Safety
     /// `host` came from `into_raw` and is passed here at most once.
+    #[cfg(not(loom))] // for the C ABI only, which loom builds leave out
     pub(crate) unsafe fn from_raw(host: NonNull<HostBox>) -> Self {
         Self { host, tag: 0, index: 0 }
     }

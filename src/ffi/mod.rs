@@ -15,6 +15,13 @@
 //!   and a `catch_unwind` around the body, so no panic crosses into C.
 //! * Thread safety is stated per type: pool functions may be called concurrently from any
 //!   thread; a pick may be released from any thread; a picker is one thread's at a time.
+//!
+//! Adding a kind of source (DNS `a`/`srv`, ...): put its constructor in its own file here,
+//! `lc_source_<kind>_new(..., lc_source **out) -> lc_status`, written like
+//! `lc_source_static_new` (`ffi_boundary!`, `try_out!`, then
+//! `out.write(lc_source::into_raw(the_rust_source))`), declare the module below, and refresh
+//! the header (`LC_BLESS=1 cargo test header`): `build.rs` reads every file of this
+//! directory, so the new functions land in `include/leastconn.h` after the core ones.
 
 // C names and `extern "C"` functions with pointer arguments are the point of this module:
 // the functions cannot be `unsafe` for a C caller, so each documents its pointer contract

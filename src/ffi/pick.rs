@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::error::Error;
 use crate::ffi::pool::lc_pool;
-use crate::ffi::status::{LC_ERR_ALREADY_RELEASED, LC_ERR_INVALID_ARGUMENT, LC_OK, lc_status, status_of};
+use crate::ffi::status::{
+    LC_ERR_ALREADY_RELEASED, LC_ERR_INVALID_ARGUMENT, LC_ERR_NULL_POINTER, LC_OK, lc_status, status_of,
+};
 use crate::host::{HostBox, HostId};
 use crate::pool::Picker;
 use crate::reservation::{Outcome, Reservation};
@@ -83,7 +85,7 @@ fn fill(out: *mut lc_pick, result: Result<Reservation, Error>) -> lc_status {
 /// Checks the select arguments shared by pools and pickers. `Ok` carries the exclusion set.
 fn check_select<'a>(exclude: *const u64, exclude_len: usize, out: *mut lc_pick) -> Result<&'a [HostId], lc_status> {
     if out.is_null() {
-        return Err(crate::ffi::status::LC_ERR_NULL_POINTER);
+        return Err(LC_ERR_NULL_POINTER);
     }
     // SAFETY: `out` is a live pick (documented) and, during a select, not shared.
     if !unsafe { (*out).reservation }.is_null() {
@@ -93,7 +95,7 @@ fn check_select<'a>(exclude: *const u64, exclude_len: usize, out: *mut lc_pick) 
         return Ok(&[]);
     }
     if exclude.is_null() {
-        return Err(crate::ffi::status::LC_ERR_NULL_POINTER);
+        return Err(LC_ERR_NULL_POINTER);
     }
     // SAFETY: `exclude` points to `exclude_len` ids that live for the call (documented), and
     // `HostId` is `repr(transparent)` over `u64`.
@@ -138,7 +140,7 @@ pub extern "C" fn lc_pool_select(
 pub extern "C" fn lc_pick_release(pick: *mut lc_pick, outcome: lc_outcome) -> lc_status {
     ffi_boundary!("lc_pick_release", {
         if pick.is_null() {
-            return crate::ffi::status::LC_ERR_NULL_POINTER;
+            return LC_ERR_NULL_POINTER;
         }
         let outcome = match outcome {
             LC_OUTCOME_SUCCESS => Outcome::Success,
@@ -171,8 +173,8 @@ pub struct lc_picker {
 }
 
 /// Creates a picker for `pool`. `seed` seeds its random generator (tie breaks and p2c
-/// draws); 0 picks a random seed. On success `*out` is a new picker owned by the caller
-/// (free it with `lc_picker_free()`); on error it is NULL.
+/// draws); 0 picks a random seed. Any thread. On success `*out` is a new picker owned by
+/// the caller (free it with `lc_picker_free()`); on error it is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_picker_new(pool: *const lc_pool, seed: u64, out: *mut *mut lc_picker) -> lc_status {
     ffi_boundary!("lc_picker_new", {
@@ -185,7 +187,8 @@ pub extern "C" fn lc_picker_new(pool: *const lc_pool, seed: u64, out: *mut *mut 
     })
 }
 
-/// As `lc_pool_select()`, through a picker. Wait-free.
+/// As `lc_pool_select()`, through a picker. Wait-free. One thread at a time per picker;
+/// the picks it makes may be released from any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_picker_select(
     picker: *mut lc_picker,

@@ -44,19 +44,22 @@ pub struct lc_pool_config {
     pub fail_duration_ms: u64,
 }
 
-/// Fills `*config` with the defaults (least_conn, 1 failure in 10 s).
+/// Fills `*config` with the defaults (least_conn, 1 failure in 10 s). Any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_config_default(config: *mut lc_pool_config) -> lc_status {
     ffi_boundary!("lc_pool_config_default", {
-        let config = try_mut!(config);
-        let health = PassiveHealth::default();
-        *config = lc_pool_config {
-            policy: LC_POLICY_LEAST_CONN,
-            max_fails: health.max_fails,
-            fail_duration_ms: health.fail_duration.as_millis() as u64,
-        };
+        *try_mut!(config) = default_config();
         LC_OK
     })
+}
+
+fn default_config() -> lc_pool_config {
+    let health = PassiveHealth::default();
+    lc_pool_config {
+        policy: LC_POLICY_LEAST_CONN,
+        max_fails: health.max_fails,
+        fail_duration_ms: health.fail_duration.as_millis() as u64,
+    }
 }
 
 fn policy_from_c(policy: lc_policy) -> Option<Policy> {
@@ -90,8 +93,7 @@ pub extern "C" fn lc_pool_new(
         let Some(source) = source else {
             return LC_ERR_NULL_POINTER;
         };
-        let mut defaults = lc_pool_config { policy: 0, max_fails: 0, fail_duration_ms: 0 };
-        lc_pool_config_default(&mut defaults);
+        let defaults = default_config();
         // SAFETY: a non-NULL `config` points to a live config for the call (documented).
         let config = unsafe { config.as_ref() }.unwrap_or(&defaults);
         let Some(policy) = policy_from_c(config.policy) else {
@@ -112,7 +114,7 @@ pub extern "C" fn lc_pool_new(
     })
 }
 
-/// Frees a pool. NULL is ignored.
+/// Frees a pool. NULL is ignored. Any thread, once no other thread uses this handle.
 ///
 /// Outstanding picks stay valid and may still be released (from any thread); a running
 /// refresher keeps refreshing its own reference to the pool's sources until it is stopped.
@@ -170,6 +172,8 @@ pub extern "C" fn lc_pool_refresh(pool: *const lc_pool, report: *mut lc_refresh_
 /// Marks the host with this address down (`down` true) or up again. A down host gets no
 /// new picks; its requests in flight are unaffected. The flag belongs to the host's state,
 /// so it survives list changes. `LC_ERR_NOT_FOUND` when the pool knows no such host.
+/// `address` is borrowed for the call. Any thread; picks in progress may still see the old
+/// flag, picks that start after this returns see the new one.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_set_down(pool: *const lc_pool, address: *const std::ffi::c_char, down: bool) -> lc_status {
     ffi_boundary!("lc_pool_set_down", {

@@ -35,8 +35,8 @@ pub extern "C" fn lc_refresher_start(pool: *const lc_pool, interval_ms: u64, out
 }
 
 /// Stops a refresher and frees it: cancels a refresh in progress at its next source
-/// boundary, wakes the thread and waits for it to end. NULL is ignored. Must not be called
-/// from a source callback of the same pool.
+/// boundary, wakes the thread and waits for it to end. NULL is ignored. Any thread but the
+/// refresher's own: must not be called from a source callback of the same pool.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_refresher_stop(refresher: *mut lc_refresher) {
     ffi_boundary!("lc_refresher_stop", {

@@ -16,7 +16,8 @@ use crate::source::{Context, Grace, Multi, Source};
 use crate::upstream::Upstream;
 
 /// A source of upstreams (opaque). Owned by the caller until given to a function that
-/// consumes it; free an unused one with `lc_source_free()`.
+/// consumes it; free an unused one with `lc_source_free()`. The `lc_source_*` functions may
+/// be called from any thread, each handle by one thread at a time.
 pub struct lc_source {
     kind: Kind,
 }

@@ -53,6 +53,7 @@ pub type lc_stats_fn =
 
 /// Calls `callback` once per host of the current list, in list order (once per address),
 /// on the calling thread, with `userdata`. The list is read once, before the first call.
+/// Any thread, concurrently with picks (which never wait for it).
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_stats(pool: *const lc_pool, callback: lc_stats_fn, userdata: *mut c_void) -> lc_status {
     ffi_boundary!("lc_pool_stats", {
@@ -71,6 +72,7 @@ pub extern "C" fn lc_pool_stats(pool: *const lc_pool, callback: lc_stats_fn, use
 
 /// Fills `*out` with the statistics of the host with this address, listed or still
 /// draining after its removal. `LC_ERR_NOT_FOUND` when the pool knows no such host.
+/// `address` is borrowed for the call. Any thread, concurrently with picks.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_host_stats(
     pool: *const lc_pool,

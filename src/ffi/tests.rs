@@ -4,9 +4,11 @@ use std::ffi::{CStr, c_char, c_void};
 use std::sync::Mutex;
 
 use super::log::{LC_LOG_DEBUG, LC_LOG_OFF, lc_log_level, lc_log_set_callback};
+use super::pick::{LC_OUTCOME_FAILURE, LC_OUTCOME_SUCCESS, lc_pick, lc_pick_release, lc_pool_select};
 use super::pool::{lc_pool, lc_pool_free, lc_pool_new, lc_pool_refresh, lc_refresh_report};
 use super::source::{lc_source, lc_source_multi_add, lc_source_multi_new, lc_source_static_new, lc_upstream};
-use super::status::{LC_ERR_PANIC, LC_OK, lc_status};
+use super::stats::{lc_host_stats, lc_pool_host_stats};
+use super::status::{LC_ERR_ALREADY_RELEASED, LC_ERR_PANIC, LC_OK, lc_status};
 
 #[test]
 #[cfg_attr(miri, ignore = "reads files")]
@@ -81,4 +83,72 @@ fn panics_become_statuses_and_log_records_at_the_boundary() {
     assert_eq!(logged(), []);
     assert_eq!(lc_log_set_callback(Some(capture), std::ptr::null_mut(), 6), super::status::LC_ERR_INVALID_ARGUMENT);
     assert_eq!(lc_log_set_callback(Some(capture), std::ptr::null_mut(), LC_LOG_OFF), LC_OK);
+}
+
+/// A pick shared by threads, as C code would share it.
+#[derive(Clone, Copy)]
+struct SharedPick(*mut lc_pick);
+// SAFETY: `lc_pick_release` may be called on one pick from several threads at once.
+unsafe impl Send for SharedPick {}
+
+#[test]
+fn racing_releases_of_one_pick_release_it_once_even_after_the_pool_is_freed() {
+    let address = c"10.0.0.1:80";
+    let upstream = lc_upstream {
+        address: address.as_ptr(),
+        weight: 1,
+        max_requests: 0,
+        tier: 0,
+        tag: std::ptr::without_provenance_mut(7),
+    };
+    let mut source = std::ptr::null_mut();
+    assert_eq!(lc_source_static_new(&upstream, 1, &mut source), LC_OK);
+    let mut pool = std::ptr::null_mut();
+    assert_eq!(lc_pool_new(std::ptr::null(), source, &mut pool), LC_OK);
+    let mut stats = lc_host_stats {
+        host_id: 0,
+        picks: 0,
+        in_flight: 0,
+        recent_failures: 0,
+        max_requests: 0,
+        down: false,
+        unhealthy: false,
+        full: false,
+        listed: false,
+    };
+    let rounds = if cfg!(miri) { 3 } else { 200 };
+    let mut kept = lc_pick_zeroed();
+    assert_eq!(lc_pool_select(pool, std::ptr::null(), 0, &mut kept), LC_OK);
+    for round in 1..=rounds {
+        let mut pick = lc_pick_zeroed();
+        assert_eq!(lc_pool_select(pool, std::ptr::null(), 0, &mut pick), LC_OK);
+        assert_eq!((pick.tag as usize, pick.index), (7, 0));
+        // SAFETY: a select filled `address` with a C string valid until the release.
+        assert_eq!(unsafe { CStr::from_ptr(pick.address) }, address);
+        let shared = SharedPick(&mut pick);
+        let statuses: Vec<lc_status> = std::thread::scope(|s| {
+            let racers: Vec<_> =
+                (0..2).map(|_| s.spawn(move || lc_pick_release({ shared }.0, LC_OUTCOME_SUCCESS))).collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort();
+        assert_eq!(sorted, [LC_OK, LC_ERR_ALREADY_RELEASED], "round {round}");
+        assert_eq!(lc_pool_host_stats(pool, address.as_ptr(), &mut stats), LC_OK);
+        assert_eq!((stats.in_flight, stats.picks), (1, round + 1));
+    }
+    // The pool goes first; the kept pick still holds the host alive, and releases once.
+    lc_pool_free(pool);
+    assert_eq!(lc_pick_release(&mut kept, LC_OUTCOME_FAILURE), LC_OK);
+    assert_eq!(lc_pick_release(&mut kept, LC_OUTCOME_FAILURE), LC_ERR_ALREADY_RELEASED);
+}
+
+fn lc_pick_zeroed() -> lc_pick {
+    lc_pick {
+        address: std::ptr::null(),
+        tag: std::ptr::null_mut(),
+        index: 0,
+        host_id: 0,
+        reservation: std::ptr::null_mut(),
+    }
 }

@@ -28,18 +28,26 @@ fn propose_uniform<R: Random>(tier: &[Entry], ex: &Excluded<'_>, now: &mut Now, 
     for (i, e) in tier.iter().enumerate() {
         // Relaxed: a heuristic read; the reservation RMW decides.
         let word = e.host().word.load(Ordering::Relaxed);
-        // Flags make LOAD_MASK's value huge, so one compare skips busy and flagged hosts alike.
-        if word & LOAD_MASK > best || !admissible(e, word, ex, now) {
+        // Flags make `word & LOAD_MASK` huge, so one compare skips busier and flagged hosts.
+        let load = word & LOAD_MASK;
+        if load > best || !admissible(e, word, ex, now) {
             continue;
         }
-        let load = word & INFLIGHT_MASK;
-        if load < best {
-            best = load;
-            ties.clear();
+        if load != best {
+            // Strictly fewer in flight (a flagged host that passed its checks lands here too,
+            // and is re-compared on its in-flight bits alone).
+            let load = word & INFLIGHT_MASK;
+            if load > best {
+                continue;
+            }
+            if load < best {
+                best = load;
+                ties.clear();
+            }
         }
-        ties.push(i as u32, rng, |_| 1);
+        ties.push_uniform(i as u32, rng);
     }
-    ties.finish(rng, |_| 1)
+    ties.finish_uniform(rng)
 }
 
 fn propose_weighted<R: Random>(tier: &[Entry], ex: &Excluded<'_>, now: &mut Now, rng: &mut R) -> Option<usize> {

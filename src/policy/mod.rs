@@ -13,7 +13,7 @@ mod least_conn;
 mod p2c;
 mod ties;
 
-use crate::host::{DOWN, HostId, INFLIGHT_MASK, SUSPECT};
+use crate::host::{DOWN, HostId, INFLIGHT_MASK, LOAD_MASK};
 use crate::snapshot::{Entry, Snapshot};
 
 /// How a pick chooses among the available hosts of a tier.
@@ -66,21 +66,20 @@ impl Random for ThreadRng {
 
 /// Hosts a pick must not return: the caller's (already tried) and its own failed attempts.
 pub(crate) struct Excluded<'a> {
+    /// Is anything excluded at all? (Checked per host, so kept in one flag.)
+    any: bool,
     user: &'a [HostId],
     failed: [HostId; MAX_FAILED_RESERVATIONS],
     n_failed: usize,
 }
 
 impl<'a> Excluded<'a> {
-    fn new(user: &'a [HostId]) -> Self {
-        Self { user, failed: [HostId(0); MAX_FAILED_RESERVATIONS], n_failed: 0 }
-    }
-
     #[inline(always)]
-    fn is_empty(&self) -> bool {
-        self.user.is_empty() && self.n_failed == 0
+    fn new(user: &'a [HostId]) -> Self {
+        Self { any: !user.is_empty(), user, failed: [HostId(0); MAX_FAILED_RESERVATIONS], n_failed: 0 }
     }
 
+    #[cold]
     fn contains(&self, id: HostId) -> bool {
         self.user.contains(&id) || self.failed[..self.n_failed].contains(&id)
     }
@@ -92,6 +91,7 @@ impl<'a> Excluded<'a> {
         }
         self.failed[self.n_failed] = id;
         self.n_failed += 1;
+        self.any = true;
         true
     }
 }
@@ -115,16 +115,23 @@ impl Now {
 /// reservation RMW re-checks fullness and the down flag.
 #[inline(always)]
 pub(crate) fn admissible(e: &Entry, word: u64, ex: &Excluded<'_>, now: &mut Now) -> bool {
-    if word & INFLIGHT_MASK >= u64::from(e.limit) {
+    // One compare settles the common case: the flags sit above the in-flight bits, so a host
+    // below its limit with no flag set is exactly one whose `word & LOAD_MASK` is below it.
+    if word & LOAD_MASK >= u64::from(e.limit) && !flagged_but_admissible(e, word, now) {
         return false;
     }
-    if word & (DOWN | SUSPECT) != 0 && (word & DOWN != 0 || !e.host().healthy_at(now.get(e))) {
-        return false;
-    }
-    ex.is_empty() || !ex.contains(e.host().id)
+    !ex.any || !ex.contains(e.host().id)
+}
+
+/// The slow path of [`admissible`]: full, down, or SUSPECT (which needs the clock).
+#[cold]
+#[inline(never)]
+fn flagged_but_admissible(e: &Entry, word: u64, now: &mut Now) -> bool {
+    word & INFLIGHT_MASK < u64::from(e.limit) && word & DOWN == 0 && e.host().healthy_at(now.get(e))
 }
 
 /// Picks and reserves an entry of `snap`; returns its position in `snap.entries`.
+#[inline]
 pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId], rng: &mut R) -> Option<usize> {
     let mut ex = Excluded::new(exclude);
     let mut now = Now::default();

@@ -29,6 +29,7 @@ fn enumerate_wins(weights: &[u64]) -> Vec<u64> {
         t.push(i, &mut probe, weight);
     }
     t.finish(&mut probe, weight);
+    let _ = t;
     let bounds = probe.bounds;
     let mut wins = vec![0u64; n];
     let combos: u64 = bounds.iter().product();
@@ -61,6 +62,7 @@ fn a_single_tie_needs_no_draw() {
 fn no_ties_no_pick() {
     let mut rng = Script { draws: vec![], bounds: vec![] };
     assert_eq!(Ties::new().finish(&mut rng, |_| 1), None);
+    assert_eq!(Ties::new().finish_uniform(&mut rng), None);
 }
 
 #[test]
@@ -89,4 +91,26 @@ fn at_most_32_ties_take_one_draw() {
     }
     assert_eq!(t.finish(&mut rng, |_| 1), Some(7));
     assert_eq!(rng.bounds, [32]);
+}
+
+#[test]
+fn uniform_finish_is_exactly_uniform_across_batches() {
+    // 70 ties: folds at 32 and 64 (weight 1 each), then one draw among carry (64) + 6.
+    let mut bounds = Vec::new();
+    let mut wins = vec![0u64; 70];
+    for a in 0..32 {
+        for b in 0..64 {
+            for c in 0..70 {
+                let mut rng = Script { draws: vec![a, b, c], bounds: Vec::new() };
+                let mut t = Ties::new();
+                for i in 0..70 {
+                    t.push_uniform(i, &mut rng);
+                }
+                wins[t.finish_uniform(&mut rng).unwrap()] += 1;
+                bounds = rng.bounds;
+            }
+        }
+    }
+    assert_eq!(bounds, [32, 64, 70]);
+    assert!(wins.iter().all(|&w| w == wins[0]), "{wins:?}");
 }
