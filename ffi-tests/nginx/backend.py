@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
 """A tiny HTTP backend for the nginx end-to-end test: answers every request after a fixed delay.
 
-Usage: backend.py PORT DELAY_MS NAME
+Usage: backend.py PORT DELAY_MS NAME [CERT KEY]
 
 Standard library only (asyncio). Speaks enough HTTP/1.x for nginx's proxy module: reads a
 request head, ignores any body (the test only sends GETs), waits DELAY_MS without holding the
 event loop, and answers 200 with the backend's NAME in the body and in an `X-Backend` header.
 Keep-alive is honoured (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
 `Connection: keep-alive`), so nginx's upstream `keepalive` can reuse connections.
+With CERT and KEY it serves HTTPS and says in `X-TLS-Reused` (0 or 1) whether the client
+resumed an earlier TLS session.
 """
 
 import asyncio
+import ssl
 import sys
 
 
 async def serve(reader, writer, delay, name):
     body = name.encode() + b"\n"
+    tls = writer.get_extra_info("ssl_object")
+    extra = b"X-TLS-Reused: %d\r\n" % tls.session_reused if tls else b""
     try:
         while True:
             try:
@@ -33,8 +38,8 @@ async def serve(reader, writer, delay, name):
             if delay > 0:
                 await asyncio.sleep(delay)
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Backend: %s\r\nContent-Length: %d\r\n%s\r\n%s"
-                % (name.encode(), len(body), b"" if keep else b"Connection: close\r\n", body)
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Backend: %s\r\nContent-Length: %d\r\n%s%s\r\n%s"
+                % (name.encode(), len(body), extra, b"" if keep else b"Connection: close\r\n", body)
             )
             await writer.drain()
             if not keep:
@@ -47,8 +52,17 @@ async def serve(reader, writer, delay, name):
 
 async def main():
     port, delay_ms, name = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+    context = None
+    if len(sys.argv) > 5:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[4], sys.argv[5])
     server = await asyncio.start_server(
-        lambda r, w: serve(r, w, delay_ms / 1000.0, name), "127.0.0.1", port, backlog=1024, reuse_address=True
+        lambda r, w: serve(r, w, delay_ms / 1000.0, name),
+        "127.0.0.1",
+        port,
+        backlog=1024,
+        reuse_address=True,
+        ssl=context,
     )
     print(f"backend {name} on 127.0.0.1:{port}, delay {delay_ms} ms", flush=True)
     async with server:

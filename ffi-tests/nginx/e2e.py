@@ -7,6 +7,11 @@
       --idle, polls until every host of every worker shows zero in flight, or fails after
       SECONDS.
 
+  e2e.py tls PORT N OUT.json
+      Sends N requests, each on a new connection, to /tls (proxied over TLS without
+      keep-alive, so every one is a new TLS connection to the backend) and records the
+      statuses and whether the backend saw a resumed session.
+
   e2e.py report DIR
       Reads DIR/test.json (written by run.sh), the wrk outputs, the access log, the status
       snapshots and the error log; prints the result table; exits 1 if any check fails.
@@ -64,6 +69,23 @@ def cmd_status(args):
     if idle is not None and in_flight(snapshot) != 0:
         print(f"e2e.py: {in_flight(snapshot)} requests still in flight after {idle} s", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_tls(args):
+    port, n, out = int(args[0]), int(args[1]), args[2]
+    results = []
+    for _ in range(n):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/tls", headers={"Connection": "close"})
+            resp = conn.getresponse()
+            resp.read()
+            results.append({"status": resp.status, "reused": resp.getheader("X-TLS-Reused")})
+        finally:
+            conn.close()
+    with open(out, "w") as f:
+        json.dump(results, f)
     return 0
 
 
@@ -224,6 +246,16 @@ def cmd_report(args):
                     f"`down` shown down, `backup` unix socket with max_conns=7 listed",
                     check(ok, f"status of upstream shapes {views} does not match {expect}")))
 
+    with open(f"{d}/tls.json") as f:
+        tls = json.load(f)
+    ok_count = sum(1 for t in tls if t["status"] == 200)
+    reused = sum(1 for t in tls if t["reused"] == "1")
+    # Each worker's first connection has no session yet; TLS 1.3 sends its ticket after the
+    # handshake, so allow one more per worker.
+    fresh = len(tls) - reused
+    results.append((f"https upstream: {ok_count}/{len(tls)} requests ok, {reused} on resumed TLS sessions",
+                    check(ok_count == len(tls) and fresh <= 2 * test["workers"], "TLS sessions not resumed")))
+
     with open(f"{d}/error.log") as f:
         bad = [line.rstrip() for line in f if re.search(r"\[(alert|crit|emerg)\]", line)]
     results.append((f"error log: {len(bad)} alert/crit/emerg lines", check(not bad, "alerts in the error log")))
@@ -241,7 +273,7 @@ def cmd_report(args):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    return {"status": cmd_status, "report": cmd_report}[cmd](args)
+    return {"status": cmd_status, "tls": cmd_tls, "report": cmd_report}[cmd](args)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ typedef struct {
     u_char                          *address;   /* library's, NUL-ended */
     ngx_uint_t                       down;      /* unsigned down:1 */
     ngx_uint_t                       failures;  /* this worker's total */
+#if (NGX_HTTP_SSL)
+    ngx_ssl_session_t               *ssl_session; /* this worker's, to reuse */
+#endif
 } ngx_http_upstream_lc_peer_t;
 
 
@@ -83,6 +86,12 @@ static ngx_int_t ngx_http_upstream_get_lc_peer(ngx_peer_connection_t *pc,
     void *data);
 static void ngx_http_upstream_free_lc_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_upstream_lc_set_session(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_upstream_lc_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
 static ngx_int_t ngx_http_upstream_lc_init_process(ngx_cycle_t *cycle);
 static void ngx_http_upstream_lc_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_upstream_lc_status_handler(ngx_http_request_t *r);
@@ -494,6 +503,9 @@ ngx_http_upstream_lc_exit_process(ngx_cycle_t *cycle)
     ngx_uint_t                         i;
     ngx_http_upstream_lc_srv_conf_t  **lcfp;
     ngx_http_upstream_lc_main_conf_t  *lmcf;
+#if (NGX_HTTP_SSL)
+    ngx_uint_t                         j;
+#endif
 
     lmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                           ngx_http_upstream_leastconn_module);
@@ -504,6 +516,14 @@ ngx_http_upstream_lc_exit_process(ngx_cycle_t *cycle)
     /* Requests have all ended; a pick still out would stay valid anyway. */
     lcfp = lmcf->upstreams.elts;
     for (i = 0; i < lmcf->upstreams.nelts; i++) {
+#if (NGX_HTTP_SSL)
+        for (j = 0; j < lcfp[i]->npeers; j++) {
+            if (lcfp[i]->peers[j].ssl_session) {
+                ngx_ssl_free_session(lcfp[i]->peers[j].ssl_session);
+                lcfp[i]->peers[j].ssl_session = NULL;
+            }
+        }
+#endif
         lc_picker_free(lcfp[i]->picker);
         lc_pool_free(lcfp[i]->pool);
         lcfp[i]->picker = NULL;
@@ -543,6 +563,11 @@ ngx_http_upstream_init_lc_peer(ngx_http_request_t *r,
     r->upstream->peer.data = pd;
     r->upstream->peer.get = ngx_http_upstream_get_lc_peer;
     r->upstream->peer.free = ngx_http_upstream_free_lc_peer;
+#if (NGX_HTTP_SSL)
+    /* nginx calls these unchecked when proxy_ssl_session_reuse is on. */
+    r->upstream->peer.set_session = ngx_http_upstream_lc_set_session;
+    r->upstream->peer.save_session = ngx_http_upstream_lc_save_session;
+#endif
     /* Every try excludes one more host: at most as many tries as entries. */
     r->upstream->peer.tries = lcf->npeers;
 
@@ -617,6 +642,50 @@ ngx_http_upstream_free_lc_peer(ngx_peer_connection_t *pc, void *data,
         pc->tries--;
     }
 }
+
+
+#if (NGX_HTTP_SSL)
+
+/* TLS sessions are kept per address and per worker, as round robin does. */
+
+static ngx_int_t
+ngx_http_upstream_lc_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_upstream_lc_peer_data_t  *pd = data;
+
+    if (pd->peer == NULL || pd->peer->ssl_session == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_ssl_set_session(pc->connection, pd->peer->ssl_session);
+}
+
+
+static void
+ngx_http_upstream_lc_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_upstream_lc_peer_data_t  *pd = data;
+
+    ngx_ssl_session_t  *session, *old;
+
+    if (pd->peer == NULL) {
+        return;
+    }
+
+    session = ngx_ssl_get_session(pc->connection);
+    if (session == NULL) {
+        return;
+    }
+
+    old = pd->peer->ssl_session;
+    pd->peer->ssl_session = session;
+
+    if (old) {
+        ngx_ssl_free_session(old);
+    }
+}
+
+#endif
 
 
 /* The status page: this worker's view of every leastconn upstream, as JSON. */

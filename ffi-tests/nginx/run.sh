@@ -28,7 +28,7 @@ for cmd in nginx wrk python3; do
 done
 nginx_bin=$(command -v nginx)
 
-port_a=$((base + 1)) port_b=$((base + 2)) port_c=$((base + 3))
+port_a=$((base + 1)) port_b=$((base + 2)) port_c=$((base + 3)) port_tls=$((base + 4))
 port_lc=$((base + 10)) port_builtin=$((base + 11)) port_status=$((base + 12))
 
 prefix=$(mktemp -d /tmp/leastconn-nginx.XXXXXX)
@@ -78,7 +78,7 @@ while True:
 EOF
 }
 
-for port in "$port_a" "$port_b" "$port_c" "$port_lc" "$port_builtin" "$port_status"; do
+for port in "$port_a" "$port_b" "$port_c" "$port_tls" "$port_lc" "$port_builtin" "$port_status"; do
   if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), timeout=0.2)" 2>/dev/null; then
     echo "run.sh: port $port is in use; set LEASTCONN_NGINX_PORT_BASE" >&2
     exit 1
@@ -89,6 +89,11 @@ done
 python3 "$here/backend.py" "$port_a" "$fast_ms" a >"$prefix/logs/backend-a.log" 2>&1 & pids+=($!); pid_a=$!
 python3 "$here/backend.py" "$port_b" "$fast_ms" b >"$prefix/logs/backend-b.log" 2>&1 & pids+=($!); pid_b=$!
 python3 "$here/backend.py" "$port_c" "$slow_ms" c >"$prefix/logs/backend-c.log" 2>&1 & pids+=($!)
+# And one over TLS, to check that sessions to upstreams are resumed.
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
+  -keyout "$prefix/tls.key" -out "$prefix/tls.crt" 2>/dev/null
+python3 "$here/backend.py" "$port_tls" 0 tls "$prefix/tls.crt" "$prefix/tls.key" \
+  >"$prefix/logs/backend-tls.log" 2>&1 & pids+=($!)
 
 # A hostname that resolves to several addresses: through a private /etc/hosts in a mount
 # namespace when we may make one (root), otherwise whatever `localhost` resolves to here.
@@ -149,6 +154,11 @@ http {
         server unix:$prefix/backend.sock backup max_conns=7;
     }
 
+    upstream tls {
+        leastconn;
+        server 127.0.0.1:$port_tls;
+    }
+
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_next_upstream error timeout;
@@ -158,6 +168,7 @@ http {
         listen 127.0.0.1:$port_lc;
         access_log $prefix/logs/access.log runs;
         location / { proxy_pass http://lc; }
+        location /tls { proxy_pass https://tls; proxy_ssl_session_reuse on; }
     }
     server {
         listen 127.0.0.1:$port_builtin;
@@ -190,7 +201,7 @@ reject 'has weight above' "s/server 127.0.0.1:$port_a max_fails/server 127.0.0.1
 reject 'max_fails=5000' 's/max_fails=2 /max_fails=5000 /'
 "${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" -g 'daemon off;' &
 nginx_pid=$!
-for port in "$port_a" "$port_b" "$port_c" "$port_lc" "$port_builtin" "$port_status"; do
+for port in "$port_a" "$port_b" "$port_c" "$port_tls" "$port_lc" "$port_builtin" "$port_status"; do
   wait_port "$port"
 done
 echo "run.sh: nginx $nginx_pid with $workers workers under $prefix; backends a, b (${fast_ms} ms), c (${slow_ms} ms)"
@@ -242,6 +253,7 @@ load dead-lc leastconn dead "$port_lc" "$duration"
 python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-dead.json"
 load dead-builtin least_conn dead "$port_builtin" "$duration"
 
+python3 "$here/e2e.py" tls "$port_lc" 40 "$prefix/tls.json"
 python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-idle.json" --idle 10
 
 kill -QUIT "$nginx_pid"
@@ -255,6 +267,7 @@ cat >"$prefix/test.json" <<EOF
   "slow": "c",
   "dead": "b",
   "max_fails": $max_fails,
+  "workers": $workers,
   "connections": $connections,
   "reloads": 2,
   "shapes": {"name": "$resolved_name", "resolved": ["${resolved_expect//,/\", \"}"],
