@@ -4,11 +4,15 @@
 # One nginx (2 workers, test prefix, loopback only) proxies two ports to the same three
 # backends: one through `leastconn` (this module), one through nginx's built-in `least_conn`.
 # Backend c answers ten times slower than a and b. Phases, each under wrk load:
-#   compare  three rounds of built-in and module runs, alternating which goes first;
+#   compare  five rounds of built-in and module runs, alternating which goes first;
 #   reload   the module's port while the master gets SIGHUP twice;
-#   dead     the module's port after backend b was killed.
-# Then e2e.py checks and prints the table (see its `report`). Needs: nginx, wrk, python3,
-# and the module built by build.sh. Processes started here are stopped by PID, also on failure.
+#   dead     both ports after backend b was killed.
+# Before them `nginx -t` must refuse bad values; after them an https upstream must resume TLS
+# sessions. Then e2e.py checks and prints the table (see its `report`). Needs: nginx, wrk,
+# python3, openssl, and the module built by build.sh. Environment: LEASTCONN_NGINX_PORT_BASE
+# (18080: uses base+1..4 and base+10..12), LEASTCONN_NGINX_SECONDS (4 per run),
+# LEASTCONN_NGINX_KEEP=1 keeps the prefix with its logs. Processes started here are stopped
+# by PID, also on failure.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +27,7 @@ fast_ms=20
 slow_ms=200
 
 [ -f "$module" ] || { echo "run.sh: $module not found: run build.sh first" >&2; exit 1; }
-for cmd in nginx wrk python3; do
+for cmd in nginx wrk python3 openssl; do
   command -v "$cmd" >/dev/null || { echo "run.sh: $cmd not found" >&2; exit 1; }
 done
 nginx_bin=$(command -v nginx)
