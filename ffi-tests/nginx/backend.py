@@ -9,15 +9,19 @@ event loop, and answers 200 with the backend's NAME in the body and in an `X-Bac
 Keep-alive is honoured (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
 `Connection: keep-alive`), so nginx's upstream `keepalive` can reuse connections.
 With CERT and KEY it serves HTTPS and says in `X-TLS-Reused` (0 or 1) whether the client
-resumed an earlier TLS session.
+resumed an earlier TLS session. `X-Peak` tells the most requests it has had in progress at once.
 """
 
 import asyncio
 import ssl
 import sys
 
+in_progress = 0
+peak = 0
+
 
 async def serve(reader, writer, delay, name):
+    global in_progress, peak
     body = name.encode() + b"\n"
     tls = writer.get_extra_info("ssl_object")
     extra = b"X-TLS-Reused: %d\r\n" % tls.session_reused if tls else b""
@@ -35,11 +39,17 @@ async def serve(reader, writer, delay, name):
                 if key.strip().lower() == "connection":
                     connection = value.strip().lower()
             keep = connection == "keep-alive" if version == "HTTP/1.0" else connection != "close"
-            if delay > 0:
-                await asyncio.sleep(delay)
+            in_progress += 1
+            peak = max(peak, in_progress)
+            try:
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            finally:
+                in_progress -= 1
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Backend: %s\r\nContent-Length: %d\r\n%s%s\r\n%s"
-                % (name.encode(), len(body), extra, b"" if keep else b"Connection: close\r\n", body)
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Backend: %s\r\nX-Peak: %d\r\nContent-Length: %d\r\n"
+                b"%s%s\r\n%s"
+                % (name.encode(), peak, len(body), extra, b"" if keep else b"Connection: close\r\n", body)
             )
             await writer.drain()
             if not keep:

@@ -12,6 +12,11 @@
       keep-alive, so every one is a new TLS connection to the backend) and records the
       statuses and whether the backend saw a resumed session.
 
+  e2e.py capped PORT N OUT.json PATH
+      Sends N requests at once (one thread each) to PATH (/capped: a slow backend with
+      max_conns=1 and a fast one; /uncapped: the same without max_conns) and records each
+      response's backend and the slow backend's peak concurrency.
+
   e2e.py report DIR
       Reads DIR/test.json (written by run.sh), the wrk outputs, the access log, the status
       snapshots and the error log; prints the result table; exits 1 if any check fails.
@@ -24,6 +29,7 @@ import json
 import re
 import statistics
 import sys
+import threading
 import time
 
 
@@ -84,6 +90,31 @@ def cmd_tls(args):
             results.append({"status": resp.status, "reused": resp.getheader("X-TLS-Reused")})
         finally:
             conn.close()
+    with open(out, "w") as f:
+        json.dump(results, f)
+    return 0
+
+
+def cmd_capped(args):
+    port, n, out, path = int(args[0]), int(args[1]), args[2], args[3]
+    results = [None] * n
+
+    def one(i):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", path, headers={"Connection": "close"})
+            resp = conn.getresponse()
+            resp.read()
+            results[i] = {"status": resp.status, "backend": resp.getheader("X-Backend"),
+                          "peak": int(resp.getheader("X-Peak") or 0)}
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     with open(out, "w") as f:
         json.dump(results, f)
     return 0
@@ -256,6 +287,22 @@ def cmd_report(args):
     results.append((f"https upstream: {ok_count}/{len(tls)} requests ok, {reused} on resumed TLS sessions",
                     check(ok_count == len(tls) and fresh <= 2 * test["workers"], "TLS sessions not resumed")))
 
+    def burst(name):
+        with open(f"{d}/{name}.json") as f:
+            replies = json.load(f)
+        ok_count = sum(1 for c in replies if c and c["status"] == 200)
+        on_slow = [c for c in replies if c and c["backend"] == "capped"]
+        return len(replies), ok_count, len(on_slow), max((c["peak"] for c in on_slow), default=0)
+
+    n, ok_count, on_slow, peak = burst("capped")
+    _, control_ok, control_on_slow, control_peak = burst("uncapped")
+    # max_conns is per worker (no zone), as in nginx: at most one request per worker.
+    ok = ok_count == n and control_ok == n and 0 < peak <= test["workers"] < control_peak
+    results.append((f"max_conns=1: {n} concurrent requests, {ok_count} ok, {on_slow} on the capped backend, "
+                    f"peak {peak} in flight (<= {test['workers']} workers); without max_conns "
+                    f"{control_on_slow} went there, peak {control_peak}",
+                    check(ok, "max_conns not honoured")))
+
     with open(f"{d}/error.log") as f:
         bad = [line.rstrip() for line in f if re.search(r"\[(alert|crit|emerg)\]", line)]
     results.append((f"error log: {len(bad)} alert/crit/emerg lines", check(not bad, "alerts in the error log")))
@@ -273,7 +320,8 @@ def cmd_report(args):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    return {"status": cmd_status, "tls": cmd_tls, "report": cmd_report}[cmd](args)
+    commands = {"status": cmd_status, "tls": cmd_tls, "capped": cmd_capped, "report": cmd_report}
+    return commands[cmd](args)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@
 # Before them `nginx -t` must refuse bad values; after them an https upstream must resume TLS
 # sessions. Then e2e.py checks and prints the table (see its `report`). Needs: nginx, wrk,
 # python3, openssl, and the module built by build.sh. Environment: LEASTCONN_NGINX_PORT_BASE
-# (18080: uses base+1..4 and base+10..12), LEASTCONN_NGINX_SECONDS (4 per run),
+# (18080: uses base+1..5 and base+10..12), LEASTCONN_NGINX_SECONDS (4 per run),
 # LEASTCONN_NGINX_KEEP=1 keeps the prefix with its logs. Processes started here are stopped
 # by PID, also on failure.
 set -euo pipefail
@@ -32,7 +32,7 @@ for cmd in nginx wrk python3 openssl; do
 done
 nginx_bin=$(command -v nginx)
 
-port_a=$((base + 1)) port_b=$((base + 2)) port_c=$((base + 3)) port_tls=$((base + 4))
+port_a=$((base + 1)) port_b=$((base + 2)) port_c=$((base + 3)) port_tls=$((base + 4)) port_cap=$((base + 5))
 port_lc=$((base + 10)) port_builtin=$((base + 11)) port_status=$((base + 12))
 
 prefix=$(mktemp -d /tmp/leastconn-nginx.XXXXXX)
@@ -82,7 +82,7 @@ while True:
 EOF
 }
 
-for port in "$port_a" "$port_b" "$port_c" "$port_tls" "$port_lc" "$port_builtin" "$port_status"; do
+for port in "$port_a" "$port_b" "$port_c" "$port_tls" "$port_cap" "$port_lc" "$port_builtin" "$port_status"; do
   if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), timeout=0.2)" 2>/dev/null; then
     echo "run.sh: port $port is in use; set LEASTCONN_NGINX_PORT_BASE" >&2
     exit 1
@@ -98,6 +98,8 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
   -keyout "$prefix/tls.key" -out "$prefix/tls.crt" 2>/dev/null
 python3 "$here/backend.py" "$port_tls" 0 tls "$prefix/tls.crt" "$prefix/tls.key" \
   >"$prefix/logs/backend-tls.log" 2>&1 & pids+=($!)
+# And a slow one behind max_conns=1, to check the cap.
+python3 "$here/backend.py" "$port_cap" "$slow_ms" capped >"$prefix/logs/backend-capped.log" 2>&1 & pids+=($!)
 
 # A hostname that resolves to several addresses: through a private /etc/hosts in a mount
 # namespace when we may make one (root), otherwise whatever `localhost` resolves to here.
@@ -162,6 +164,16 @@ http {
         leastconn;
         server 127.0.0.1:$port_tls;
     }
+    upstream capped {
+        leastconn;
+        server 127.0.0.1:$port_cap max_conns=1;
+        server 127.0.0.1:$port_a;
+    }
+    upstream uncapped {
+        leastconn;
+        server 127.0.0.1:$port_cap;
+        server 127.0.0.1:$port_a;
+    }
 
     proxy_http_version 1.1;
     proxy_set_header Connection "";
@@ -173,6 +185,8 @@ http {
         access_log $prefix/logs/access.log runs;
         location / { proxy_pass http://lc; }
         location /tls { proxy_pass https://tls; proxy_ssl_session_reuse on; }
+        location /capped { proxy_pass http://capped; }
+        location /uncapped { proxy_pass http://uncapped; }
     }
     server {
         listen 127.0.0.1:$port_builtin;
@@ -205,7 +219,7 @@ reject 'has weight above' "s/server 127.0.0.1:$port_a max_fails/server 127.0.0.1
 reject 'max_fails=5000' 's/max_fails=2 /max_fails=5000 /'
 "${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" -g 'daemon off;' &
 nginx_pid=$!
-for port in "$port_a" "$port_b" "$port_c" "$port_tls" "$port_lc" "$port_builtin" "$port_status"; do
+for port in "$port_a" "$port_b" "$port_c" "$port_tls" "$port_cap" "$port_lc" "$port_builtin" "$port_status"; do
   wait_port "$port"
 done
 echo "run.sh: nginx $nginx_pid with $workers workers under $prefix; backends a, b (${fast_ms} ms), c (${slow_ms} ms)"
@@ -258,6 +272,9 @@ python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-dead.jso
 load dead-builtin least_conn dead "$port_builtin" "$duration"
 
 python3 "$here/e2e.py" tls "$port_lc" 40 "$prefix/tls.json"
+python3 "$here/e2e.py" capped "$port_lc" "$connections" "$prefix/capped.json" /capped
+# The control, after it (the backend's peak only grows): the same without max_conns.
+python3 "$here/e2e.py" capped "$port_lc" "$connections" "$prefix/uncapped.json" /uncapped
 python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-idle.json" --idle 10
 
 kill -QUIT "$nginx_pid"
