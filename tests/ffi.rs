@@ -12,10 +12,18 @@ use std::process::Command;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// `target/<profile>`, where cargo put the libraries: this test runs from its `deps/`.
-fn profile_dir() -> PathBuf {
+/// `target/<profile>/deps`, where this test executable lives and where cargo writes the
+/// library's `libleastconn.a` and `libleastconn.so` when it builds them for this test.
+/// (`cargo test` does not copy them up to `target/<profile>/` as `cargo build` does: copies
+/// there may be stale.)
+fn lib_dir() -> PathBuf {
     let exe = env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+    exe.parent().expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+/// `target/<profile>`.
+fn profile_dir() -> PathBuf {
+    lib_dir().parent().expect("target/<profile>/deps").to_path_buf()
 }
 
 /// A fresh scratch directory for one test.
@@ -49,7 +57,7 @@ enum Link {
 fn shared_lib_dir(dir: &Path) -> PathBuf {
     let lib = dir.join("lib");
     fs::create_dir_all(&lib).unwrap();
-    let so = profile_dir().join("libleastconn.so");
+    let so = lib_dir().join("libleastconn.so");
     for name in ["libleastconn.so".to_owned(), format!("libleastconn.so.{}", abi_version())] {
         std::os::unix::fs::symlink(&so, lib.join(name)).unwrap();
     }
@@ -93,7 +101,7 @@ fn build_and_run(name: &str, lang: Lang, source: &str, link: Link) -> String {
     let mut run = Command::new(&exe);
     match link {
         Link::Static => {
-            cmd.arg(profile_dir().join("libleastconn.a")).args(static_link_libs());
+            cmd.arg(lib_dir().join("libleastconn.a")).args(static_link_libs());
         }
         Link::Shared => {
             let lib = shared_lib_dir(&dir);
@@ -223,14 +231,14 @@ fn header_version_macros_match_cargo_toml() {
 
 #[test]
 fn shared_library_soname_carries_the_abi_version() {
-    let out = run_checked(Command::new("readelf").arg("-d").arg(profile_dir().join("libleastconn.so")));
+    let out = run_checked(Command::new("readelf").arg("-d").arg(lib_dir().join("libleastconn.so")));
     let want = format!("Library soname: [libleastconn.so.{}]", abi_version());
     assert!(out.contains(&want), "{want:?} not in:\n{out}");
 }
 
 #[test]
 fn python_ctypes_main_flow() {
-    let so = profile_dir().join("libleastconn.so");
+    let so = lib_dir().join("libleastconn.so");
     let out = Command::new(env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
         .current_dir(ROOT)
         .arg("ffi-tests/python/test_leastconn.py")
@@ -253,7 +261,7 @@ fn make_install_then_link_with_pkg_config() {
             .current_dir(ROOT)
             .arg("install")
             .arg(format!("PREFIX={}", prefix.display()))
-            .arg(format!("PROFILE_DIR={}", profile_dir().display()))
+            .arg(format!("PROFILE_DIR={}", lib_dir().display()))
             .arg("NO_BUILD=1"),
     );
     let lib = prefix.join("lib");
