@@ -34,6 +34,10 @@
 // The largest `lc_pool_config.max_fails`.
 #define LC_MAX_FAILS_LIMIT 1024
 
+// `retries` value meaning "the default": 2, or `resolv.conf`'s `attempts` for an `srv`
+// source without explicit resolvers.
+#define LC_DNS_RETRIES_DEFAULT -1
+
 // A per-thread selector (opaque): picks like `lc_pool_select()`, with the current list
 // cached and its own random generator.
 //
@@ -194,6 +198,84 @@ typedef uint32_t lc_log_level;
 // except `lc_log_set_callback()`.
 typedef void (*lc_log_fn)(void *userdata, lc_log_level level, const char *message);
 
+// Which address families an `a` source asks for (one of `LC_IP_*`).
+typedef uint32_t lc_ip_versions;
+
+// Settings of an `a` source (`lc_source_dns_a_new()`). Start from
+// `lc_dns_a_config_default()` and set what you need, so that fields added in later
+// versions keep their defaults. Strings are borrowed for the call and copied.
+typedef struct lc_dns_a_config {
+    // The DNS name to resolve (NUL-terminated UTF-8), or an IP literal (`192.0.2.7`,
+    // `2001:db8::7`, `[2001:db8::7]`), which yields itself without any query. Required.
+    const char *name;
+    // The port of every upstream, 1 to 65535. Default 80.
+    uint16_t port;
+    // One of `LC_IP_*`. Default `LC_IP_BOTH`.
+    lc_ip_versions versions;
+    // How long a successful lookup is reused, in milliseconds; 0 looks up on every
+    // refresh. Default 60000.
+    uint64_t refresh_ms;
+    // `resolvers_len` name servers to ask, in order, each `ip` or `ip:port` (port 53 if
+    // absent; IPv6 as `[ipv6]:port`). NULL and 0 (the default): the system's resolution,
+    // `getaddrinfo()`, so `/etc/hosts` and `resolv.conf` apply.
+    const char *const *resolvers;
+    // The number of entries in `resolvers`.
+    size_t resolvers_len;
+    // Timeout of each query attempt to explicit resolvers, in milliseconds; 0 (the
+    // default): 5000.
+    uint64_t timeout_ms;
+    // Retries after a failed query attempt to explicit resolvers (0: one attempt only);
+    // `LC_DNS_RETRIES_DEFAULT` (the default): 2.
+    int32_t retries;
+    // Weight of every upstream of this source, 1 to `LC_MAX_WEIGHT`. Default 1.
+    uint32_t weight;
+    // `max_requests` of every upstream of this source (0 = unlimited). Default 0.
+    uint32_t max_requests;
+    // Tier of every upstream of this source (0 = primary). Default 0.
+    uint32_t tier;
+    // Tag of every upstream of this source, handed back in its picks. Default NULL.
+    void *tag;
+} lc_dns_a_config;
+
+// Settings of an `srv` source (`lc_source_dns_srv_new()`). Start from
+// `lc_dns_srv_config_default()` and set what you need, so that fields added in later
+// versions keep their defaults. Strings are borrowed for the call and copied.
+typedef struct lc_dns_srv_config {
+    // The service, without its underscore (`"api"`); NULL or `""` together with `proto`:
+    // `name` is the full SRV name.
+    const char *service;
+    // The protocol, without its underscore (`"tcp"`); see `service`.
+    const char *proto;
+    // The domain (`"internal"`, making `_api._tcp.internal`), or the full SRV name when
+    // `service` and `proto` are NULL or empty. Required.
+    const char *name;
+    // How long a successful lookup is reused, in milliseconds; 0 looks up on every
+    // refresh. Default 60000.
+    uint64_t refresh_ms;
+    // After a failed lookup, the last good list is served for up to this many milliseconds
+    // from the first failure; 0 (the default) reports failures at once.
+    uint64_t grace_period_ms;
+    // `resolvers_len` name servers to ask, in order, each `ip` or `ip:port` (port 53 if
+    // absent). NULL and 0 (the default): those of `/etc/resolv.conf`.
+    const char *const *resolvers;
+    // The number of entries in `resolvers`.
+    size_t resolvers_len;
+    // Timeout of each query attempt, in milliseconds; 0 (the default): `resolv.conf`'s,
+    // or 5000.
+    uint64_t timeout_ms;
+    // Retries after a failed query attempt (0: one attempt only);
+    // `LC_DNS_RETRIES_DEFAULT` (the default): `resolv.conf`'s, or 2.
+    int32_t retries;
+    // Weight of every upstream of this source, 1 to `LC_MAX_WEIGHT`. Default 1.
+    uint32_t weight;
+    // `max_requests` of every upstream of this source (0 = unlimited). Default 0.
+    uint32_t max_requests;
+    // Tier of every upstream of this source (0 = primary). Default 0.
+    uint32_t tier;
+    // Tag of every upstream of this source, handed back in its picks. Default NULL.
+    void *tag;
+} lc_dns_srv_config;
+
 // Success.
 #define LC_OK 0
 
@@ -273,6 +355,15 @@ typedef void (*lc_log_fn)(void *userdata, lc_log_level level, const char *messag
 
 // Tracing.
 #define LC_LOG_TRACE 5
+
+// A and AAAA records, asked in parallel; IPv4 addresses first. The default.
+#define LC_IP_BOTH 0
+
+// A records only.
+#define LC_IP_V4 1
+
+// AAAA records only.
+#define LC_IP_V6 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -474,6 +565,53 @@ void lc_refresher_stop(struct lc_refresher *refresher);
 // and userdata. `LC_ERR_INVALID_ARGUMENT` for an unknown level, or when the process
 // already has another Rust `log` logger (a Rust program that links leastconn as a crate).
 lc_status lc_log_set_callback(lc_log_fn callback, void *userdata, lc_log_level max_level);
+
+// Fills `*config` with the defaults: port 80, both IP versions, a refresh of 60 s, the
+// system's resolution, weight 1, no request limit, tier 0, tag NULL. `name` is set to NULL:
+// set it before use. Any thread.
+lc_status lc_dns_a_config_default(struct lc_dns_a_config *config);
+
+// Fills `*config` with the defaults: a refresh of 60 s, no grace period, the name servers
+// of `/etc/resolv.conf`, weight 1, no request limit, tier 0, tag NULL. `service`, `proto`
+// and `name` are set to NULL: set `name` (and possibly `service` and `proto`) before use.
+// Any thread.
+lc_status lc_dns_srv_config_default(struct lc_dns_srv_config *config);
+
+// Creates an `a` source: it resolves `config->name` and yields `ip:port` (`[ipv6]:port`)
+// for each address, in the resolver's order (Caddy's `a` upstreams). Nothing is looked up
+// here: lookups run in refreshes (`lc_pool_refresh()`, the refresher), never in a pick.
+// A successful result is reused for `refresh_ms`; a failed lookup is the source's error
+// (inside a `multi`: logged and skipped) and is not cached.
+//
+// Errors: `LC_ERR_NULL_POINTER` (`config`, `config->name`, a resolver entry, `out`, or a
+// NULL `resolvers` with a non-zero `resolvers_len`), `LC_ERR_INVALID_UTF8`,
+// `LC_ERR_INVALID_ADDRESS` (a name, port 0 or resolver that cannot work),
+// `LC_ERR_INVALID_ARGUMENT` (an unknown `versions`, or an IP literal of an excluded
+// version), `LC_ERR_INVALID_WEIGHT`, `LC_ERR_INVALID_LIMIT` (`max_requests` or `tier` out
+// of range, or a negative `retries` other than `LC_DNS_RETRIES_DEFAULT`).
+//
+// `config` and its strings are borrowed for the call. On success `*out` is a new source
+// owned by the caller (give it to `lc_source_multi_add()` or `lc_pool_new()`, or free it
+// with `lc_source_free()`); on error it is NULL. Any thread.
+lc_status lc_source_dns_a_new(const struct lc_dns_a_config *config, struct lc_source **out);
+
+// Creates an `srv` source: it looks up the SRV records of `_service._proto.name` and
+// yields `target:port` for each (the target fully qualified, with its final dot), ordered
+// by priority and, within a priority, by RFC 2782's weighted random order (Caddy's `srv`
+// upstreams). Lookups run in refreshes, never in a pick. A successful result is reused
+// for `refresh_ms`; a failed lookup is not cached and, after `grace_period_ms` of serving
+// the last good list, is the source's error (inside a `multi`: logged and skipped).
+//
+// Errors: `LC_ERR_NULL_POINTER` (`config`, `config->name`, a resolver entry, `out`, or a
+// NULL `resolvers` with a non-zero `resolvers_len`), `LC_ERR_INVALID_UTF8`,
+// `LC_ERR_INVALID_ADDRESS` (an invalid name or resolver), `LC_ERR_INVALID_ARGUMENT` (only
+// one of `service` and `proto` given), `LC_ERR_INVALID_WEIGHT`, `LC_ERR_INVALID_LIMIT`
+// (`max_requests` or `tier` out of range, or a negative `retries` other than
+// `LC_DNS_RETRIES_DEFAULT`).
+//
+// `config` and its strings are borrowed for the call. On success `*out` is a new source
+// owned by the caller; on error it is NULL. Any thread.
+lc_status lc_source_dns_srv_new(const struct lc_dns_srv_config *config, struct lc_source **out);
 
 #ifdef __cplusplus
 }  // extern "C"

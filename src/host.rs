@@ -65,6 +65,32 @@ pub(crate) struct Health {
     pub(crate) max_fails: u32,
     pub(crate) fail_ns: u64,
     pub(crate) clock: Clock,
+    #[cfg(loom)]
+    pub(crate) census: std::sync::Arc<HostCensus>,
+}
+
+/// Loom builds only: counts the pool's host states allocated and freed, so that the loom
+/// models can check that every host is reclaimed exactly once. Plain std atomics: loom runs
+/// one thread at a time, and these must not add interleavings of their own.
+#[cfg(loom)]
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct HostCensus {
+    allocated: std::sync::atomic::AtomicUsize,
+    freed: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(loom)]
+impl HostCensus {
+    /// Host states allocated so far.
+    pub fn allocated(&self) -> usize {
+        self.allocated.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Host states freed so far.
+    pub fn freed(&self) -> usize {
+        self.freed.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A host's state. Allocated once per address by the registry, freed by whoever retires it
@@ -85,6 +111,9 @@ pub(crate) struct Host {
     /// Widened `completed` count; written only under the registry lock.
     completed_total: AtomicU64,
     completed_seen: AtomicU64,
+    /// Makes loom report a host that is never freed ("Allocation leaked").
+    #[cfg(loom)]
+    _track: loom::alloc::Track<()>,
 }
 
 /// The allocation: the counters share one cache-padded block (128 bytes on x86-64), which
@@ -113,7 +142,11 @@ impl Host {
             fail_next: AtomicUsize::new(0),
             completed_total: AtomicU64::new(0),
             completed_seen: AtomicU64::new(0),
+            #[cfg(loom)]
+            _track: loom::alloc::Track::new(()),
         };
+        #[cfg(loom)]
+        health.census.allocated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         NonNull::from(Box::leak(Box::new(CachePadded::new(host))))
     }
 
@@ -123,8 +156,11 @@ impl Host {
     }
 
     pub(crate) fn addr_cstr(&self) -> &CStr {
-        // Validated addresses contain no NUL, so the only NUL is the terminator.
-        CStr::from_bytes_with_nul(&self.addr).expect("address without interior NUL")
+        debug_assert!(!self.addr[..self.addr.len() - 1].contains(&0));
+        // SAFETY: `addr` ends with the NUL pushed in `alloc`, and holds no other: addresses are
+        // validated before a host is created, and `validate_address` rejects control
+        // characters, NUL among them.
+        unsafe { CStr::from_bytes_with_nul_unchecked(&self.addr) }
     }
 
     /// The pool clock's current time (see [`Clock`]).
@@ -204,6 +240,11 @@ impl Host {
         let slot = self.fail_next.fetch_add(1, Ordering::Relaxed) % self.fails.len();
         // Release: a reader of this slot that acts on it sees a fully written timestamp.
         self.fails[slot].store(now, Ordering::Release);
+        // SeqCst fence between our slot store and the loads of the other slots: without it,
+        // two concurrent failures could each miss the other's store (store buffering) and
+        // both conclude "fewer than max_fails", losing the failure that fills the window.
+        // With the fences, whichever thread's fence comes second sees both stores.
+        fence(Ordering::SeqCst);
         // The oldest of the last `max_fails` failures decides: while it is inside the window,
         // so are all the others. An empty slot means fewer than `max_fails` failures ever.
         let oldest = self.oldest_failure();
@@ -299,6 +340,19 @@ impl Host {
             // SAFETY: no reservation and no structural reference: we are the only one left.
             drop(unsafe { Box::from_raw(host.as_ptr()) });
         }
+    }
+}
+
+/// Under loom, freeing a host checks the reclamation protocol's promises: `with_mut` makes
+/// loom verify that every access to the word happens-before the free (no use after free), and
+/// the word must say "retired, nothing in flight" (freed once, after the last release).
+#[cfg(loom)]
+impl Drop for Host {
+    fn drop(&mut self) {
+        let word = self.word.with_mut(|w| *w);
+        assert_eq!(word & INFLIGHT_MASK, 0, "host {} freed with requests in flight", self.addr());
+        assert_ne!(word & RETIRED, 0, "host {} freed before it was retired", self.addr());
+        self.health.census.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -11,7 +11,8 @@
 //!
 //! * A [`Source`] says which upstreams exist: [`Static`], a closure ([`source::from_fn`]),
 //!   or [`Multi`], which asks several in order and appends their results (Caddy's `multi`).
-//!   [`Grace`] keeps a failing source's last good list for a while.
+//!   [`Grace`] keeps a failing source's last good list for a while. [`dns::A`] and
+//!   [`dns::Srv`] resolve DNS (Caddy's `a` and `srv` sources).
 //! * [`Pool::refresh`] (or a [`Refresher`] thread) merges the sources into an immutable
 //!   snapshot and publishes it with `arc_swap`. Host state lives in a registry keyed by dial
 //!   address, so in-flight counts, failures and down flags survive every list change.
@@ -58,11 +59,16 @@ mod upstream;
 
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, ErrorKind, SourceError};
+#[cfg(loom)]
+#[doc(hidden)]
+pub use host::HostCensus;
 pub use host::{HostId, MAX_REQUESTS_LIMIT};
 pub use policy::{MAX_FAILED_RESERVATIONS, Policy};
 pub use pool::{Builder, HostStats, MAX_FAILS_LIMIT, PassiveHealth, Picker, Pool, RefreshReport};
 pub use refresher::Refresher;
 pub use reservation::{Outcome, Reservation};
+#[cfg(not(loom))]
+pub use source::dns;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
 

@@ -82,6 +82,8 @@ impl Builder {
             max_fails: h.max_fails,
             fail_ns: duration_ns(h.fail_duration),
             clock: self.clock,
+            #[cfg(loom)]
+            census: Default::default(),
         });
         let pool = Pool {
             shared: Arc::new(Shared {
@@ -312,6 +314,13 @@ impl Pool {
     /// The generation of the current list (increments with every published refresh).
     pub fn generation(&self) -> u64 {
         self.shared.current.load().generation
+    }
+
+    /// Loom builds only: the count of this pool's host states allocated and freed.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn host_census(&self) -> std::sync::Arc<crate::host::HostCensus> {
+        std::sync::Arc::clone(&self.shared.health.census)
     }
 }
 

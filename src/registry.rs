@@ -37,9 +37,16 @@ impl PartialEq for Entry {
 }
 impl Eq for Entry {}
 
+/// The set's hasher. Loom replays every execution and requires each to take the same steps,
+/// so under loom the sweep's iteration order must not depend on a random seed.
+#[cfg(not(loom))]
+type EntryHasher = std::collections::hash_map::RandomState;
+#[cfg(loom)]
+type EntryHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
 #[derive(Default)]
 pub(crate) struct Registry {
-    hosts: HashSet<Entry>,
+    hosts: HashSet<Entry, EntryHasher>,
 }
 
 impl Registry {

@@ -42,20 +42,12 @@ mod imp {
             Self { cell: Mutex::new(value) }
         }
 
-        pub(crate) fn from_pointee(value: T) -> Self {
-            Self::new(Arc::new(value))
-        }
-
         pub(crate) fn load(&self) -> Arc<T> {
             self.load_full()
         }
 
         pub(crate) fn load_full(&self) -> Arc<T> {
             Arc::clone(&self.cell.lock().unwrap())
-        }
-
-        pub(crate) fn store(&self, value: Arc<T>) {
-            drop(self.swap(value));
         }
 
         pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {

@@ -161,6 +161,23 @@ fn cpp_raii_shared() {
     assert!(checks_passed(&out) >= 20_000, "{out}");
 }
 
+/// The DNS sources' constructors (defaults, every error path) and a multi of a static list,
+/// two `a` sources and an `srv` source whose server is down.
+fn c_dns(link: Link) {
+    let out = build_and_run("test_dns", Lang::C, "ffi-tests/c/test_dns.c", link);
+    assert_eq!(checks_passed(&out), 113, "{out}");
+}
+
+#[test]
+fn c_dns_static() {
+    c_dns(Link::Static);
+}
+
+#[test]
+fn c_dns_shared() {
+    c_dns(Link::Shared);
+}
+
 /// The README example tries a primary, retries on the other one, then lands on the backup.
 fn check_readme_example_output(out: &str) {
     let lines: Vec<&str> = out.lines().collect();

@@ -47,6 +47,7 @@ fn counts_spread_evenly_when_requests_are_held() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "statistical: tens of thousands of picks, too slow under Miri")]
 fn ties_are_uniform_chi_square_fixed_seed() {
     for n in [8usize, 100] {
         let pool = pool_of(addrs(n), Policy::LeastConn);
@@ -70,6 +71,7 @@ fn ties_are_not_fixed_to_one_winner_caddy_5609() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "statistical: tens of thousands of picks, too slow under Miri")]
 fn duplicate_address_is_one_host_with_a_double_share_of_ties() {
     let list = vec![Upstream::new("a:1"), Upstream::new("a:1"), Upstream::new("b:1")];
     let pool = pool_of(list, Policy::LeastConn);
@@ -99,6 +101,7 @@ fn weights_compare_in_flight_per_weight_by_cross_multiplication() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "statistical: tens of thousands of picks, too slow under Miri")]
 fn weighted_ties_are_broken_in_proportion_to_weight() {
     let list = vec![Upstream::new("w1:1").weight(1), Upstream::new("w2:1").weight(2), Upstream::new("w5:1").weight(5)];
     let pool = pool_of(list, Policy::LeastConn);
@@ -149,6 +152,7 @@ fn first_takes_the_first_available_in_list_order() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "statistical: tens of thousands of picks, too slow under Miri")]
 fn p2c_never_picks_the_busiest_and_prefers_the_idlest_two_to_one() {
     let list = addrs(3);
     let pool = pool_of(list, Policy::P2c);
@@ -170,6 +174,7 @@ fn p2c_never_picks_the_busiest_and_prefers_the_idlest_two_to_one() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "statistical: tens of thousands of picks, too slow under Miri")]
 fn p2c_picks_two_distinct_hosts_uniformly_when_idle() {
     let pool = pool_of(addrs(10), Policy::P2c);
     let mut picker = pool.picker_seeded(11);

@@ -30,6 +30,7 @@
 
 #[macro_use]
 mod boundary;
+mod dns;
 mod limits;
 mod log;
 mod pick;

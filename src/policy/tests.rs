@@ -66,6 +66,7 @@ fn no_ties_no_pick() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "exhaustive enumeration, far too slow under Miri")]
 fn equal_weight_ties_are_exactly_uniform_across_batches() {
     // 70 ties: two folds of 32 plus a final one; every tie must win equally often.
     let wins = enumerate_wins(&[1; 70]);
@@ -73,6 +74,7 @@ fn equal_weight_ties_are_exactly_uniform_across_batches() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "exhaustive enumeration, far too slow under Miri")]
 fn weighted_ties_win_exactly_in_proportion_to_weight() {
     let weights: Vec<u64> = (0..40).map(|i| 1 + i % 3).collect();
     let wins = enumerate_wins(&weights);
@@ -94,6 +96,7 @@ fn at_most_32_ties_take_one_draw() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "exhaustive enumeration, far too slow under Miri")]
 fn uniform_finish_is_exactly_uniform_across_batches() {
     // 70 ties: folds at 32 and 64 (weight 1 each), then one draw among carry (64) + 6.
     let mut bounds = Vec::new();
@@ -113,4 +116,26 @@ fn uniform_finish_is_exactly_uniform_across_batches() {
     }
     assert_eq!(bounds, [32, 64, 70]);
     assert!(wins.iter().all(|&w| w == wins[0]), "{wins:?}");
+}
+
+#[test]
+fn seventy_ties_fold_twice_and_keep_the_scripted_survivor() {
+    // A cheap walk through both fold paths (the exhaustive checks above are too slow for Miri,
+    // which checks the reservoir's `MaybeUninit` buffer here). Uniform: the first fold keeps
+    // tie 5, the second takes buffered tie 40 (draw 40 >= carry weight 32), the final draw 3
+    // falls on the carry. Weighted (all weights 1): the same survivors by the same draws.
+    let mut rng = Script { draws: vec![5, 40, 3], bounds: Vec::new() };
+    let mut t = Ties::new();
+    for i in 0..70 {
+        t.push_uniform(i, &mut rng);
+    }
+    assert_eq!(t.finish_uniform(&mut rng), Some(40));
+    assert_eq!(rng.bounds, [32, 64, 70]);
+    let mut rng = Script { draws: vec![5, 10, 66], bounds: Vec::new() };
+    let mut t = Ties::new();
+    for i in 0..70 {
+        t.push(i, &mut rng, |_| 1);
+    }
+    assert_eq!(t.finish(&mut rng, |_| 1), Some(66));
+    assert_eq!(rng.bounds, [32, 64, 70]);
 }

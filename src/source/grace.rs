@@ -66,7 +66,8 @@ impl<S: Source> Source for Grace<S> {
                     }
                     _ => {
                         state.last_good = None;
-                        Err(Box::new(e))
+                        // The inner message alone: `multi` adds its own "failed:" context.
+                        Err(e.message().into())
                     }
                 }
             }

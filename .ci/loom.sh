@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every loom model (tests/loom_*.rs): RUSTFLAGS="--cfg loom", release mode, its own
+# target dir (so the loom build never invalidates the normal one), preemption bound 3.
+# Prints each model's execution count and time, then a summary. Exits non-zero on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export RUSTFLAGS="--cfg loom"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
+cargo=(cargo test --release --target-dir target-loom --test 'loom_*')
+
+"${cargo[@]}" --no-run
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# 15 minutes for all models on a 2-core machine; they take about 3 today.
+timeout 900 "${cargo[@]}" -- --nocapture --test-threads=1 2>&1 | tee "$log"
+echo "--- loom summary (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS}) ---"
+grep '^loom model\|\.\.\. loom model' "$log" | sed 's/^test .* \.\.\. //'
