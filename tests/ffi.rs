@@ -201,14 +201,14 @@ fn readme_example_shared() {
 
 #[test]
 fn readme_code_block_is_the_compiled_example() {
-    let doc = fs::read_to_string(Path::new(ROOT).join("docs/README-c.md")).unwrap();
+    let doc = fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
     let example = fs::read_to_string(Path::new(ROOT).join("ffi-tests/c/readme_example.c")).unwrap();
     let block = doc
         .split("```c\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("a ```c code block in docs/README-c.md");
-    assert!(block == example, "the C example in docs/README-c.md must equal ffi-tests/c/readme_example.c");
+        .expect("a ```c code block in README.md");
+    assert!(block == example, "the C example in README.md must equal ffi-tests/c/readme_example.c");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! DNS sources as C handles: `a` (A/AAAA records) and `srv` (SRV records), to put into a
-//! `multi` next to a static list (see `docs/README-dns.md` for their semantics).
+//! `multi` next to a static list (see the README's "DNS sources" section for their semantics).
 
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
