@@ -11,6 +11,7 @@ use crate::host::{DOWN, INFLIGHT_MASK};
 use crate::snapshot::Entry;
 use crate::sync::Ordering;
 
+#[inline(always)]
 pub(super) fn propose<R: Random>(
     tier: &[Entry],
     uniform: bool,
@@ -21,7 +22,7 @@ pub(super) fn propose<R: Random>(
     if uniform { propose_uniform(tier, ex, now, rng) } else { propose_weighted(tier, ex, now, rng) }
 }
 
-#[inline]
+#[inline(always)]
 fn propose_uniform<R: Random>(tier: &[Entry], ex: &Excluded<'_>, now: &mut Now, rng: &mut R) -> Option<usize> {
     let mut ties = Ties::new();
     let mut best = u64::MAX;

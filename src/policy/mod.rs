@@ -131,7 +131,7 @@ fn flagged_but_admissible(e: &Entry, word: u64, now: &mut Now) -> bool {
 }
 
 /// Picks and reserves an entry of `snap`; returns its position in `snap.entries`.
-#[inline]
+#[inline(always)]
 pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId], rng: &mut R) -> Option<usize> {
     let mut ex = Excluded::new(exclude);
     let mut now = Now::default();
