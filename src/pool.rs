@@ -89,7 +89,7 @@ impl Builder {
             shared: Arc::new(Shared {
                 current: ArcSwap::new(Arc::new(Snapshot::empty())),
                 registry: Mutex::new(Registry::default()),
-                refresh_lock: Mutex::new(0),
+                refresh_lock: Mutex::new(RefreshState::default()),
                 source: self.source,
                 policy: self.policy,
                 health,
@@ -108,11 +108,21 @@ pub(crate) struct Shared {
     /// Host states by address; taken by refresh, `set_down` and stats, never by a pick.
     registry: Mutex<Registry>,
     /// Serialises refreshes (so results are published in the order they were fetched) and
-    /// holds the generation counter.
-    refresh_lock: Mutex<u64>,
+    /// holds what only refreshes touch.
+    refresh_lock: Mutex<RefreshState>,
     source: Box<dyn Source>,
     policy: Policy,
     health: std::sync::Arc<Health>,
+}
+
+#[derive(Default)]
+struct RefreshState {
+    generation: u64,
+    /// Replaced snapshots that a pick may still use. The pool keeps a reference to each until
+    /// it is the only one left, so the last reference to a snapshot is never dropped by a
+    /// pick (a `Picker` moving to a new list, a guard ending): freeing a big snapshot is a
+    /// refresh's work, never a pick's.
+    retired: Vec<Arc<Snapshot>>,
 }
 
 /// What a refresh did.
@@ -366,7 +376,7 @@ impl Shared {
     }
 
     fn refresh(&self, ctx: &Context<'_>) -> Result<RefreshReport, Error> {
-        let mut generation = self.refresh_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.refresh_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut list = Vec::new();
         if let Err(e) = fetch_checked(&*self.source, ctx, &mut list) {
             if e.kind() != ErrorKind::Cancelled {
@@ -383,13 +393,18 @@ impl Shared {
                 (u, host)
             })
             .collect();
-        *generation += 1;
-        let snapshot = Arc::new(Snapshot::build(pairs, *generation));
-        // The old snapshot's references go here (or when the last pick still using it ends),
-        // which is what lets the sweep below see removed hosts as unreferenced.
-        drop(self.current.swap(snapshot));
+        state.generation += 1;
+        let generation = state.generation;
+        let snapshot = Arc::new(Snapshot::build(pairs, generation));
+        let old = self.current.swap(snapshot);
+        state.retired.push(old);
+        // Free the replaced snapshots nobody uses any more (arc-swap's swap has paid the debts
+        // of every pick still on the one just replaced, so their references are counted). Their
+        // host references go with them, which lets the sweep below see removed hosts as
+        // unreferenced.
+        state.retired.retain(|s| Arc::strong_count(s) > 1);
         let reclaimed = reg.sweep();
-        Ok(RefreshReport { upstreams, hosts: reg.len(), reclaimed, generation: *generation })
+        Ok(RefreshReport { upstreams, hosts: reg.len(), reclaimed, generation })
     }
 }
 

@@ -203,11 +203,8 @@ fn readme_example_shared() {
 fn readme_code_block_is_the_compiled_example() {
     let doc = fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
     let example = fs::read_to_string(Path::new(ROOT).join("ffi-tests/c/readme_example.c")).unwrap();
-    let block = doc
-        .split("```c\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("a ```c code block in README.md");
+    let block =
+        doc.split("```c\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a ```c code block in README.md");
     assert!(block == example, "the C example in README.md must equal ffi-tests/c/readme_example.c");
 }
 

@@ -157,3 +157,21 @@ fn refresh_concurrent_with_picks_returns_every_counter_to_zero() {
     pool.refresh().unwrap();
     assert_eq!(pool.live_hosts(), 0, "every removed host reclaimed after its last release");
 }
+
+#[test]
+fn a_pick_never_frees_the_replaced_list_the_next_refresh_does() {
+    let (list, src) = settable(&["a:1", "b:1"]);
+    let pool = Pool::builder(src).build().unwrap();
+    let mut picker = pool.picker_seeded(2);
+    drop(picker.select().unwrap()); // the picker now caches the [a, b] list
+    set(&list, &["b:1"]);
+    let report = pool.refresh().unwrap();
+    assert_eq!((report.reclaimed, pool.live_hosts()), (0, 2), "the picker's cached list still lists a");
+    // The picker moves to the new list and lets go of the old one: its reference was not the
+    // last (the pool keeps replaced lists until they are unused), so nothing is freed here.
+    assert_eq!(picker.select().unwrap().address(), "b:1");
+    assert_eq!(pool.live_hosts(), 2);
+    // The next refresh frees the old list and reclaims a.
+    let report = pool.refresh().unwrap();
+    assert_eq!((report.reclaimed, pool.live_hosts()), (1, 1));
+}
