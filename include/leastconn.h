@@ -98,8 +98,9 @@ typedef struct lc_upstream {
 //
 // May be called from the refresher's thread and from any thread calling
 // `lc_pool_refresh()` (never concurrently for one pool: refreshes are serialised), so it
-// and `userdata` must be usable from any thread. It must not free its own pool or stop the
-// pool's refresher.
+// and `userdata` must be usable from any thread. It must not free its own pool; a
+// `lc_pool_refresh()` of its own pool from inside it returns `LC_ERR_INVALID_ARGUMENT`
+// instead of waiting for itself.
 typedef lc_status (*lc_source_fn)(void *userdata, struct lc_upstream_list *list);
 
 // Frees a callback source's `userdata` when the source is dropped.
@@ -562,9 +563,14 @@ void lc_refresher_stop(struct lc_refresher *refresher);
 // (or `LC_LOG_OFF`) turns logging off. Without a callback nothing is logged.
 //
 // A call already running on another thread may still finish with the previous callback
-// and userdata. `LC_ERR_INVALID_ARGUMENT` for an unknown level, or when the process
+// and userdata: free the previous userdata only once no thread can be logging (every pool
+// freed and every refresher stopped), or keep it for the life of the process. A callback
+// that refreshes a pool whose refresh is logging gets `LC_ERR_INVALID_ARGUMENT` from that
+// refresh instead of a deadlock. `LC_ERR_INVALID_ARGUMENT` for an unknown level, or when the process
 // already has another Rust `log` logger (a Rust program that links leastconn as a crate).
-lc_status lc_log_set_callback(lc_log_fn callback, void *userdata, lc_log_level max_level);
+lc_status lc_log_set_callback(lc_log_fn callback,
+                              void *userdata,
+                              lc_log_level max_level);
 
 // Fills `*config` with the defaults: port 80, both IP versions, a refresh of 60 s, the
 // system's resolution, weight 1, no request limit, tier 0, tag NULL. `name` is set to NULL:

@@ -237,8 +237,17 @@ impl Pool {
         self.shared.refresh(&Context::new())
     }
 
-    pub(crate) fn refresh_with(&self, ctx: &Context<'_>) -> Result<RefreshReport, Error> {
-        self.shared.refresh(ctx)
+    /// The background refresher's refresh: never waits for another refresh in progress
+    /// (`None` then: that one publishes fresh data anyway). Not waiting is what lets a thread
+    /// that holds the refresh lock (a source or log callback of a manual refresh) stop the
+    /// refresher and join it without a deadlock.
+    pub(crate) fn refresh_unless_busy(&self, ctx: &Context<'_>) -> Option<Result<RefreshReport, Error>> {
+        let state = match self.shared.refresh_lock.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(self.shared.refresh_locked(state, ctx))
     }
 
     /// Marks the host with this address down (`true`) or up. A down host gets no new picks;
@@ -376,35 +385,112 @@ impl Shared {
     }
 
     fn refresh(&self, ctx: &Context<'_>) -> Result<RefreshReport, Error> {
-        let mut state = self.refresh_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut list = Vec::new();
-        if let Err(e) = fetch_checked(&*self.source, ctx, &mut list) {
-            if e.kind() != ErrorKind::Cancelled {
-                log::error!("refresh failed, keeping the current list: {}", e.message());
-            }
-            return Err(e);
+        #[cfg(not(loom))]
+        if reentry::held_by_this_thread(self) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "refresh called from a source or log callback of a refresh of the same pool",
+            ));
         }
-        let upstreams = list.len();
+        let state = self.refresh_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.refresh_locked(state, ctx)
+    }
+
+    fn refresh_locked(
+        &self,
+        mut state: MutexGuard<'_, RefreshState>,
+        ctx: &Context<'_>,
+    ) -> Result<RefreshReport, Error> {
+        #[cfg(not(loom))]
+        let owner = reentry::Owner::enter(self);
+        let mut list = Vec::new();
+        let fetched = fetch_checked(&*self.source, ctx, &mut list);
         let mut reg = self.registry();
-        let pairs = list
-            .into_iter()
-            .map(|u| {
-                let host = reg.get_or_create(&u.address, &self.health);
-                (u, host)
-            })
-            .collect();
-        state.generation += 1;
-        let generation = state.generation;
-        let snapshot = Arc::new(Snapshot::build(pairs, generation));
-        let old = self.current.swap(snapshot);
-        state.retired.push(old);
+        let published = match fetched {
+            Ok(()) => {
+                let upstreams = list.len();
+                let pairs = list
+                    .into_iter()
+                    .map(|u| {
+                        let host = reg.get_or_create(&u.address, &self.health);
+                        (u, host)
+                    })
+                    .collect();
+                state.generation += 1;
+                let snapshot = Arc::new(Snapshot::build(pairs, state.generation));
+                let old = self.current.swap(snapshot);
+                state.retired.push(old);
+                Ok(upstreams)
+            }
+            Err(e) => Err(e),
+        };
         // Free the replaced snapshots nobody uses any more (arc-swap's swap has paid the debts
-        // of every pick still on the one just replaced, so their references are counted). Their
-        // host references go with them, which lets the sweep below see removed hosts as
-        // unreferenced.
+        // of every pick still on the one just replaced, so their references are counted), then
+        // sweep. A failed refresh does this too, so a source that keeps failing does not keep
+        // drained hosts alive or leave the 32-bit completed counters unfolded.
         state.retired.retain(|s| Arc::strong_count(s) > 1);
         let reclaimed = reg.sweep();
-        Ok(RefreshReport { upstreams, hosts: reg.len(), reclaimed, generation })
+        let hosts = reg.len();
+        let generation = state.generation;
+        drop(reg);
+        drop(state);
+        #[cfg(not(loom))]
+        drop(owner);
+        match published {
+            Ok(upstreams) => Ok(RefreshReport { upstreams, hosts, reclaimed, generation }),
+            Err(e) => {
+                // Logged with no lock held: the log callback may call into the pool.
+                if e.kind() != ErrorKind::Cancelled {
+                    log::error!("refresh failed, keeping the current list: {}", e.message());
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Which thread holds a pool's refresh lock, so that a source or log callback that calls
+/// back into a refresh of the same pool gets an error instead of a self-deadlock. Not under
+/// loom, whose threads share one OS thread (and its thread-locals).
+#[cfg(not(loom))]
+mod reentry {
+    use std::cell::RefCell;
+
+    use super::Shared;
+
+    thread_local! {
+        /// The pools whose refresh lock this thread holds (nested refreshes of different
+        /// pools are fine).
+        static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn key(shared: &Shared) -> usize {
+        shared as *const Shared as usize
+    }
+
+    pub(super) fn held_by_this_thread(shared: &Shared) -> bool {
+        HELD.with(|h| h.borrow().contains(&key(shared)))
+    }
+
+    /// Marks the refresh lock of `shared` as held by this thread until dropped.
+    pub(super) struct Owner(usize);
+
+    impl Owner {
+        pub(super) fn enter(shared: &Shared) -> Self {
+            HELD.with(|h| h.borrow_mut().push(key(shared)));
+            Owner(key(shared))
+        }
+    }
+
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            HELD.with(|h| {
+                let mut h = h.borrow_mut();
+                if let Some(i) = h.iter().rposition(|&k| k == self.0) {
+                    h.remove(i);
+                }
+            });
+        }
     }
 }
 
@@ -442,5 +528,43 @@ impl Picker {
     pub fn select_excluding(&mut self, exclude: &[HostId]) -> Result<Reservation, Error> {
         let snap = self.cache.load();
         select_in(snap, self.policy, exclude, &mut self.rng)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::source::from_fn;
+
+    /// The refresher's path must never wait for a refresh in progress: a thread inside that
+    /// refresh (a source, a log callback) may be about to join the refresher.
+    #[test]
+    fn the_refreshers_refresh_skips_instead_of_waiting_for_a_refresh_in_progress() {
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let gate = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let g = std::sync::Arc::clone(&gate);
+        let pool = Pool::builder(from_fn(move |_| {
+            let armed: Option<(mpsc::Sender<()>, mpsc::Receiver<()>)> = g.lock().unwrap().take();
+            if let Some((entered, go)) = armed {
+                entered.send(()).unwrap();
+                go.recv().unwrap();
+            }
+            Ok(vec![Upstream::new("a:1")])
+        }))
+        .build()
+        .unwrap();
+        *gate.lock().unwrap() = Some((entered_tx, go_rx)); // armed after the build's refresh
+        let busy = {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.refresh())
+        };
+        entered_rx.recv().unwrap(); // the other refresh holds the lock and sits in its source
+        assert!(pool.refresh_unless_busy(&Context::new()).is_none());
+        go_tx.send(()).unwrap();
+        assert!(busy.join().unwrap().is_ok());
+        assert!(pool.refresh_unless_busy(&Context::new()).is_some_and(|r| r.is_ok()));
     }
 }

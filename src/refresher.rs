@@ -76,7 +76,8 @@ fn run(pool: &Pool, signal: &Signal, interval: Duration) {
         if *signal.stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
             return;
         }
-        let _ = pool.refresh_with(&Context::with_cancel(&signal.cancel));
+        // Skips the round if another refresh is in progress (see `refresh_unless_busy`).
+        let _ = pool.refresh_unless_busy(&Context::with_cancel(&signal.cancel));
         let deadline = Instant::now() + interval;
         let mut stopped = signal.stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         while !*stopped {

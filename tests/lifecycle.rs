@@ -175,3 +175,29 @@ fn a_pick_never_frees_the_replaced_list_the_next_refresh_does() {
     let report = pool.refresh().unwrap();
     assert_eq!((report.reclaimed, pool.live_hosts()), (1, 1));
 }
+
+#[test]
+fn a_failed_refresh_still_reclaims_drained_hosts() {
+    let (list, src) = settable(&["a:1", "b:1"]);
+    let broken = Arc::new(AtomicBool::new(false));
+    let b = Arc::clone(&broken);
+    let pool = Pool::builder(leastconn::source::from_fn(move |ctx| {
+        if b.load(Ordering::SeqCst) {
+            return Err("registry down".into());
+        }
+        let mut out = Vec::new();
+        leastconn::Source::fetch(&src, ctx, &mut out)?;
+        Ok(out)
+    }))
+    .build()
+    .unwrap();
+    let held = hold(&pool, 2); // one on each host
+    set(&list, &["a:1"]);
+    pool.refresh().unwrap(); // b removed while a request is in flight to it
+    drop(held);
+    broken.store(true, Ordering::SeqCst);
+    let err = pool.refresh().unwrap_err();
+    assert_eq!(err.kind(), leastconn::ErrorKind::SourceFailed);
+    assert_eq!(pool.live_hosts(), 1, "the failed refresh swept the drained host");
+    assert_eq!(pool.len(), 1, "and kept the list");
+}

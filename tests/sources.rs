@@ -213,3 +213,49 @@ fn refresher_refreshes_in_the_background_and_stops_on_drop() {
     assert_eq!(calls.load(Ordering::SeqCst), after, "no refresh after the join");
     assert!(Refresher::spawn(&pool, Duration::ZERO).is_err());
 }
+
+#[test]
+fn a_source_refreshing_its_own_pool_gets_an_error_not_a_deadlock() {
+    let cell: Arc<std::sync::OnceLock<Pool>> = Arc::new(std::sync::OnceLock::new());
+    let c = Arc::clone(&cell);
+    let inner_result = Arc::new(std::sync::Mutex::new(None));
+    let r = Arc::clone(&inner_result);
+    let src = source::from_fn(move |_| {
+        if let Some(pool) = c.get() {
+            *r.lock().unwrap() = Some(pool.refresh().map(|_| ()));
+        }
+        Ok(vec![Upstream::new("a:1")])
+    });
+    let pool = Pool::builder(src).build().unwrap();
+    cell.set(pool.clone()).ok().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = pool.clone();
+    std::thread::spawn(move || tx.send(p.refresh().map(|_| ())).unwrap());
+    let outer = rx.recv_timeout(Duration::from_secs(30)).expect("the refresh returned");
+    assert_eq!(outer, Ok(()));
+    let inner = inner_result.lock().unwrap().take().expect("the source ran");
+    assert_eq!(inner.unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn a_refresher_stopped_from_a_source_of_another_threads_refresh_does_not_deadlock() {
+    let slot: Arc<std::sync::Mutex<Option<Refresher>>> = Arc::new(std::sync::Mutex::new(None));
+    let armed = Arc::new(AtomicBool::new(false));
+    let (s, a) = (Arc::clone(&slot), Arc::clone(&armed));
+    let src = source::from_fn(move |_| {
+        let on_refresher = std::thread::current().name() == Some("leastconn-refresh");
+        if !on_refresher && a.swap(false, Ordering::SeqCst) {
+            // Joins the refresher thread while this thread holds the refresh lock.
+            drop(s.lock().unwrap().take());
+        }
+        Ok(vec![Upstream::new("a:1")])
+    });
+    let pool = Pool::builder(src).build().unwrap();
+    *slot.lock().unwrap() = Some(Refresher::spawn(&pool, Duration::from_millis(1)).unwrap());
+    armed.store(true, Ordering::SeqCst);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = pool.clone();
+    std::thread::spawn(move || tx.send(p.refresh().map(|_| ())).unwrap());
+    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).expect("no deadlock"), Ok(()));
+    assert!(slot.lock().unwrap().is_none());
+}

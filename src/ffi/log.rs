@@ -89,7 +89,10 @@ fn filter_of(level: lc_log_level) -> Option<log::LevelFilter> {
 /// (or `LC_LOG_OFF`) turns logging off. Without a callback nothing is logged.
 ///
 /// A call already running on another thread may still finish with the previous callback
-/// and userdata. `LC_ERR_INVALID_ARGUMENT` for an unknown level, or when the process
+/// and userdata: free the previous userdata only once no thread can be logging (every pool
+/// freed and every refresher stopped), or keep it for the life of the process. A callback
+/// that refreshes a pool whose refresh is logging gets `LC_ERR_INVALID_ARGUMENT` from that
+/// refresh instead of a deadlock. `LC_ERR_INVALID_ARGUMENT` for an unknown level, or when the process
 /// already has another Rust `log` logger (a Rust program that links leastconn as a crate).
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_log_set_callback(

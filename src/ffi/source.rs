@@ -120,8 +120,9 @@ pub struct lc_upstream_list {
 ///
 /// May be called from the refresher's thread and from any thread calling
 /// `lc_pool_refresh()` (never concurrently for one pool: refreshes are serialised), so it
-/// and `userdata` must be usable from any thread. It must not free its own pool or stop the
-/// pool's refresher.
+/// and `userdata` must be usable from any thread. It must not free its own pool; a
+/// `lc_pool_refresh()` of its own pool from inside it returns `LC_ERR_INVALID_ARGUMENT`
+/// instead of waiting for itself.
 pub type lc_source_fn = Option<extern "C" fn(userdata: *mut c_void, list: *mut lc_upstream_list) -> lc_status>;
 
 /// Frees a callback source's `userdata` when the source is dropped.

@@ -47,6 +47,17 @@ fn logged() -> Vec<(lc_log_level, String)> {
     std::mem::take(&mut *LOG.lock().unwrap())
 }
 
+static REENTER_POOL: std::sync::atomic::AtomicPtr<lc_pool> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+static REENTERED: Mutex<Option<lc_status>> = Mutex::new(None);
+
+/// A log callback that refreshes a pool (once), recording what that refresh returned.
+extern "C" fn refresh_from_log(_userdata: *mut c_void, _level: lc_log_level, _message: *const c_char) {
+    let pool = REENTER_POOL.swap(std::ptr::null_mut(), std::sync::atomic::Ordering::SeqCst);
+    if !pool.is_null() {
+        *REENTERED.lock().unwrap() = Some(lc_pool_refresh(pool, std::ptr::null_mut()));
+    }
+}
+
 /// One test for everything that logs: the log callback is process-wide.
 #[test]
 fn panics_become_statuses_and_log_records_at_the_boundary() {
@@ -76,6 +87,23 @@ fn panics_become_statuses_and_log_records_at_the_boundary() {
     assert_eq!((report.upstreams, report.generation), (1, 2));
     let failures: Vec<_> = logged().into_iter().filter(|(level, _)| *level == 1).map(|(_, m)| m).collect();
     assert_eq!(failures, ["multi: source 0 failed: panicked: source exploded; skipping"; 2]);
+    lc_pool_free(pool);
+
+    // A log callback that refreshes the pool whose refresh is logging gets an error from that
+    // inner refresh, not a self-deadlock (the outer refresh holds the refresh lock while its
+    // sources log).
+    let mut multi = std::ptr::null_mut();
+    assert_eq!(lc_source_multi_new(&mut multi), LC_OK);
+    let failing = lc_source::into_raw(crate::source::from_fn(|_| Err("registry down".into())));
+    assert_eq!(lc_source_multi_add(multi, failing), LC_OK);
+    let mut pool: *mut lc_pool = std::ptr::null_mut();
+    assert_eq!(lc_pool_new(std::ptr::null(), multi, &mut pool), LC_OK);
+    logged();
+    REENTER_POOL.store(pool, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(lc_log_set_callback(Some(refresh_from_log), std::ptr::null_mut(), LC_LOG_DEBUG), LC_OK);
+    assert_eq!(lc_pool_refresh(pool, std::ptr::null_mut()), LC_OK);
+    assert_eq!(*REENTERED.lock().unwrap(), Some(super::status::LC_ERR_INVALID_ARGUMENT));
+    REENTER_POOL.store(std::ptr::null_mut(), std::sync::atomic::Ordering::SeqCst);
     lc_pool_free(pool);
 
     assert_eq!(lc_log_set_callback(None, std::ptr::null_mut(), LC_LOG_DEBUG), LC_OK);

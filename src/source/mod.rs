@@ -34,6 +34,11 @@ use crate::upstream::Upstream;
 /// `fetch` appends this source's current upstreams to `out`, in the order that matters for
 /// the `first` policy, and returns `Err` if it cannot say what they are. Implementations
 /// must be thread-safe: the background refresher calls them from its own thread.
+///
+/// `fetch` runs while the pool's refresh lock is held: it may read the pool (select, stats,
+/// `set_down`), but a refresh of the same pool from inside it returns
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) rather than waiting for
+/// itself.
 pub trait Source: Send + Sync {
     /// Appends the current upstreams to `out`.
     fn fetch(&self, ctx: &Context<'_>, out: &mut Vec<Upstream>) -> Result<(), SourceError>;
