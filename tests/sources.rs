@@ -216,22 +216,26 @@ fn refresher_refreshes_in_the_background_and_stops_on_drop() {
 
 #[test]
 fn a_source_refreshing_its_own_pool_gets_an_error_not_a_deadlock() {
-    let cell: Arc<std::sync::OnceLock<Pool>> = Arc::new(std::sync::OnceLock::new());
+    // The source reaches its own pool through this cell (emptied at the end: the pool owns
+    // the source, so a pool left in it would be a reference cycle).
+    let cell: Arc<std::sync::Mutex<Option<Pool>>> = Arc::new(std::sync::Mutex::new(None));
     let c = Arc::clone(&cell);
     let inner_result = Arc::new(std::sync::Mutex::new(None));
     let r = Arc::clone(&inner_result);
     let src = source::from_fn(move |_| {
-        if let Some(pool) = c.get() {
+        let pool = c.lock().unwrap().clone();
+        if let Some(pool) = pool {
             *r.lock().unwrap() = Some(pool.refresh().map(|_| ()));
         }
         Ok(vec![Upstream::new("a:1")])
     });
     let pool = Pool::builder(src).build().unwrap();
-    cell.set(pool.clone()).ok().unwrap();
+    *cell.lock().unwrap() = Some(pool.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     let p = pool.clone();
     std::thread::spawn(move || tx.send(p.refresh().map(|_| ())).unwrap());
     let outer = rx.recv_timeout(Duration::from_secs(30)).expect("the refresh returned");
+    cell.lock().unwrap().take();
     assert_eq!(outer, Ok(()));
     let inner = inner_result.lock().unwrap().take().expect("the source ran");
     assert_eq!(inner.unwrap_err().kind(), ErrorKind::InvalidArgument);
