@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use crate::clock::{Clock, duration_ns};
 use crate::error::{Error, ErrorKind};
-use crate::host::{Health, HostId};
+use crate::host::{Health, Host, HostId};
 use crate::policy::{self, Policy, Random, ThreadRng};
 use crate::registry::Registry;
 use crate::reservation::Reservation;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Entry, Snapshot};
 use crate::source::{Context, Source, fetch_checked};
 use crate::sync::{Arc, ArcSwap, Cache, Mutex, MutexGuard};
 use crate::upstream::Upstream;
@@ -264,13 +264,11 @@ impl Pool {
     pub fn stats(&self) -> Vec<HostStats> {
         let snap = self.shared.current.load_full();
         let reg = self.shared.registry();
-        let mut order: Vec<usize> = (0..snap.len()).collect();
-        order.sort_by_key(|&i| snap.entries[i].index);
         let mut seen = std::collections::HashSet::new();
-        order
+        snap.in_list_order()
             .into_iter()
-            .filter(|&i| seen.insert(snap.entries[i].host().id))
-            .map(|i| stats_of(&snap.entries[i], true, &reg))
+            .filter(|e| seen.insert(e.host().id))
+            .map(|e| stats_of(e.host(), Some(e), &reg))
             .collect()
     }
 
@@ -278,25 +276,11 @@ impl Pool {
     pub fn host_stats(&self, address: &str) -> Result<HostStats, Error> {
         let snap = self.shared.current.load_full();
         let reg = self.shared.registry();
-        let mut order: Vec<usize> = (0..snap.len()).collect();
-        order.sort_by_key(|&i| snap.entries[i].index);
-        if let Some(&i) = order.iter().find(|&&i| snap.entries[i].host().addr() == address) {
-            return Ok(stats_of(&snap.entries[i], true, &reg));
+        if let Some(e) = snap.in_list_order().into_iter().find(|e| e.host().addr() == address) {
+            return Ok(stats_of(e.host(), Some(e), &reg));
         }
         let host = reg.get(address).ok_or_else(|| not_found(address))?;
-        let picks = host.fold_completed();
-        Ok(HostStats {
-            address: address.to_owned(),
-            id: host.id,
-            in_flight: host.in_flight(),
-            picks,
-            recent_failures: host.recent_failures(),
-            down: host.is_down(),
-            unhealthy: host.is_unhealthy(),
-            full: false,
-            max_requests: 0,
-            listed: false,
-        })
+        Ok(stats_of(host, None, &reg))
     }
 
     /// Entries in the current list.
@@ -317,17 +301,12 @@ impl Pool {
     /// The current list as upstream specs, in list order (for inspection and tests).
     pub fn upstreams(&self) -> Vec<Upstream> {
         let snap = self.shared.current.load_full();
-        let mut list: Vec<(u32, Upstream)> = snap
-            .entries
-            .iter()
+        snap.in_list_order()
+            .into_iter()
             .map(|e| {
-                let max = if e.limit == crate::MAX_REQUESTS_LIMIT { 0 } else { e.limit };
-                let u = Upstream::new(e.host().addr()).weight(e.weight).max_requests(max).tier(e.tier).tag(e.tag);
-                (e.index, u)
+                Upstream::new(e.host().addr()).weight(e.weight).max_requests(e.max_requests()).tier(e.tier).tag(e.tag)
             })
-            .collect();
-        list.sort_by_key(|(i, _)| *i);
-        list.into_iter().map(|(_, u)| u).collect()
+            .collect()
     }
 
     /// The generation of the current list (increments with every published refresh).
@@ -343,10 +322,10 @@ impl Pool {
     }
 }
 
-fn stats_of(e: &crate::snapshot::Entry, listed: bool, _reg: &MutexGuard<'_, Registry>) -> HostStats {
-    let h = e.host();
+/// One host's statistics; `entry` is its first entry in the current list (None: draining).
+/// Takes the registry guard because widening the completed counter needs that lock.
+fn stats_of(h: &Host, entry: Option<&Entry>, _locked: &MutexGuard<'_, Registry>) -> HostStats {
     let in_flight = h.in_flight();
-    let max = if e.limit == crate::MAX_REQUESTS_LIMIT { 0 } else { e.limit };
     HostStats {
         address: h.addr().to_owned(),
         id: h.id,
@@ -355,9 +334,9 @@ fn stats_of(e: &crate::snapshot::Entry, listed: bool, _reg: &MutexGuard<'_, Regi
         recent_failures: h.recent_failures(),
         down: h.is_down(),
         unhealthy: h.is_unhealthy(),
-        full: in_flight >= e.limit,
-        max_requests: max,
-        listed,
+        full: entry.is_some_and(|e| in_flight >= e.limit),
+        max_requests: entry.map_or(0, Entry::max_requests),
+        listed: entry.is_some(),
     }
 }
 

@@ -37,6 +37,11 @@ impl Entry {
     pub(crate) fn host_ptr(&self) -> NonNull<HostBox> {
         self.host
     }
+
+    /// `max_requests` as configured: 0 when unlimited.
+    pub(crate) fn max_requests(&self) -> u32 {
+        if self.limit == crate::MAX_REQUESTS_LIMIT { 0 } else { self.limit }
+    }
 }
 
 /// The published list.
@@ -106,5 +111,12 @@ impl Snapshot {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The entries in merged-list order (they are stored grouped by tier).
+    pub(crate) fn in_list_order(&self) -> Vec<&Entry> {
+        let mut list: Vec<&Entry> = self.entries.iter().collect();
+        list.sort_by_key(|e| e.index);
+        list
     }
 }
