@@ -186,6 +186,21 @@ fn retries_from_c(retries: i32) -> Result<Option<usize>, lc_status> {
     }
 }
 
+/// Writes a built source to `out` (the caller now owns it), or maps the build error.
+///
+/// # Safety
+/// `out` is valid for a write (checked by `try_out!`).
+unsafe fn publish(built: Result<impl crate::Source + 'static, crate::Error>, out: *mut *mut lc_source) -> lc_status {
+    match built {
+        Ok(source) => {
+            // SAFETY: the caller guarantees `out` is valid for a write.
+            unsafe { out.write(lc_source::into_raw(source)) };
+            LC_OK
+        }
+        Err(e) => status_of(&e),
+    }
+}
+
 /// Creates an `a` source: it resolves `config->name` and yields `ip:port` (`[ipv6]:port`)
 /// for each address, in the resolver's order (Caddy's `a` upstreams). Nothing is looked up
 /// here: lookups run in refreshes (`lc_pool_refresh()`, the refresher), never in a pick.
@@ -232,14 +247,8 @@ pub extern "C" fn lc_source_dns_a_new(config: *const lc_dns_a_config, out: *mut 
             Ok(None) => {}
             Err(status) => return status,
         }
-        match builder.build() {
-            Ok(source) => {
-                // SAFETY: `try_out!` checked `out`.
-                unsafe { out.write(lc_source::into_raw(source)) };
-                LC_OK
-            }
-            Err(e) => status_of(&e),
-        }
+        // SAFETY: `try_out!` checked `out`.
+        unsafe { publish(builder.build(), out) }
     })
 }
 
@@ -287,13 +296,7 @@ pub extern "C" fn lc_source_dns_srv_new(config: *const lc_dns_srv_config, out: *
             Ok(None) => {}
             Err(status) => return status,
         }
-        match builder.build() {
-            Ok(source) => {
-                // SAFETY: `try_out!` checked `out`.
-                unsafe { out.write(lc_source::into_raw(source)) };
-                LC_OK
-            }
-            Err(e) => status_of(&e),
-        }
+        // SAFETY: `try_out!` checked `out`.
+        unsafe { publish(builder.build(), out) }
     })
 }
