@@ -1,0 +1,99 @@
+#include "bridge.h"
+
+#include "_cgo_export.h"
+
+void lc_go_upstream_set(lc_upstream *array, size_t i, const char *address, uint32_t weight,
+                        uint32_t max_requests, uint32_t tier, uintptr_t tag) {
+    array[i].address = address;
+    array[i].weight = weight;
+    array[i].max_requests = max_requests;
+    array[i].tier = tier;
+    array[i].tag = (void *)tag;
+}
+
+lc_status lc_go_push(lc_upstream_list *list, const char *address, uint32_t weight,
+                     uint32_t max_requests, uint32_t tier, uintptr_t tag) {
+    lc_upstream u = {address, weight, max_requests, tier, (void *)tag};
+    return lc_upstream_list_push(list, &u);
+}
+
+static lc_status go_fetch(void *userdata, lc_upstream_list *list) {
+    return leastconnGoFetch((uintptr_t)userdata, list);
+}
+
+static void go_free(void *userdata) { leastconnGoFreeHandle((uintptr_t)userdata); }
+
+lc_status lc_go_callback_new(uintptr_t handle, lc_source **out) {
+    return lc_source_callback_new(go_fetch, (void *)handle, go_free, out);
+}
+
+static void go_stats(void *userdata, const char *address, const lc_host_stats *stats) {
+    leastconnGoStats((uintptr_t)userdata, (char *)address, (lc_host_stats *)stats);
+}
+
+lc_status lc_go_stats(const lc_pool *pool, uintptr_t handle) {
+    return lc_pool_stats(pool, go_stats, (void *)handle);
+}
+
+static void go_log(void *userdata, lc_log_level level, const char *message) {
+    (void)userdata;
+    leastconnGoLog(level, (char *)message);
+}
+
+lc_status lc_go_log_set(int on, lc_log_level max_level) {
+    return lc_log_set_callback(on ? go_log : NULL, NULL, max_level);
+}
+
+/* The pick is allocated here, in C memory, and freed by lc_go_release() or
+ * lc_go_pick_free(): Go never holds it in its own (movable, collected) memory. */
+lc_status lc_go_select(const lc_pool *pool, const uint64_t *exclude, size_t exclude_len,
+                       lc_pick **out) {
+    lc_pick *pick = calloc(1, sizeof *pick);
+    if (pick == NULL) return LC_ERR_OS;
+    lc_status st = lc_pool_select(pool, exclude, exclude_len, pick);
+    if (st != LC_OK) {
+        free(pick);
+        pick = NULL;
+    }
+    *out = pick;
+    return st;
+}
+
+lc_status lc_go_picker_select(lc_picker *picker, const uint64_t *exclude, size_t exclude_len,
+                              lc_pick **out) {
+    lc_pick *pick = calloc(1, sizeof *pick);
+    if (pick == NULL) return LC_ERR_OS;
+    lc_status st = lc_picker_select(picker, exclude, exclude_len, pick);
+    if (st != LC_OK) {
+        free(pick);
+        pick = NULL;
+    }
+    *out = pick;
+    return st;
+}
+
+/* Releases and frees the pick; on an error the pick is kept (the caller decides). */
+lc_status lc_go_release(lc_pick *pick, lc_outcome outcome) {
+    lc_status st = lc_pick_release(pick, outcome);
+    if (st == LC_OK) free(pick);
+    return st;
+}
+
+void lc_go_pick_free(lc_pick *pick) { free(pick); }
+
+uintptr_t lc_go_pick_tag(const lc_pick *pick) { return (uintptr_t)pick->tag; }
+
+/* The benchmark's reference: the same select + release as a Go Pick does, in a C loop
+ * (malloc'd pick included, as lc_go_select does), with no cgo crossing per operation.
+ * With a picker when `picker` is not NULL. */
+lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        lc_pick *pick = NULL;
+        lc_status st = picker != NULL ? lc_go_picker_select(picker, NULL, 0, &pick)
+                                      : lc_go_select(pool, NULL, 0, &pick);
+        if (st != LC_OK) return st;
+        st = lc_go_release(pick, LC_OUTCOME_SUCCESS);
+        if (st != LC_OK) return st;
+    }
+    return LC_OK;
+}
