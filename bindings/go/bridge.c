@@ -46,30 +46,26 @@ lc_status lc_go_log_set(int on, lc_log_level max_level) {
 
 /* The pick is allocated here, in C memory, and freed by lc_go_release() or
  * lc_go_pick_free(): Go never holds it in its own (movable, collected) memory. */
-lc_status lc_go_select(const lc_pool *pool, const uint64_t *exclude, size_t exclude_len,
-                       lc_pick **out) {
-    lc_pick *pick = calloc(1, sizeof *pick);
-    if (pick == NULL) return LC_ERR_OS;
-    lc_status st = lc_pool_select(pool, exclude, exclude_len, pick);
-    if (st != LC_OK) {
+static lc_go_selected selected(lc_status status, lc_pick *pick) {
+    if (status != LC_OK) {
         free(pick);
         pick = NULL;
     }
-    *out = pick;
-    return st;
+    lc_go_selected out = {pick, status};
+    return out;
 }
 
-lc_status lc_go_picker_select(lc_picker *picker, const uint64_t *exclude, size_t exclude_len,
-                              lc_pick **out) {
+lc_go_selected lc_go_select(const lc_pool *pool, const uint64_t *exclude, size_t exclude_len) {
     lc_pick *pick = calloc(1, sizeof *pick);
-    if (pick == NULL) return LC_ERR_OS;
-    lc_status st = lc_picker_select(picker, exclude, exclude_len, pick);
-    if (st != LC_OK) {
-        free(pick);
-        pick = NULL;
-    }
-    *out = pick;
-    return st;
+    if (pick == NULL) return selected(LC_ERR_OS, NULL);
+    return selected(lc_pool_select(pool, exclude, exclude_len, pick), pick);
+}
+
+lc_go_selected lc_go_picker_select(lc_picker *picker, const uint64_t *exclude,
+                                   size_t exclude_len) {
+    lc_pick *pick = calloc(1, sizeof *pick);
+    if (pick == NULL) return selected(LC_ERR_OS, NULL);
+    return selected(lc_picker_select(picker, exclude, exclude_len, pick), pick);
 }
 
 /* Releases and frees the pick; on an error the pick is kept (the caller decides). */
@@ -81,19 +77,20 @@ lc_status lc_go_release(lc_pick *pick, lc_outcome outcome) {
 
 void lc_go_pick_free(lc_pick *pick) { free(pick); }
 
-uintptr_t lc_go_pick_tag(const lc_pick *pick) { return (uintptr_t)pick->tag; }
 
 /* The benchmark's reference: the same select + release as a Go Pick does, in a C loop
  * (malloc'd pick included, as lc_go_select does), with no cgo crossing per operation.
  * With a picker when `picker` is not NULL. */
 lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
-        lc_pick *pick = NULL;
-        lc_status st = picker != NULL ? lc_go_picker_select(picker, NULL, 0, &pick)
-                                      : lc_go_select(pool, NULL, 0, &pick);
-        if (st != LC_OK) return st;
-        st = lc_go_release(pick, LC_OUTCOME_SUCCESS);
+        lc_go_selected sel =
+            picker != NULL ? lc_go_picker_select(picker, NULL, 0) : lc_go_select(pool, NULL, 0);
+        if (sel.status != LC_OK) return sel.status;
+        lc_status st = lc_go_release(sel.pick, LC_OUTCOME_SUCCESS);
         if (st != LC_OK) return st;
     }
     return LC_OK;
 }
+
+/* An empty function: the cost of one cgo crossing, for the benchmark. */
+void lc_go_noop(void) {}

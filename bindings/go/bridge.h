@@ -16,13 +16,18 @@ lc_status lc_go_push(lc_upstream_list *list, const char *address, uint32_t weigh
 lc_status lc_go_callback_new(uintptr_t handle, lc_source **out);
 lc_status lc_go_stats(const lc_pool *pool, uintptr_t handle);
 lc_status lc_go_log_set(int on, lc_log_level max_level);
-lc_status lc_go_select(const lc_pool *pool, const uint64_t *exclude, size_t exclude_len,
-                       lc_pick **out);
-lc_status lc_go_picker_select(lc_picker *picker, const uint64_t *exclude, size_t exclude_len,
-                              lc_pick **out);
+/* A select's result, returned by value so that Go passes no pointer for it. */
+typedef struct lc_go_selected {
+    lc_pick *pick; /* NULL unless status is LC_OK */
+    lc_status status;
+} lc_go_selected;
+
+lc_go_selected lc_go_select(const lc_pool *pool, const uint64_t *exclude, size_t exclude_len);
+lc_go_selected lc_go_picker_select(lc_picker *picker, const uint64_t *exclude,
+                                   size_t exclude_len);
 lc_status lc_go_release(lc_pick *pick, lc_outcome outcome);
 void lc_go_pick_free(lc_pick *pick);
-uintptr_t lc_go_pick_tag(const lc_pick *pick);
 lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n);
+void lc_go_noop(void);
 
 #endif

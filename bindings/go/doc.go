@@ -21,7 +21,11 @@
 //
 // Goroutine safety: Pool, Pick, Source and Refresher methods may be called from any
 // goroutine, concurrently (a Source one call at a time); a Picker is for one goroutine at a
-// time. Select and Release are one cgo call each and take no lock, in Go or in the library.
+// time. Select and Release are one cgo call each into the library's wait-free select and
+// release; the Go side adds no lock of its own: two atomic adds on the Pool (so that Close
+// can wait for the calls in progress), one compare-and-swap on the Pick (so that a second
+// Release never touches freed memory), and the Pick's allocation (a Go struct and its
+// address string; the lc_pick itself is malloc'd by the same C call).
 //
 // Linking: cgo finds the library through pkg-config. By default the archive is linked in
 // (package leastconn-static, from `make install`); build with -tags leastconn_dynamic to

@@ -148,13 +148,9 @@ func (p *Pool) Select(excluded ...HostID) (*Pick, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	var pick *C.lc_pick
-	st := C.lc_go_select(p.ptr, exclusions(excluded), C.size_t(len(excluded)), &pick)
+	sel := C.lc_go_select(p.ptr, exclusions(excluded), C.size_t(len(excluded)))
 	p.leave()
-	if st != C.LC_OK {
-		return nil, &Error{Status: Status(st), Op: "select"}
-	}
-	return newPick(pick), nil
+	return newPick(sel)
 }
 
 // exclusions passes the IDs to C in place: HostID is a uint64, and C reads the array only
@@ -342,11 +338,7 @@ func (pk *Picker) Select(excluded ...HostID) (*Pick, error) {
 	if pk == nil || pk.ptr == nil {
 		return nil, ErrClosed
 	}
-	var pick *C.lc_pick
-	if st := C.lc_go_picker_select(pk.ptr, exclusions(excluded), C.size_t(len(excluded)), &pick); st != C.LC_OK {
-		return nil, &Error{Status: Status(st), Op: "select"}
-	}
-	return newPick(pick), nil
+	return newPick(C.lc_go_picker_select(pk.ptr, exclusions(excluded), C.size_t(len(excluded))))
 }
 
 // Close frees the picker; its picks stay valid. Closing twice does nothing.
@@ -367,7 +359,11 @@ const (
 )
 
 // Pick is one host reserved for one request: it counts in the host's in-flight requests
-// until Release. Its accessors may be used from any goroutine, also after Release.
+// until Release. Release every Pick exactly once (defer it): like a C lc_pick, and unlike
+// the Rust reservation, a Pick that is dropped unreleased holds its host's reservation (and
+// its 40 bytes of C memory) for the life of the process; there is no finalizer, which
+// would put a runtime lock and a GC special on every Select. Its accessors may be used from
+// any goroutine, also after Release.
 type Pick struct {
 	// The library's pick, in C memory so that it never moves between select and release
 	// (the library may bind it to its address); freed by the release.
@@ -379,18 +375,18 @@ type Pick struct {
 	tag      uintptr
 }
 
-func newPick(c *C.lc_pick) *Pick {
-	p := &Pick{
+func newPick(sel C.lc_go_selected) (*Pick, error) {
+	if sel.status != C.LC_OK {
+		return nil, &Error{Status: Status(sel.status), Op: "select"}
+	}
+	c := sel.pick
+	return &Pick{
 		c:       c,
 		address: C.GoString(c.address),
 		hostID:  HostID(c.host_id),
 		index:   int(c.index),
-		tag:     uintptr(C.lc_go_pick_tag(c)),
-	}
-	// A Pick dropped without Release is released as a success when it is collected (as the
-	// Rust reservation's drop does), so that a forgotten pick does not hold its host forever.
-	runtime.SetFinalizer(p, (*Pick).finalize)
-	return p
+		tag:     uintptr(c.tag),
+	}, nil
 }
 
 // Address is the host's dial address.
@@ -419,10 +415,4 @@ func (p *Pick) Release(outcome Outcome) error {
 	st := C.lc_go_release(p.c, C.lc_outcome(outcome))
 	runtime.KeepAlive(p)
 	return check(st, "release")
-}
-
-func (p *Pick) finalize() {
-	if p.released.CompareAndSwap(false, true) {
-		C.lc_go_release(p.c, C.LC_OUTCOME_SUCCESS)
-	}
 }
