@@ -94,3 +94,5 @@ lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n) {
 
 /* An empty function: the cost of one cgo crossing, for the benchmark. */
 void lc_go_noop(void) {}
+
+void lc_go_set_tag(void **slot, uintptr_t tag) { *slot = (void *)tag; }

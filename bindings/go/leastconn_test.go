@@ -539,3 +539,22 @@ func TestSetDownAndLoggerAdapter(t *testing.T) {
 	}
 	pick.Release(Success)
 }
+
+func TestPanickingLogHookIsContained(t *testing.T) {
+	if err := SetLogHook(func(LogLevel, string) { panic("hook exploded") }, LogDebug); err != nil {
+		t.Fatal(err)
+	}
+	defer SetLogHook(nil, LogOff)
+	if err := SetLogHook(func(LogLevel, string) {}, LogTrace+1); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("unknown level: %v", err)
+	}
+	broken, _ := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("logged to a panicking hook") })
+	pool, err := NewPool(broken, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Refresh(); !errors.Is(err, ErrSourceFailed) {
+		t.Fatalf("refresh: %v", err)
+	}
+}

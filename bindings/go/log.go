@@ -59,6 +59,9 @@ var (
 func SetLogHook(hook LogHook, maxLevel LogLevel) error {
 	setHookMu.Lock()
 	defer setHookMu.Unlock()
+	if maxLevel > LogTrace {
+		return &Error{Status: C.LC_ERR_INVALID_ARGUMENT, Op: "set log hook", Detail: fmt.Sprintf("unknown level %d", maxLevel)}
+	}
 	if hook == nil || maxLevel == LogOff {
 		currentHook.Store(hookBox{})
 		return check(C.lc_go_log_set(0, C.LC_LOG_OFF), "set log hook")

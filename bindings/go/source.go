@@ -248,5 +248,5 @@ func millis(d time.Duration, op string) (C.uint64_t, error) {
 	return C.uint64_t((d + time.Millisecond - 1) / time.Millisecond), nil
 }
 
-// New kinds of source (the `a` and `srv` DNS sources of the C API, docker, etcd, ...) go
-// here, each a constructor returning a *Source through newSource.
+// New kinds of source (docker, etcd, ... when the C API has them) go here or in a file of
+// their own like dns.go, each a constructor returning a *Source through newSource.
