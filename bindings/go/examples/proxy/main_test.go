@@ -94,7 +94,7 @@ func TestSlowBackendGetsAtMostHalfTheClientsWholeResponseCounted(t *testing.T) {
 	const clients, requests = 8, 400
 	const bound = (clients + 1) / 2
 	var fastServed, slowArrived atomic.Int64
-	progress := make(chan struct{}, 2*requests)
+	progress := make(chan struct{}, 2*requests+clients)
 	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "fast")
 	}))
@@ -131,6 +131,7 @@ func TestSlowBackendGetsAtMostHalfTheClientsWholeResponseCounted(t *testing.T) {
 				status, body, err := h.get(client)
 				if err != nil || status != http.StatusOK || (body != "fast" && body != "slow") {
 					errs <- fmt.Errorf("status %d, %v: %q", status, err, body)
+					progress <- struct{}{} // wakes the wait below, which stops on an error
 					return
 				}
 				if body == "fast" {
