@@ -361,7 +361,7 @@ const (
 // Pick is one host reserved for one request: it counts in the host's in-flight requests
 // until Release. Release every Pick exactly once (defer it): like a C lc_pick, and unlike
 // the Rust reservation, a Pick that is dropped unreleased holds its host's reservation (and
-// its 40 bytes of C memory) for the life of the process; there is no finalizer, which
+// its lc_pick in C memory) for the life of the process; there is no finalizer, which
 // would put a runtime lock and a GC special on every Select. Its accessors may be used from
 // any goroutine, also after Release.
 type Pick struct {
