@@ -17,8 +17,18 @@ lc_status lc_go_push(lc_upstream_list *list, const char *address, uint32_t weigh
     return lc_upstream_list_push(list, &u);
 }
 
+/* How many FetchFunc and LogHook calls are running on this thread. While Go runs a callback
+ * from C, its goroutine stays on the calling thread, so a cgo call from the callback (a
+ * Close) reads its own thread's count. */
+static _Thread_local unsigned callback_depth;
+
+int lc_go_in_callback(void) { return callback_depth > 0; }
+
 static lc_status go_fetch(void *userdata, lc_upstream_list *list) {
-    return leastconnGoFetch((uintptr_t)userdata, list);
+    callback_depth++;
+    lc_status st = leastconnGoFetch((uintptr_t)userdata, list);
+    callback_depth--;
+    return st;
 }
 
 static void go_free(void *userdata) { leastconnGoFreeHandle((uintptr_t)userdata); }
@@ -37,7 +47,9 @@ lc_status lc_go_stats(const lc_pool *pool, uintptr_t handle) {
 
 static void go_log(void *userdata, lc_log_level level, const char *message) {
     (void)userdata;
+    callback_depth++;
     leastconnGoLog(level, (char *)message);
+    callback_depth--;
 }
 
 lc_status lc_go_log_set(int on, lc_log_level max_level) {

@@ -14,6 +14,8 @@ void lc_go_upstream_set(lc_upstream *array, size_t i, const char *address, uint3
 lc_status lc_go_push(lc_upstream_list *list, const char *address, uint32_t weight,
                      uint32_t max_requests, uint32_t tier, uintptr_t tag);
 lc_status lc_go_callback_new(uintptr_t handle, lc_source **out);
+/* Whether the calling thread is inside a FetchFunc or a LogHook called by the library. */
+int lc_go_in_callback(void);
 lc_status lc_go_stats(const lc_pool *pool, uintptr_t handle);
 lc_status lc_go_log_set(int on, lc_log_level max_level);
 /* A select's result, returned by value so that Go passes no pointer for it. */

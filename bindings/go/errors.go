@@ -76,6 +76,16 @@ var (
 	ErrClosed = errors.New("leastconn: use of a closed or consumed object")
 )
 
+// refuseInCallback is the error of Close and SetLogHook called from inside a FetchFunc or a
+// LogHook, where the library would wait for the very call it is in (a refresh, a refresher
+// thread, the logger), or nil elsewhere.
+func refuseInCallback(op string) error {
+	if C.lc_go_in_callback() != 0 {
+		return &Error{Status: C.LC_ERR_INVALID_ARGUMENT, Op: op, Detail: "called from inside a FetchFunc or LogHook"}
+	}
+	return nil
+}
+
 // check turns a status into nil or an *Error.
 func check(st C.lc_status, op string) error {
 	if st == C.LC_OK {

@@ -558,3 +558,89 @@ func TestPanickingLogHookIsContained(t *testing.T) {
 		t.Fatalf("refresh: %v", err)
 	}
 }
+
+// Regression: Close from inside a FetchFunc waited for the refresh it was called from.
+func TestCloseFromInsideCallbacksIsRefusedNotDeadlocked(t *testing.T) {
+	const (
+		plain = iota
+		closeInRefresh
+		closeOnRefresherThread
+	)
+	var mode atomic.Int32
+	var pool *Pool
+	var closeErr, stopErr error // written by the fetch, read after it has signalled
+	refresher := make(chan *Refresher, 1)
+	done := make(chan struct{}, 1)
+	src, err := CallbackSource(func() ([]Upstream, error) {
+		switch mode.Load() {
+		case closeInRefresh:
+			closeErr = pool.Close()
+		case closeOnRefresherThread:
+			r := <-refresher // the refresher's first fetch starts once StartRefresher returned
+			closeErr, stopErr = pool.Close(), r.Close()
+			mode.Store(plain)
+			done <- struct{}{}
+		}
+		return []Upstream{{Address: "127.0.0.1:1"}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pool, err = NewPool(src, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	mode.Store(closeInRefresh) // from a Refresh on this goroutine
+	if _, err := pool.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(closeErr, ErrInvalidArgument) {
+		t.Fatalf("Close inside a Refresh's FetchFunc: %v", closeErr)
+	}
+	if _, err := pool.Select(); err != nil {
+		t.Fatalf("the pool was closed after all: %v", err)
+	}
+
+	mode.Store(closeOnRefresherThread) // from the refresher's thread, stopping it too
+	r, err := pool.StartRefresher(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresher <- r
+	<-done
+	if !errors.Is(closeErr, ErrInvalidArgument) || !errors.Is(stopErr, ErrInvalidArgument) {
+		t.Fatalf("inside the refresher's FetchFunc: pool Close %v, refresher Close %v", closeErr, stopErr)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Select(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+func TestSetLogHookFromInsideALogHookIsRefused(t *testing.T) {
+	errs := make(chan error, 16)
+	if err := SetLogHook(func(LogLevel, string) {
+		select {
+		case errs <- SetLogHook(nil, LogOff):
+		default:
+		}
+	}, LogError); err != nil {
+		t.Fatal(err)
+	}
+	defer SetLogHook(nil, LogOff)
+	broken, _ := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("logged") })
+	pool, err := NewPool(broken, nil) // the failing first refresh logs
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := <-errs; !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("SetLogHook inside a LogHook: %v", err)
+	}
+}

@@ -42,8 +42,9 @@ func (l LogLevel) String() string {
 
 // LogHook receives the library's log records. It is called on the goroutine or library
 // thread that logs (a Refresher's thread, a goroutine in Refresh), possibly from several at
-// once, so it must be safe for concurrent use. It must not call SetLogHook. A panic in it is
-// recovered and the record dropped.
+// once, so it must be safe for concurrent use. SetLogHook, Pool.Close and Refresher.Close
+// called from it return ErrInvalidArgument. A panic in it is recovered and the record
+// dropped.
 type LogHook func(level LogLevel, message string)
 
 type hookBox struct{ hook LogHook }
@@ -55,8 +56,12 @@ var (
 
 // SetLogHook sends the library's log records up to maxLevel to hook, for the whole process,
 // replacing the previous hook; a nil hook or LogOff turns logging off. Nothing is logged
-// until a hook is set. Any goroutine.
+// until a hook is set. Any goroutine, but not from inside a LogHook or FetchFunc
+// (ErrInvalidArgument).
 func SetLogHook(hook LogHook, maxLevel LogLevel) error {
+	if err := refuseInCallback("set log hook"); err != nil {
+		return err // the library cannot replace its logger from inside a log call
+	}
 	setHookMu.Lock()
 	defer setHookMu.Unlock()
 	if maxLevel > LogTrace {

@@ -57,8 +57,9 @@ type HostID uint64
 // Every method may be called from any number of goroutines at once, Close included: calls
 // that start after Close get ErrClosed, and Close frees the library's pool once the calls
 // in progress have returned. Picks outlive their pool: releasing one after Close is valid.
-// Close must not be called from a FetchFunc or a log hook of the same pool (it would wait
-// for itself).
+// Close from inside a FetchFunc or a LogHook is refused (ErrInvalidArgument), as the call
+// it would wait for may be the one it is in; a goroutine that such a callback starts and
+// waits for must not Close either.
 type Pool struct {
 	ptr *C.lc_pool
 	// Calls in progress, plus closedBit once Close has begun. One atomic add per call: no
@@ -125,11 +126,15 @@ func (p *Pool) leave() {
 }
 
 // Close frees the pool after the calls in progress return. Outstanding picks stay valid; a
-// Refresher keeps refreshing until its own Close. Closing twice, or a nil pool, does nothing.
-// It always returns nil.
+// Refresher keeps refreshing until its own Close. Closing twice, or a nil pool, does nothing
+// and returns nil. From inside a FetchFunc or a LogHook (where the call in progress may be
+// this pool's own refresh) it closes nothing and returns ErrInvalidArgument.
 func (p *Pool) Close() error {
 	if p == nil {
 		return nil
+	}
+	if err := refuseInCallback("close pool"); err != nil {
+		return err
 	}
 	p.closeOnce.Do(func() {
 		if p.state.Add(closedBit) != closedBit {
@@ -296,11 +301,15 @@ func (p *Pool) StartRefresher(interval time.Duration) (*Refresher, error) {
 	return r, nil
 }
 
-// Close stops the refresher and waits for its thread. Any goroutine, but not a FetchFunc of
-// the same pool. Closing twice does nothing. It always returns nil.
+// Close stops the refresher and waits for its thread. Closing twice does nothing and returns
+// nil. From inside a FetchFunc or a LogHook (which may be running on the refresher's own
+// thread) it stops nothing and returns ErrInvalidArgument.
 func (r *Refresher) Close() error {
 	if r == nil {
 		return nil
+	}
+	if err := refuseInCallback("close refresher"); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -116,7 +116,8 @@ func StaticSource(upstreams []Upstream) (*Source, error) {
 // from the goroutine or thread that refreshes (NewPool, Pool.Refresh, a Refresher), never
 // concurrently for one pool. Returning an error (or panicking) fails this refresh: the
 // failure is logged (see SetLogHook), the pool keeps its previous list, and inside a
-// MultiSource the other sources still count. It must not close its own pool.
+// MultiSource the other sources still count. Pool.Close, Refresher.Close and SetLogHook
+// called from it return ErrInvalidArgument instead of waiting for the refresh it is in.
 type FetchFunc func() ([]Upstream, error)
 
 // CallbackSource returns a source that asks fetch for the list on every refresh (a service
