@@ -28,7 +28,7 @@ import asyncio
 import json
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import leastconn
 
@@ -103,7 +103,8 @@ class Proxy:
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        return self.server.sockets[0].getsockname()[1]
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
 
     async def forward(self, pick: leastconn.Pick, head: bytes, body: bytes) -> bytes:
         host, _, port = pick.address.rpartition(":")
@@ -164,7 +165,7 @@ async def client(port: int, requests: int, concurrency: int) -> Dict[str, int]:
     return answers
 
 
-async def run(requests: int, concurrency: int, slow_delay: float) -> dict:
+async def run(requests: int, concurrency: int, slow_delay: float) -> Dict[str, Any]:
     backends = [Backend("fast-1", 0.0), Backend("fast-2", 0.0), Backend("slow", slow_delay)]
     addresses = [await b.start() for b in backends]
     with leastconn.Pool(addresses) as pool:
@@ -191,7 +192,7 @@ async def run(requests: int, concurrency: int, slow_delay: float) -> dict:
     }
 
 
-def check(result: dict) -> List[str]:
+def check(result: Dict[str, Any]) -> List[str]:
     """What the run must show on any machine; returns the violations."""
     problems = []
     requests = result["requests"]

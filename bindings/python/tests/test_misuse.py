@@ -7,8 +7,7 @@ import weakref
 import pytest
 
 import leastconn
-from leastconn import Callback, Pool, Upstream
-from leastconn import _errors
+from leastconn import Callback, Pool, Upstream, _errors
 from leastconn._native import lib
 
 A, B = "10.0.0.1:80", "10.0.0.2:80"

@@ -35,7 +35,7 @@ def test_with_block_releases_success_and_exception_releases_failure():
         assert pool.host_stats(A).recent_failures == 0
         with pytest.raises(ZeroDivisionError):
             with pool.select() as pick:
-                1 / 0
+                raise ZeroDivisionError("in the block")
         stats = pool.host_stats(A)
         assert (stats.in_flight, stats.recent_failures, stats.unhealthy) == (0, 1, False)
 
@@ -153,9 +153,9 @@ def test_library_log_records_reach_logging(caplog):
             with pytest.raises(leastconn.NoUpstreamError):
                 pool.select()
     records = [r for r in caplog.records if r.name == "leastconn"]
-    assert any(
-        r.levelno == logging.ERROR and "KeyError" in r.getMessage() for r in records
-    ), [r.getMessage() for r in records]
+    assert any(r.levelno == logging.ERROR and "KeyError" in r.getMessage() for r in records), [
+        r.getMessage() for r in records
+    ]
 
 
 def test_version_and_limits():

@@ -15,7 +15,7 @@ The library's log records go to the ``logging`` logger ``"leastconn"``. Every po
 may be called from any thread; see :class:`Pool` and :class:`Pick`.
 """
 
-from . import _log
+from . import _errors, _log
 from ._errors import (
     AlreadyReleasedError,
     CancelledError,
@@ -26,8 +26,8 @@ from ._errors import (
     InvalidUtf8Error,
     InvalidWeightError,
     LeastconnError,
-    NoUpstreamError,
     NotFoundError,
+    NoUpstreamError,
     NullPointerError,
     OsError,
     PanicError,
@@ -51,14 +51,6 @@ MAX_TIER: int = _lib.LC_MAX_TIER
 MAX_REQUESTS: int = _lib.LC_MAX_REQUESTS_LIMIT
 
 _log.install()
-
-# Status codes added to the C ABI after this file was written get generated classes
-# (LC_ERR_PICK_MOVED -> PickMovedError); export them too.
-from . import _errors  # noqa: E402
-
-for _cls in set(_errors._BY_STATUS.values()):
-    if _cls.__name__ not in globals():
-        globals()[_cls.__name__] = _cls
 
 __all__ = [
     "A",
@@ -95,5 +87,11 @@ __all__ = [
     "Upstream",
     "UpstreamLike",
     "status_message",
-] + sorted({c.__name__ for c in _errors._BY_STATUS.values()} - {"LeastconnError"})
-__all__ = sorted(set(__all__))
+]
+
+# Status codes added to the C ABI after this file was written get generated classes
+# (LC_ERR_PICK_MOVED -> PickMovedError); export them too.
+for _cls in sorted(set(_errors._BY_STATUS.values()), key=lambda c: c.__name__):
+    if _cls.__name__ not in globals():
+        globals()[_cls.__name__] = _cls
+        __all__.append(_cls.__name__)

@@ -124,7 +124,8 @@ _BY_STATUS = _build_table()
 
 def status_message(status: int) -> str:
     """The library's description of a status code (any value is accepted)."""
-    return ffi.string(lib.lc_status_str(status)).decode("utf-8", "replace")
+    text: str = ffi.string(lib.lc_status_str(status)).decode("utf-8", "replace")
+    return text
 
 
 def error_for(status: int, context: str) -> LeastconnError:

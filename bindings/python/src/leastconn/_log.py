@@ -37,7 +37,9 @@ def install() -> None:
     """
     status = lib.lc_log_set_callback(lib._lc_py_log, ffi.NULL, lib.LC_LOG_TRACE)
     if status != lib.LC_OK:
-        warnings.warn(f"leastconn: log records not forwarded (status {status})", RuntimeWarning)
+        warnings.warn(
+            f"leastconn: log records not forwarded (status {status})", RuntimeWarning, stacklevel=2
+        )
         return
     # After Python's exit handlers no callback may run; later records are dropped.
     atexit.register(lib.lc_log_set_callback, ffi.NULL, ffi.NULL, lib.LC_LOG_OFF)

@@ -309,7 +309,7 @@ class Pool:
 
         Raises :class:`NotFoundError` when the pool knows no such host.
         """
-        keep: list = []
+        keep: List[Any] = []
         c_address = cstring(address, "address", keep)
         ptr = self._handle.enter()
         try:
@@ -335,7 +335,7 @@ class Pool:
 
         Raises :class:`NotFoundError` when the pool knows no such host.
         """
-        keep: list = []
+        keep: List[Any] = []
         c_address = cstring(address, "address", keep)
         c = ffi.new("lc_host_stats *")
         ptr = self._handle.enter()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _errors
 from ._errors import InvalidAddressError, InvalidArgumentError, InvalidLimitError
@@ -44,7 +44,7 @@ class Upstream:
 UpstreamLike = Union[str, Upstream]
 
 
-def cstring(text: str, what: str, keep: list) -> Any:
+def cstring(text: str, what: str, keep: List[Any]) -> Any:
     """A NUL-terminated copy of ``text`` kept alive by ``keep``.
 
     Lone surrogates are passed through so that the library reports invalid UTF-8 itself; an
@@ -78,7 +78,7 @@ def millis(seconds: Optional[float], what: str) -> int:
     return round(seconds * 1000)
 
 
-def fill_upstream(c: Any, up: UpstreamLike, keep: list) -> None:
+def fill_upstream(c: Any, up: UpstreamLike, keep: List[Any]) -> None:
     """Fills the ``lc_upstream`` ``c`` from ``up``."""
     if isinstance(up, str):
         up = Upstream(up)
@@ -121,7 +121,7 @@ class Static(Source):
 
     def _build(self) -> Any:
         ups = list(self.upstreams)
-        keep: list = []
+        keep: List[Any] = []
         arr = ffi.new("lc_upstream[]", len(ups)) if ups else ffi.NULL
         for i, up in enumerate(ups):
             fill_upstream(arr[i], up, keep)
@@ -184,21 +184,19 @@ def _describe(exc: BaseException) -> str:
 def _lc_py_source(userdata: Any, lst: Any) -> int:
     state = ffi.from_handle(userdata)
     try:
-        keep: list = []
+        keep: List[Any] = []
         c = ffi.new("lc_upstream *")
         for up in state.fn():
             fill_upstream(c, up, keep)
             # An invalid upstream fails this fetch; the library logs which one.
             status = lib.lc_upstream_list_push(lst, c)
             if status != lib.LC_OK:
-                return status
-        return lib.LC_OK
+                return int(status)
+        return int(lib.LC_OK)
     except BaseException as exc:  # noqa: BLE001 - nothing may unwind into C: a source error
         message = f"callback source {state.fn!r} raised {_describe(exc)}"
-        lib.lc_upstream_list_set_error(
-            lst, message.replace("\0", "\\0").encode("utf-8", "replace")
-        )
-        return lib.LC_ERR_SOURCE_FAILED
+        lib.lc_upstream_list_set_error(lst, message.replace("\0", "\\0").encode("utf-8", "replace"))
+        return int(lib.LC_ERR_SOURCE_FAILED)
 
 
 @ffi.def_extern()
@@ -248,7 +246,7 @@ class Grace(Source):
 _IP_VERSIONS = {"both": "LC_IP_BOTH", "v4": "LC_IP_V4", "v6": "LC_IP_V6"}
 
 
-def _fill_dns_common(cfg: Any, src: Any, keep: list) -> None:
+def _fill_dns_common(cfg: Any, src: Any, keep: List[Any]) -> None:
     cfg.refresh_ms = millis(src.refresh, "refresh")
     resolvers = [cstring(r, "resolver", keep) for r in src.resolvers]
     if resolvers:
@@ -290,7 +288,7 @@ class A(Source):
     tag: int = 0
 
     def _build(self) -> Any:
-        keep: list = []
+        keep: List[Any] = []
         cfg = ffi.new("lc_dns_a_config *")
         _errors.check(lib.lc_dns_a_config_default(cfg), "a source")
         cfg.name = cstring(self.name, "name", keep)
@@ -329,7 +327,7 @@ class SRV(Source):
     tag: int = 0
 
     def _build(self) -> Any:
-        keep: list = []
+        keep: List[Any] = []
         cfg = ffi.new("lc_dns_srv_config *")
         _errors.check(lib.lc_dns_srv_config_default(cfg), "srv source")
         cfg.name = cstring(self.name, "name", keep)
