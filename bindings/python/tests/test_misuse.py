@@ -193,3 +193,22 @@ def test_every_status_code_has_an_exception_class():
     assert type(unknown) is leastconn.LeastconnError
     assert unknown.status == 4_000_000_000
     assert "unknown status" in str(unknown)
+
+
+def test_a_status_added_to_the_abi_later_gets_its_own_class(monkeypatch):
+    class NewerLib:
+        LC_ERR_PICK_MOVED = 14
+
+        def __dir__(self):
+            return dir(lib) + ["LC_ERR_PICK_MOVED"]
+
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+    monkeypatch.setattr(_errors, "lib", NewerLib())
+    monkeypatch.setitem(_errors.__dict__, "PickMovedError", None)
+    table = _errors._build_table()
+    moved = table[14]
+    assert moved.__name__ == "PickMovedError"
+    assert issubclass(moved, leastconn.LeastconnError)
+    assert table[lib.LC_ERR_NO_UPSTREAM] is leastconn.NoUpstreamError
