@@ -1,6 +1,7 @@
 """The Pythonic API over the C ABI: picks, releases, sources, stats, logging."""
 
 import logging
+import socket
 
 import pytest
 
@@ -136,6 +137,27 @@ def test_a_source_with_an_ip_literal_needs_no_lookup():
     with Pool(leastconn.A("127.0.0.1", port=8080, weight=3)) as pool:
         with pool.select() as pick:
             assert pick.address == "127.0.0.1:8080"
+
+
+def test_dns_sources_that_get_no_answer_fail_the_refresh(caplog):
+    # A resolver that never answers: a UDP socket on a free port that nobody reads.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        resolver = "127.0.0.1:%d" % silent.getsockname()[1]
+        quick = {"resolvers": [resolver], "timeout": 0.05, "retries": 0}
+        sources = [
+            leastconn.SRV("internal", service="api", proto="tcp", **quick),
+            leastconn.A("backend.internal", **quick),
+        ]
+        for source in sources:
+            caplog.clear()
+            with caplog.at_level(logging.ERROR, logger="leastconn"):
+                with Pool(source) as pool:
+                    with pytest.raises(leastconn.NoUpstreamError):
+                        pool.select()
+                    with pytest.raises(leastconn.SourceFailedError):
+                        pool.refresh()
+            assert any(r.levelno == logging.ERROR for r in caplog.records), source
 
 
 def test_one_description_feeds_several_pools():
