@@ -2,6 +2,7 @@
 
 import logging
 import socket
+import threading
 
 import pytest
 
@@ -184,3 +185,45 @@ def test_version_and_limits():
     assert leastconn.LIBRARY_VERSION.count(".") == 2
     assert leastconn.MAX_WEIGHT == 1_000_000
     assert leastconn.status_message(6).startswith("no ")
+
+
+def test_seeded_pickers_break_ties_identically():
+    def sequence(seed):
+        with Pool([A, B, C]) as pool, pool.picker(seed=seed) as picker:
+            order = []
+            for _ in range(50):
+                with picker.select() as pick:
+                    order.append(pick.index)
+            return order
+
+    first = sequence(42)
+    assert first == sequence(42)
+    assert set(first) == {0, 1, 2}
+    assert first != sequence(43)
+
+
+def test_picker_outlives_its_pool_and_refuses_other_threads():
+    pool = Pool([A])
+    picker = pool.picker(seed=1)
+    pool.close()
+    pick = picker.select()
+    assert pick.address == A
+    errors = []
+    thread = threading.Thread(target=lambda: errors.append(_raises(picker.select)))
+    thread.start()
+    thread.join()
+    assert [type(e) for e in errors] == [leastconn.InvalidArgumentError]
+    pick.release()
+    picker.close()
+    with pytest.raises(leastconn.ClosedError):
+        picker.select()
+    with Pool([A]) as other, pytest.raises(leastconn.InvalidArgumentError):
+        other.picker(seed=-1)
+
+
+def _raises(fn):
+    try:
+        fn()
+    except leastconn.LeastconnError as exc:
+        return exc
+    return None

@@ -36,7 +36,7 @@ from ._errors import (
 )
 from ._native import ffi as _ffi
 from ._native import lib as _lib
-from ._pool import HostStats, Pick, Policy, Pool, RefreshReport
+from ._pool import HostStats, Pick, Picker, Policy, Pool, RefreshReport
 from ._sources import SRV, A, Callback, Grace, Multi, Source, Static, Upstream, UpstreamLike
 
 #: The version of the library this package was built with ("MAJOR.MINOR.PATCH").
@@ -78,6 +78,7 @@ __all__ = [
     "OsError",
     "PanicError",
     "Pick",
+    "Picker",
     "Policy",
     "Pool",
     "RefreshReport",

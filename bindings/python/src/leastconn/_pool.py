@@ -7,7 +7,7 @@ import threading
 import warnings
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional, Type, Union
+from typing import Any, Iterable, List, Optional, Tuple, Type, Union
 
 from . import _errors
 from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
@@ -266,14 +266,7 @@ class Pool:
         ``host_id``), so that a retry goes elsewhere. Raises :class:`NoUpstreamError` when
         no host is available. Wait-free in the library: never waits for a refresh.
         """
-        ids = [x.host_id if isinstance(x, Pick) else x for x in exclude]
-        if ids:
-            try:
-                arr = ffi.new("uint64_t[]", ids)
-            except (OverflowError, TypeError) as exc:
-                raise InvalidArgumentError(f"exclude: not host ids: {exc}") from None
-        else:
-            arr = ffi.NULL
+        ids, arr = _exclusion(exclude)
         c = ffi.new("lc_pick *")
         ptr = self._handle.enter()
         try:
@@ -346,6 +339,22 @@ class Pool:
         _errors.check(status, f"host_stats {address!r}")
         return HostStats._from_c(address, c)
 
+    def picker(self, seed: int = 0) -> "Picker":
+        """A :class:`Picker` for this pool, for the calling thread only.
+
+        ``seed`` seeds its random generator (tie breaks, p2c draws); 0 picks a random seed.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise InvalidArgumentError(f"seed must be an int from 0 to 2**64 - 1, not {seed!r}")
+        out = ffi.new("lc_picker **")
+        ptr = self._handle.enter()
+        try:
+            status = lib.lc_picker_new(ptr, seed, out)
+        finally:
+            self._handle.exit()
+        _errors.check(status, "picker")
+        return Picker(out[0])
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
@@ -367,6 +376,59 @@ class Pool:
 
     # The Caddy JSON constructor (lc_pool_new_json) belongs here as a classmethod
     # `Pool.from_json(text)` once the C ABI has it.
+
+
+class Picker:
+    """A per-thread selector: picks like :meth:`Pool.select`, with the current list cached
+    and its own (optionally seeded) random generator.
+
+    Use it from the thread that created it (another thread gets
+    :class:`InvalidArgumentError`); its picks may be released from any thread. It keeps the
+    pool's state alive, so it stays usable after :meth:`Pool.close`; :meth:`close` it (or
+    use it as a context manager) when done.
+    """
+
+    def __init__(self, ptr: Any) -> None:
+        self._ptr = ptr
+        self._owner = threading.get_ident()
+        self._finalizer = weakref.finalize(self, lib.lc_picker_free, ptr)
+
+    def select(self, exclude: Iterable[Union[int, Pick]] = ()) -> Pick:
+        """As :meth:`Pool.select`."""
+        if threading.get_ident() != self._owner:
+            raise InvalidArgumentError("a Picker is used only by the thread that created it")
+        if self._ptr is None:
+            raise ClosedError("the picker is closed")
+        ids, arr = _exclusion(exclude)
+        c = ffi.new("lc_pick *")
+        status = lib.lc_picker_select(self._ptr, arr, len(ids), c)
+        if status != lib.LC_OK:
+            raise _errors.error_for(status, "select")
+        return Pick(c)
+
+    def close(self) -> None:
+        """Frees the picker (its picks stay valid). Idempotent."""
+        if threading.get_ident() != self._owner:
+            raise InvalidArgumentError("a Picker is used only by the thread that created it")
+        self._ptr = None
+        self._finalizer()
+
+    def __enter__(self) -> "Picker":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _exclusion(exclude: Iterable[Union[int, Pick]]) -> Tuple[List[int], Any]:
+    """The host ids to exclude, and a C array of them (NULL when there are none)."""
+    ids = [x.host_id if isinstance(x, Pick) else x for x in exclude]
+    if not ids:
+        return ids, ffi.NULL
+    try:
+        return ids, ffi.new("uint64_t[]", ids)
+    except (OverflowError, TypeError) as exc:
+        raise InvalidArgumentError(f"exclude: not host ids: {exc}") from None
 
 
 @ffi.def_extern()
