@@ -124,3 +124,17 @@ def test_refresher_thread_calls_python_and_stops_on_close():
     assert len(calls) >= 3
     assert threading.get_ident() in calls
     assert any(ident != threading.get_ident() for ident in calls)
+
+
+def test_close_during_a_call_frees_the_pool_only_when_the_call_ends():
+    # What the race above relies on, made deterministic: a call in progress (entered, as
+    # select does around lc_pool_select) keeps the pool allocated across close().
+    pool = Pool(["10.0.0.1:80"])
+    handle = pool._handle
+    in_call = handle.enter()
+    pool.close()
+    assert handle.ptr == in_call
+    with pytest.raises(leastconn.ClosedError):
+        pool.select()
+    handle.exit()
+    assert handle.ptr is None
