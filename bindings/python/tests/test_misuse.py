@@ -198,17 +198,21 @@ def test_every_status_code_has_an_exception_class():
 def test_a_status_added_to_the_abi_later_gets_its_own_class(monkeypatch):
     class NewerLib:
         LC_ERR_PICK_MOVED = 14
+        LC_ERR_INVALID_CONFIG = 16
 
         def __dir__(self):
-            return dir(lib) + ["LC_ERR_PICK_MOVED"]
+            return dir(lib) + ["LC_ERR_PICK_MOVED", "LC_ERR_INVALID_CONFIG"]
 
         def __getattr__(self, name):
             return getattr(lib, name)
 
     monkeypatch.setattr(_errors, "lib", NewerLib())
     monkeypatch.setitem(_errors.__dict__, "PickMovedError", None)
+    monkeypatch.setitem(_errors.__dict__, "InvalidConfigError", None)
     table = _errors._build_table()
-    moved = table[14]
-    assert moved.__name__ == "PickMovedError"
+    moved, invalid = table[14], table[16]
+    assert (moved.__name__, invalid.__name__) == ("PickMovedError", "InvalidConfigError")
     assert issubclass(moved, leastconn.LeastconnError)
+    assert not issubclass(moved, ValueError)
+    assert issubclass(invalid, leastconn.LeastconnError) and issubclass(invalid, ValueError)
     assert table[lib.LC_ERR_NO_UPSTREAM] is leastconn.NoUpstreamError

@@ -3,13 +3,14 @@
 Every non-zero ``lc_status`` becomes a :class:`LeastconnError` carrying the number and the
 library's own message (``lc_status_str``). Known codes have their own subclass; a code this
 module was not written for still gets a subclass, generated from its ``LC_ERR_*`` name in the
-header the extension was built from (``LC_ERR_PICK_MOVED`` -> ``PickMovedError``), and a
+header the extension was built from (``LC_ERR_PICK_MOVED`` -> ``PickMovedError``; an
+``LC_ERR_INVALID_*`` one is also a ``ValueError``), and a
 number missing even there falls back to :class:`LeastconnError` itself.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
+from typing import Dict, Optional, Tuple, Type
 
 from ._native import ffi, lib
 
@@ -112,7 +113,10 @@ def _build_table() -> Dict[int, Type[LeastconnError]]:
         if cls is None:
             # A code added to the C ABI after this module was written.
             camel = "".join(part.capitalize() for part in suffix.split("_")) + "Error"
-            cls = type(camel, (LeastconnError,), {"__doc__": f"Status ``{name}``."})
+            bases: Tuple[type, ...] = (LeastconnError,)
+            if suffix.startswith("INVALID_"):
+                bases += (ValueError,)
+            cls = type(camel, bases, {"__doc__": f"Status ``{name}``."})
             cls.__module__ = "leastconn"
             globals()[camel] = cls
         table[getattr(lib, name)] = cls
