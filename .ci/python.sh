@@ -16,3 +16,4 @@ if [ "$rc" -eq 5 ]; then
 fi
 [ "$rc" -eq 0 ] || exit "$rc"
 "$venv/bin/python" bindings/python/examples/proxy.py
+"$venv/bin/python" bindings/python/examples/proxy.py --dead-backend

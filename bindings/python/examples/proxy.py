@@ -8,7 +8,8 @@ spread. Every port is chosen by the kernel (port 0), so runs never collide.
 The proxy holds each pick from the select until the backend's whole response has been
 relayed, as Caddy does, so the in-flight counts least_conn compares cover whole requests.
 A backend that cannot be reached is released as a failure and the request retried with the
-hosts already tried excluded.
+hosts already tried excluded; ``--dead-backend`` adds a fourth upstream that refuses every
+connection to show it (each of its picks fails, and passive health then keeps it out).
 
 Why the slow backend's share is bounded, whatever the machine's load: the client never has
 more than C requests in flight, and least_conn picks a host only if no other available host
@@ -16,9 +17,11 @@ has fewer requests in flight. When the slow backend is picked, the other two hol
 as many as it does, all within C - 1, so it never holds more than M = (C - 1) // 3 + 1 at
 once. Each of its requests lasts at least the delay D (asyncio's sleep never ends early), so
 in a run of T seconds it completes at most M * (T / D + 1) requests. The run checks that
-bound, and that every request was answered and nothing is left in flight.
+bound, and that every request was answered and nothing is left in flight. (A dead upstream
+only adds to the others' counts, so the bound holds with it too.)
 
-    python3 examples/proxy.py [--requests 300] [--concurrency 6] [--slow-delay 0.1] [--json]
+    python3 examples/proxy.py [--requests 300] [--concurrency 6] [--slow-delay 0.1]
+                              [--dead-backend] [--json]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 from typing import Any, Dict, List, Tuple
 
@@ -100,6 +104,7 @@ class Proxy:
         self.tries = tries
         self.first_pick = 0.0
         self.last_release = 0.0
+        self.failed: Dict[str, int] = {}
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
@@ -107,8 +112,11 @@ class Proxy:
         return port
 
     async def forward(self, pick: leastconn.Pick, head: bytes, body: bytes) -> bytes:
-        host, _, port = pick.address.rpartition(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
+        if pick.address.startswith("unix/"):
+            reader, writer = await asyncio.open_unix_connection(pick.address[len("unix/") :])
+        else:
+            host, _, port = pick.address.rpartition(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
         try:
             writer.write(head + body)
             await writer.drain()
@@ -135,6 +143,7 @@ class Proxy:
                         answer = await self.forward(pick, head, body)
                     break
                 except RETRYABLE:
+                    self.failed[pick.address] = self.failed.get(pick.address, 0) + 1
                     continue
                 finally:
                     self.last_release = time.monotonic()
@@ -165,10 +174,26 @@ async def client(port: int, requests: int, concurrency: int) -> Dict[str, int]:
     return answers
 
 
-async def run(requests: int, concurrency: int, slow_delay: float) -> Dict[str, Any]:
+async def run(requests: int, concurrency: int, slow_delay: float, dead: bool) -> Dict[str, Any]:
     backends = [Backend("fast-1", 0.0), Backend("fast-2", 0.0), Backend("slow", slow_delay)]
     addresses = [await b.start() for b in backends]
-    with leastconn.Pool(addresses) as pool:
+    upstreams = list(addresses)
+    with tempfile.TemporaryDirectory() as tmp:
+        if dead:
+            # A Unix socket path nobody listens on: every connection to it is refused.
+            upstreams.append(f"unix/{tmp}/dead.sock")
+        return await run_pool(backends, addresses, upstreams, requests, concurrency, slow_delay)
+
+
+async def run_pool(
+    backends: List[Backend],
+    addresses: List[str],
+    upstreams: List[str],
+    requests: int,
+    concurrency: int,
+    slow_delay: float,
+) -> Dict[str, Any]:
+    with leastconn.Pool(upstreams) as pool:
         proxy = Proxy(pool)
         port = await proxy.start()
         answers = await client(port, requests, concurrency)
@@ -189,6 +214,15 @@ async def run(requests: int, concurrency: int, slow_delay: float) -> Dict[str, A
         "picks": {b.name: stats[a].picks for b, a in zip(backends, addresses)},
         "in_flight": {b.name: stats[a].in_flight for b, a in zip(backends, addresses)},
         "slow_bound": slow_bound,
+        "dead": {
+            a: {
+                "picks": stats[a].picks,
+                "failed": proxy.failed.get(a, 0),
+                "in_flight": stats[a].in_flight,
+            }
+            for a in upstreams[len(addresses) :]
+        },
+        "failed": sum(proxy.failed.values()),
     }
 
 
@@ -205,6 +239,12 @@ def check(result: Dict[str, Any]) -> List[str]:
         problems.append("picks, backend counts and answers differ")
     if any(result["in_flight"].values()):
         problems.append(f"requests left in flight: {result['in_flight']}")
+    if any(d["in_flight"] for d in result["dead"].values()):
+        problems.append(f"requests left in flight on the dead backend: {result['dead']}")
+    if any(d["picks"] != d["failed"] for d in result["dead"].values()):
+        problems.append(f"a pick of the dead backend did not fail: {result['dead']}")
+    if result["failed"] != sum(d["failed"] for d in result["dead"].values()):
+        problems.append(f"{result['failed']} failed attempts, not all on the dead backend")
     if result["served"]["slow"] > result["slow_bound"]:
         problems.append(f"slow backend served more than the bound {result['slow_bound']:.1f}")
     return problems
@@ -215,9 +255,14 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--slow-delay", type=float, default=0.1)
+    parser.add_argument(
+        "--dead-backend",
+        action="store_true",
+        help="add a fourth upstream that refuses connections (shows retries elsewhere)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
-    result = asyncio.run(run(args.requests, args.concurrency, args.slow_delay))
+    result = asyncio.run(run(args.requests, args.concurrency, args.slow_delay, args.dead_backend))
     problems = check(result)
     if args.json:
         print(json.dumps({**result, "problems": problems}))
@@ -229,6 +274,8 @@ def main() -> int:
         for name, count in result["served"].items():
             share = 100 * count / result["requests"]
             print(f"  {name:7} {count:5} requests ({share:5.1f} %)")
+        for dead in result["dead"].values():
+            print(f"  dead    {dead['picks']:5} picks, each failed and retried elsewhere")
         print(
             f"  slow backend bound: {result['slow_bound']:.1f} requests; "
             f"left in flight: {sum(result['in_flight'].values())}"
