@@ -216,3 +216,21 @@ def test_a_status_added_to_the_abi_later_gets_its_own_class(monkeypatch):
     assert not issubclass(moved, ValueError)
     assert issubclass(invalid, leastconn.LeastconnError) and issubclass(invalid, ValueError)
     assert table[lib.LC_ERR_NO_UPSTREAM] is leastconn.NoUpstreamError
+
+
+def test_closing_a_pool_from_its_callback_source_is_refused():
+    pools = []
+
+    def closes_its_pool():
+        if pools:
+            pools[0].close()
+        return [A]
+
+    with Pool(Callback(closes_its_pool), refresh_interval=3600) as pool:
+        pools.append(pool)
+        with pytest.raises(leastconn.SourceFailedError):
+            pool.refresh()
+        assert not pool.closed
+        with pool.select() as pick:
+            assert pick.address == A
+    assert pool.closed

@@ -12,7 +12,7 @@ from typing import Any, Iterable, List, Optional, Tuple, Type, Union
 from . import _errors
 from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
 from ._native import ffi, lib
-from ._sources import Source, UpstreamLike, as_source, cstring, millis
+from ._sources import Source, UpstreamLike, as_source, cstring, in_callback, millis
 
 
 class Policy(enum.IntEnum):
@@ -186,6 +186,10 @@ class _Handle:
             lib.lc_pool_free(ptr)
 
     def close(self) -> None:
+        # The library forbids freeing a pool or stopping a refresher from inside a source
+        # callback (the refresher's own thread would wait for itself).
+        if in_callback():
+            raise InvalidArgumentError("a pool cannot be closed from inside a callback source")
         ptr = None
         with self.lock:
             if self.closed:
@@ -216,8 +220,8 @@ class Pool:
     Thread safety: every method may be called from any thread at any time, also
     concurrently with a refresh; :meth:`select` never waits for a refresh. After
     :meth:`close` every method raises :class:`ClosedError`; picks still outstanding remain
-    valid and may be released. Closing from inside a callback source of the same pool is
-    not allowed.
+    valid and may be released. :meth:`close` from inside a callback source raises
+    :class:`InvalidArgumentError` (the library cannot free a pool from there).
     """
 
     def __init__(

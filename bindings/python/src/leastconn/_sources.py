@@ -180,9 +180,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+# How many callback sources are running on this thread (a callback may refresh another pool).
+_callbacks = threading.local()
+
+
+def in_callback() -> bool:
+    """Whether the calling thread is inside a callback source."""
+    return getattr(_callbacks, "depth", 0) > 0
+
+
 @ffi.def_extern(error=lib.LC_ERR_SOURCE_FAILED)
 def _lc_py_source(userdata: Any, lst: Any) -> int:
     state = ffi.from_handle(userdata)
+    _callbacks.depth = getattr(_callbacks, "depth", 0) + 1
     try:
         keep: List[Any] = []
         c = ffi.new("lc_upstream *")
@@ -197,6 +207,8 @@ def _lc_py_source(userdata: Any, lst: Any) -> int:
         message = f"callback source {state.fn!r} raised {_describe(exc)}"
         lib.lc_upstream_list_set_error(lst, message.replace("\0", "\\0").encode("utf-8", "replace"))
         return int(lib.LC_ERR_SOURCE_FAILED)
+    finally:
+        _callbacks.depth -= 1
 
 
 @ffi.def_extern()
