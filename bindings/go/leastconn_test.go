@@ -644,3 +644,89 @@ func TestSetLogHookFromInsideALogHookIsRefused(t *testing.T) {
 		t.Fatalf("SetLogHook inside a LogHook: %v", err)
 	}
 }
+
+// Goroutines pick and release (each its own Picker, or the Pool) while another refreshes
+// between two lists; every reservation lands back on its host, whatever the interleaving.
+func TestGoroutinesPickWhileTheListChanges(t *testing.T) {
+	lists := [][]Upstream{
+		{{Address: "127.0.0.1:1"}, {Address: "127.0.0.1:2"}, {Address: "127.0.0.1:3"}},
+		{{Address: "127.0.0.1:3"}, {Address: "127.0.0.1:4"}},
+	}
+	var generation atomic.Int64
+	src, err := CallbackSource(func() ([]Upstream, error) {
+		return lists[generation.Load()%2], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := NewPool(src, &Config{Policy: LeastConn}) // no passive health: every pick succeeds
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	const workers, rounds = 4, 2000
+	var picks atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			picker, err := pool.NewPicker(uint64(w + 1))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer picker.Close()
+			held := make([]*Pick, 0, 3)
+			for i := 0; i < rounds; i++ {
+				var p *Pick
+				if i%2 == 0 {
+					p, err = picker.Select()
+				} else {
+					p, err = pool.Select()
+				}
+				if err != nil {
+					t.Errorf("select: %v", err)
+					return
+				}
+				picks.Add(1)
+				held = append(held, p)
+				if len(held) == cap(held) { // hold a few at once, release them in order
+					for _, h := range held {
+						if err := h.Release(Outcome(i % 2)); err != nil {
+							t.Errorf("release: %v", err)
+						}
+					}
+					held = held[:0]
+				}
+			}
+			for _, h := range held {
+				h.Release(Success)
+			}
+		}(w)
+	}
+	for i := 0; i < 200; i++ {
+		generation.Add(1)
+		if _, err := pool.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	var total uint64
+	for _, addr := range []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"} {
+		s, err := pool.HostStats(addr)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed and reclaimed: nothing was left in flight on it
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.InFlight != 0 {
+			t.Errorf("%s: %d in flight after every release", addr, s.InFlight)
+		}
+		total += s.Picks
+	}
+	if picks.Load() != workers*rounds || total > uint64(picks.Load()) {
+		t.Fatalf("%d picks made, %d counted on the hosts still known", picks.Load(), total)
+	}
+}
