@@ -18,6 +18,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 make install PREFIX="$tmp/prefix"
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
+# Go's build cache key covers CGO_CFLAGS but not pkg-config's output: without the prefix in
+# it, a package cached by an earlier run links against that run's (deleted) prefix.
+export CGO_CFLAGS="-O2 -g -I$tmp/prefix/include"
 
 cd bindings/go
 unformatted=$(gofmt -l .)
