@@ -3,6 +3,7 @@ package leastconn_test
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	leastconn "github.com/leastconn/leastconn/bindings/go"
 )
@@ -19,6 +20,7 @@ func ExampleNewPool() {
 	}
 	config := leastconn.DefaultConfig()
 	config.Policy = leastconn.First // list order, so that this example's output is fixed
+	config.FailDuration = time.Hour // a failed host stays out for the whole example
 	pool, err := leastconn.NewPool(src, &config)
 	if err != nil {
 		panic(err)
@@ -34,7 +36,7 @@ func ExampleNewPool() {
 	if err != nil {
 		panic(err)
 	}
-	first.Release(leastconn.Failure) // 1 failure in 10 s: unavailable for a while
+	first.Release(leastconn.Failure) // 1 failure within the window: unavailable
 	fmt.Println("retrying on", retry.Address())
 	retry.Release(leastconn.Failure)
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	leastconn "github.com/leastconn/leastconn/bindings/go"
 )
@@ -242,6 +243,7 @@ func TestConnectionErrorIsRetriedOnAnotherHostAndCountsAsFailure(t *testing.T) {
 	// "first": the refusing host is always tried first while it is healthy.
 	config := leastconn.DefaultConfig()
 	config.Policy = leastconn.First
+	config.FailDuration = time.Hour // unhealthy for the whole test, however slow the machine
 	h := newHarness(t, &config, refused, backend.Listener.Addr().String())
 
 	status, body, err := h.get(http.DefaultClient)
@@ -255,7 +257,7 @@ func TestConnectionErrorIsRetriedOnAnotherHostAndCountsAsFailure(t *testing.T) {
 	if s.Picks != 1 || s.RecentFailures != 1 || !s.Unhealthy {
 		t.Fatalf("refusing host after one request: %+v", s)
 	}
-	// Now unhealthy (1 failure in 10 s): the next request goes straight to the backend.
+	// Now unhealthy (1 failure in the window): the next request goes straight to the backend.
 	if status, body, err := h.get(http.DefaultClient); err != nil || status != http.StatusOK || body != "ok" {
 		t.Fatalf("second request: status %d, %v: %q", status, err, body)
 	}
@@ -275,7 +277,9 @@ func TestEveryHostRefusingGivesBadGatewayAndReleasesAll(t *testing.T) {
 		defer free()
 		addrs = append(addrs, a)
 	}
-	h := newHarness(t, nil, addrs...)
+	config := leastconn.DefaultConfig()
+	config.FailDuration = time.Hour
+	h := newHarness(t, &config, addrs...)
 	status, body, err := h.get(http.DefaultClient)
 	if err != nil || status != http.StatusBadGateway || !strings.Contains(body, "connection refused") {
 		t.Fatalf("status %d, %v: %q", status, err, body)
