@@ -210,7 +210,8 @@ fn docker_source_follows_podman_containers() {
     if let Err(e) = podman.import_image(&busybox) {
         return skip(&format!("podman cannot import an image here: {e}"));
     }
-    if let Err(e) = podman.container("probe", &[], &[]).and_then(|_| podman.try_run(&["rm", "-f", "-t", "0", "probe"])) {
+    if let Err(e) = podman.container("probe", &[], &[]).and_then(|_| podman.try_run(&["rm", "-f", "-t", "0", "probe"]))
+    {
         return skip(&format!("podman cannot run a container here: {e}"));
     }
     podman.start_service();
@@ -248,8 +249,11 @@ fn docker_source_follows_podman_containers() {
 
     // Refresh far away: only events and reconnections drive the updates below.
     let by_label = Arc::new(Docker::builder().host(podman.host()).refresh(Duration::from_secs(3600)).build().unwrap());
-    let filtered =
-        Docker::builder().host(podman.host()).port(7000).label("role", ["web", "api"]).refresh(Duration::from_secs(3600));
+    let filtered = Docker::builder()
+        .host(podman.host())
+        .port(7000)
+        .label("role", ["web", "api"])
+        .refresh(Duration::from_secs(3600));
     let filtered = filtered.build().unwrap();
 
     // Network label, compose fallback, port label; no port: skipped; not enabled, unhealthy

@@ -76,13 +76,19 @@ fn source_port_overrides_the_label_and_admits_containers_without_one() {
 fn label_filter_ands_keys_and_ors_values() {
     let list = upstreams(&settings(Some(1), &[("role", &["web", "api"])]), listing(LISTING));
     assert_eq!(addresses(&list), ["10.90.0.4:1", "10.88.0.6:1", "10.88.0.3:1"]);
-    let list = upstreams(&settings(Some(1), &[("role", &["web", "api"]), ("com.caddyserver.http.network", &[])]), listing(LISTING));
+    let list = upstreams(
+        &settings(Some(1), &[("role", &["web", "api"]), ("com.caddyserver.http.network", &[])]),
+        listing(LISTING),
+    );
     assert_eq!(addresses(&list), ["10.90.0.4:1"], "a key with no values requires the key, any value");
 }
 
 #[test]
 fn filters_are_percent_encoded_json() {
-    assert_eq!(filters_query(&serde_json::json!({"type": ["container"]})), "?filters=%7B%22type%22%3A%5B%22container%22%5D%7D");
+    assert_eq!(
+        filters_query(&serde_json::json!({"type": ["container"]})),
+        "?filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
+    );
 }
 
 #[test]
