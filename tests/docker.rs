@@ -23,6 +23,10 @@ use leastconn::{Grace, Multi, Pool, Static, Upstream};
 
 /// A bound on a broken setup, not a synchronisation delay: each wait polls a condition.
 const DEADLINE: Duration = Duration::from_secs(60);
+/// The sources' request timeout: generous, so that a slow listing on a loaded machine is not
+/// a failure.
+const TIMEOUT: Duration = Duration::from_secs(20);
+const HOUR: Duration = Duration::from_secs(3600);
 const IMAGE: &str = "localhost/leastconn-busybox:test";
 
 struct Podman {
@@ -247,13 +251,11 @@ fn docker_source_follows_podman_containers() {
     let cc = format!("{}:81", ip("c-compose", &net_compose));
     let g = format!("{}:80", ip("g-healthy", "podman"));
 
-    // Refresh far away: only events and reconnections drive the updates below.
-    let by_label = Arc::new(Docker::builder().host(podman.host()).refresh(Duration::from_secs(3600)).build().unwrap());
-    let filtered = Docker::builder()
-        .host(podman.host())
-        .port(7000)
-        .label("role", ["web", "api"])
-        .refresh(Duration::from_secs(3600));
+    // Refresh far away: only events and reconnections drive the updates below. A generous
+    // request timeout: a loaded machine must not turn a slow listing into a failure.
+    let by_label = Arc::new(Docker::builder().host(podman.host()).refresh(HOUR).timeout(TIMEOUT).build().unwrap());
+    let filtered =
+        Docker::builder().host(podman.host()).port(7000).label("role", ["web", "api"]).refresh(HOUR).timeout(TIMEOUT);
     let filtered = filtered.build().unwrap();
 
     // Network label, compose fallback, port label; no port: skipped; not enabled, unhealthy
@@ -276,7 +278,7 @@ fn docker_source_follows_podman_containers() {
     wait_for_list("after a relabel", &*by_label, &[b2.clone(), cc.clone(), g.clone(), h.clone()]);
 
     // The daemon stops: the fetch fails; multi logs and skips it; Grace keeps the last list.
-    let grace = Grace::new(Arc::clone(&by_label), Duration::from_secs(3600));
+    let grace = Grace::new(Arc::clone(&by_label), HOUR);
     assert_eq!(fetch(&grace).unwrap(), [b2.clone(), cc.clone(), g.clone(), h.clone()]);
     let pool = Pool::builder(Multi::new().with(Static::from_addresses(["192.0.2.1:80"])).with(Arc::clone(&by_label)))
         .build()

@@ -3,7 +3,7 @@
 //! It subscribes to `GET /events` (container events) first and lists the containers after
 //! the daemon answered, so no change falls between the listing and the subscription. Every
 //! event schedules a re-list `debounce` later (events that arrive meanwhile join it); a
-//! re-list also runs every `refresh`. When the stream ends or fails it resubscribes (after
+//! re-list also runs every `refresh`, and 1 s after a failed one. When the stream ends or fails it resubscribes (after
 //! a backoff from 0.25 s doubling to 5 s while the daemon is unreachable) and lists again,
 //! so changes made while the stream was down are not missed. Each listing's outcome (the
 //! upstreams, or the daemon's error) replaces the published one.
@@ -20,6 +20,8 @@ use super::{Published, Settings, api};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How soon a failed listing is retried while the event stream is up.
+const RETRY: Duration = Duration::from_secs(1);
 /// The longest event line accepted; a longer one is a broken stream.
 const MAX_LINE: usize = 1 << 20;
 
@@ -64,9 +66,8 @@ fn fail(published: &Published, e: String) {
 
 /// Lists now, then after each debounced event and every `refresh`, until the stream ends.
 async fn follow(settings: &Settings, published: &Published, mut events: Incoming) {
-    relist(settings, published).await;
+    let mut due = (!relist(settings, published).await).then(|| Instant::now() + RETRY);
     let mut periodic = Instant::now() + settings.refresh;
-    let mut due: Option<Instant> = None;
     let mut line = Vec::new();
     loop {
         let wake = due.map_or(periodic, |d| d.min(periodic));
@@ -94,18 +95,22 @@ async fn follow(settings: &Settings, published: &Published, mut events: Incoming
                 }
             },
             () = sleep_until(wake) => {
-                due = None;
                 periodic = Instant::now() + settings.refresh;
-                relist(settings, published).await;
+                due = (!relist(settings, published).await).then(|| Instant::now() + RETRY);
             }
         }
     }
 }
 
-async fn relist(settings: &Settings, published: &Published) {
+/// Lists and publishes the outcome; `false` if the listing failed.
+async fn relist(settings: &Settings, published: &Published) -> bool {
     match timeout(settings.timeout, api::list(settings)).await {
-        Ok(Ok(containers)) => published.set(Ok(api::upstreams(settings, containers))),
+        Ok(Ok(containers)) => {
+            published.set(Ok(api::upstreams(settings, containers)));
+            return true;
+        }
         Ok(Err(e)) => fail(published, e),
         Err(_) => fail(published, format!("docker API /containers/json: no answer within {:?}", settings.timeout)),
     }
+    false
 }
