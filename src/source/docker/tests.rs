@@ -160,3 +160,114 @@ fn unreachable_daemon_is_the_fetch_error() {
     assert!(err.starts_with("cannot connect to the docker daemon at "), "{err}");
     assert_eq!(out.len(), 1, "nothing appended on error");
 }
+
+/// A fake daemon on a Unix socket: an event stream that stays open and silent, and a
+/// listing that fails with a 500 the first `failures` times it is asked.
+struct FakeDaemon {
+    dir: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeDaemon {
+    fn start(test: &str, failures: usize, listing: &'static str) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let dir = std::env::temp_dir().join(format!("leastconn-docker-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(dir.join("d.sock")).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut streams = Vec::new(); // event streams stay open until the daemon stops
+            let mut lists = 0;
+            for conn in listener.incoming() {
+                // Relaxed: the flag is only a request to stop; the connect that follows it wakes us.
+                if stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+                        break;
+                    }
+                }
+                if path.starts_with("/v1.41/events") {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                    streams.push(conn);
+                    continue;
+                }
+                let (status, body) = if path.contains("health") {
+                    ("200 OK", "[]")
+                } else {
+                    lists += 1;
+                    if lists <= failures {
+                        ("500 Internal Server Error", r#"{"message":"boom"}"#)
+                    } else {
+                        ("200 OK", listing)
+                    }
+                };
+                let response =
+                    format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = conn.write_all(response.as_bytes());
+            }
+        });
+        FakeDaemon { dir, stop, thread: Some(thread) }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.join("d.sock").display())
+    }
+}
+
+impl Drop for FakeDaemon {
+    fn drop(&mut self) {
+        // Relaxed: the connect below is what wakes the accept loop, which then reads the flag.
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::os::unix::net::UnixStream::connect(self.dir.join("d.sock"));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn failed_listing_is_retried_while_the_event_stream_stays_up() {
+    const ONE: &str = r#"[{"Id": "c1", "Names": ["/a"], "Labels": {"com.caddyserver.http.enable": "true"},
+        "NetworkSettings": {"Networks": {"podman": {"IPAddress": "10.88.0.2"}}}}]"#;
+    let daemon = FakeDaemon::start("retry", 1, ONE);
+    // No events ever come and the periodic re-list is an hour away: only the retry helps.
+    let source = Docker::builder().host(daemon.host()).port(80).refresh(Duration::from_secs(3600)).build().unwrap();
+    // The first listing failed (whether or not this fetch saw it before the retry): a fetch
+    // can only succeed through a second one.
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        out.clear();
+        if source.fetch(&Context::new(), &mut out).is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the failed listing was never retried");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(addresses(&out), ["10.88.0.2:80"]);
+    drop(source);
+}
+
+#[test]
+fn daemon_error_status_is_the_fetch_error_with_its_message() {
+    let daemon = FakeDaemon::start("status", usize::MAX, "[]");
+    let source = Docker::builder().host(daemon.host()).build().unwrap();
+    let err = source.fetch(&Context::new(), &mut Vec::new()).unwrap_err().to_string();
+    assert!(err.starts_with("docker API /containers/json?filters="), "{err}");
+    assert!(err.ends_with(": 500 Internal Server Error: boom"), "{err}");
+}
