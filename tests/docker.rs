@@ -12,6 +12,7 @@
 //! `.ci/install.sh` installs them from `.ci/packages-docker.txt`).
 #![cfg(target_os = "linux")]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -200,7 +201,8 @@ fn find(program: &str) -> Option<PathBuf> {
 
 fn skip(why: &str) {
     assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "CI=true but {why}");
-    println!("SKIPPED: {why}");
+    // Straight to the terminal: libtest would swallow a println! from a passing test.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
 /// Everything in one function: the service and image are reused across the cases.
