@@ -30,20 +30,20 @@ pub(crate) const LABEL_PORT: &str = "com.caddyserver.http.upstream.port";
 pub(crate) const LABEL_COMPOSE_PROJECT: &str = "com.docker.compose.project";
 
 /// Sends `GET /v1.41<path>` on a new connection and returns the response body once the
-/// daemon answered 2xx; another status is an error carrying the daemon's message.
+/// daemon answered 2xx; another status is an error carrying the daemon's message. (Errors
+/// do not name the socket: the watcher prefixes it to each.)
 pub(crate) async fn get(settings: &Settings, path: &str) -> Result<Incoming, String> {
-    let stream = UnixStream::connect(&settings.socket)
+    let stream = UnixStream::connect(&settings.socket).await.map_err(|e| format!("cannot connect: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("cannot connect to the docker daemon at {}: {e}", settings.socket))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("docker API: {e}"))?;
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
     // The connection task ends when the response body is dropped or read to its end.
     tokio::spawn(conn);
     let request = Request::get(format!("{API}{path}"))
         .header(hyper::header::HOST, "docker")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("docker API request {path}: {e}"))?;
-    let response = sender.send_request(request).await.map_err(|e| format!("docker API {path}: {e}"))?;
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    let response = sender.send_request(request).await.map_err(|e| format!("GET {path}: {e}"))?;
     let status = response.status();
     if status.is_success() {
         return Ok(response.into_body());
@@ -54,11 +54,7 @@ pub(crate) async fn get(settings: &Settings, path: &str) -> Result<Incoming, Str
 
 /// Reads a whole body, at most [`MAX_BODY`] bytes.
 pub(crate) async fn collect(body: Incoming) -> Result<Bytes, String> {
-    Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| format!("docker API: reading the response: {e}"))
+    Limited::new(body, MAX_BODY).collect().await.map(|c| c.to_bytes()).map_err(|e| format!("reading the response: {e}"))
 }
 
 fn daemon_error(path: &str, status: StatusCode, body: &[u8]) -> String {
@@ -67,8 +63,8 @@ fn daemon_error(path: &str, status: StatusCode, body: &[u8]) -> String {
         message: String,
     }
     match serde_json::from_slice::<Message>(body) {
-        Ok(m) => format!("docker API {path}: {status}: {}", m.message),
-        Err(_) => format!("docker API {path}: {status}"),
+        Ok(m) => format!("GET {path}: {status}: {}", m.message),
+        Err(_) => format!("GET {path}: {status}"),
     }
 }
 
@@ -131,7 +127,7 @@ pub(crate) async fn list(settings: &Settings) -> Result<Vec<Summary>, String> {
 async fn list_one(settings: &Settings, filters: &serde_json::Value) -> Result<Vec<Summary>, String> {
     let path = format!("/containers/json{}", filters_query(filters));
     let body = collect(get(settings, &path).await?).await?;
-    serde_json::from_slice(&body).map_err(|e| format!("docker API /containers/json: unexpected answer: {e}"))
+    serde_json::from_slice(&body).map_err(|e| format!("GET /containers/json: unexpected answer: {e}"))
 }
 
 /// The upstreams of a listing, ordered by container name (then ID) so that the order, which

@@ -197,7 +197,7 @@ impl Source for Docker {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(format!("docker: no listing from {} yet", self.settings.socket).into());
+                return Err(format!("docker daemon at {}: no listing yet", self.settings.socket).into());
             }
             // Woken by the first listing; the slice bounds how late a cancellation is seen.
             let slice = (deadline - now).min(Duration::from_millis(50));

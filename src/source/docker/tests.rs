@@ -157,7 +157,7 @@ fn unreachable_daemon_is_the_fetch_error() {
     let source = Docker::builder().host(format!("unix://{}/absent.sock", dir.display())).build().unwrap();
     let mut out = vec![Upstream::new("10.0.0.1:1")];
     let err = source.fetch(&Context::new(), &mut out).unwrap_err().to_string();
-    assert!(err.starts_with("cannot connect to the docker daemon at "), "{err}");
+    assert!(err.starts_with(&format!("docker daemon at {}/absent.sock: cannot connect: ", dir.display())), "{err}");
     assert_eq!(out.len(), 1, "nothing appended on error");
 }
 
@@ -268,6 +268,7 @@ fn daemon_error_status_is_the_fetch_error_with_its_message() {
     let daemon = FakeDaemon::start("status", usize::MAX, "[]");
     let source = Docker::builder().host(daemon.host()).build().unwrap();
     let err = source.fetch(&Context::new(), &mut Vec::new()).unwrap_err().to_string();
-    assert!(err.starts_with("docker API /containers/json?filters="), "{err}");
+    let prefix = format!("docker daemon at {}/d.sock: GET /containers/json?filters=", daemon.dir.display());
+    assert!(err.starts_with(&prefix), "{err}");
     assert!(err.ends_with(": 500 Internal Server Error: boom"), "{err}");
 }

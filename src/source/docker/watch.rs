@@ -51,16 +51,18 @@ async fn watch(settings: &Settings, published: &Published) {
                 backoff = MIN_BACKOFF;
                 follow(settings, published, events).await;
             }
-            Ok(Err(e)) => fail(published, e),
-            Err(_) => fail(published, format!("docker API /events: no answer within {:?}", settings.timeout)),
+            Ok(Err(e)) => fail(settings, published, e),
+            Err(_) => fail(settings, published, format!("GET /events: no answer within {:?}", settings.timeout)),
         }
         sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
-fn fail(published: &Published, e: String) {
-    log::warn!("docker: {e}");
+/// Logs and publishes a failure, naming the daemon.
+fn fail(settings: &Settings, published: &Published, e: String) {
+    let e = format!("docker daemon at {}: {e}", settings.socket);
+    log::warn!("{e}");
     published.set(Err(e));
 }
 
@@ -109,8 +111,8 @@ async fn relist(settings: &Settings, published: &Published) -> bool {
             published.set(Ok(api::upstreams(settings, containers)));
             return true;
         }
-        Ok(Err(e)) => fail(published, e),
-        Err(_) => fail(published, format!("docker API /containers/json: no answer within {:?}", settings.timeout)),
+        Ok(Err(e)) => fail(settings, published, e),
+        Err(_) => fail(settings, published, format!("GET /containers/json: no answer within {:?}", settings.timeout)),
     }
     false
 }
