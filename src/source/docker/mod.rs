@@ -37,7 +37,8 @@
 //! The first fetch starts a watcher thread (one per source, with its own current-thread
 //! tokio runtime) and waits for its first listing. The watcher follows `GET /events`
 //! (container events), re-lists 100 ms after an event (debounced), after every
-//! (re)subscription, and every `refresh` (30 s by default) as a safety net; see `watch.rs`.
+//! (re)subscription, every `refresh` (30 s by default) as a safety net, and 1 s after a
+//! failed listing; see `watch.rs`.
 //! A fetch never talks to the daemon: it returns the latest listing, or the daemon's latest
 //! error (unreachable socket, error status, timeout), which a [`Multi`](crate::Multi) logs
 //! and skips and a [`Grace`](crate::Grace) can cover with the last good list.
