@@ -305,9 +305,10 @@ typedef struct lc_docker_config {
     // The number of entries in `labels`.
     size_t labels_len;
     // The safety-net re-list period in milliseconds (events trigger re-lists in between).
-    // Default 30000; 0 is refused.
+    // Default 30000; 0 and more than 365 days are refused.
     uint64_t refresh_ms;
-    // The bound on each request to the daemon, in milliseconds. Default 5000; 0 is refused.
+    // The bound on each request to the daemon, in milliseconds. Default 5000; 0 and more
+    // than 365 days are refused.
     uint64_t timeout_ms;
     // Weight of every upstream of this source, 1 to `LC_MAX_WEIGHT`. Default 1.
     uint32_t weight;
@@ -683,7 +684,8 @@ lc_status lc_docker_config_default(struct lc_docker_config *config);
 // Errors: `LC_ERR_NULL_POINTER` (`config`, `out`, a label `key`, or a NULL `labels` with a
 // non-zero `labels_len`), `LC_ERR_INVALID_UTF8`, `LC_ERR_INVALID_ARGUMENT` (a `host`, or
 // `DOCKER_HOST`, that is not `unix:///path`), `LC_ERR_INVALID_LIMIT` (`refresh_ms` or
-// `timeout_ms` 0, `max_requests` or `tier` out of range), `LC_ERR_INVALID_WEIGHT`.
+// `timeout_ms` 0 or above 365 days, `max_requests` or `tier` out of range),
+// `LC_ERR_INVALID_WEIGHT`.
 //
 // `config` and its strings are borrowed for the call. On success `*out` is a new source
 // owned by the caller (give it to `lc_source_multi_add()` or `lc_pool_new()`, or free it

@@ -182,7 +182,7 @@ fn c_dns_shared() {
 /// of a static list and a docker source whose daemon is absent.
 fn c_docker(link: Link) {
     let out = build_and_run("test_docker", Lang::C, "ffi-tests/c/test_docker.c", link);
-    assert_eq!(checks_passed(&out), 66, "{out}");
+    assert_eq!(checks_passed(&out), 72, "{out}");
 }
 
 #[test]

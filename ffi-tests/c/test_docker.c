@@ -80,6 +80,12 @@ static void defaults_and_errors(void) {
     c.timeout_ms = 0;
     docker_fails(&c, LC_ERR_INVALID_LIMIT);
     c = config_for(ABSENT);
+    c.refresh_ms = UINT64_MAX; /* deadlines must not overflow */
+    docker_fails(&c, LC_ERR_INVALID_LIMIT);
+    c = config_for(ABSENT);
+    c.timeout_ms = 365ULL * 24 * 3600 * 1000 + 1;
+    docker_fails(&c, LC_ERR_INVALID_LIMIT);
+    c = config_for(ABSENT);
     c.weight = 0;
     docker_fails(&c, LC_ERR_INVALID_WEIGHT);
     c = config_for(ABSENT);

@@ -79,6 +79,8 @@ pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long after an event the re-list runs (the Caddy module's debounce).
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+/// The longest refresh, timeout or debounce accepted (so that deadlines cannot overflow).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Upstreams from container labels (see the [module docs](self)). Built by
 /// [`Docker::builder`] or from a [`DockerConfig`].
@@ -278,7 +280,8 @@ impl DockerBuilder {
     ///
     /// Errors: [`InvalidArgument`](crate::ErrorKind::InvalidArgument) for a host (or
     /// `DOCKER_HOST`) that is not `unix:///path`; [`InvalidLimit`](crate::ErrorKind::InvalidLimit)
-    /// for a port 0 or a zero refresh or timeout; the template's own errors.
+    /// for a port 0, a zero refresh or timeout, or a refresh, timeout or debounce above
+    /// [`MAX_DURATION`]; the template's own errors.
     pub fn build(self) -> Result<Docker, Error> {
         use crate::error::ErrorKind::InvalidLimit;
         let host = match self.host {
@@ -291,6 +294,9 @@ impl DockerBuilder {
         }
         if self.refresh.is_zero() || self.timeout.is_zero() {
             return Err(Error::new(InvalidLimit, "docker refresh and timeout must be above 0"));
+        }
+        if [self.refresh, self.timeout, self.debounce].iter().any(|d| *d > MAX_DURATION) {
+            return Err(Error::new(InvalidLimit, "docker refresh, timeout and debounce must be at most 365 days"));
         }
         Upstream { address: "template:1".to_owned(), ..self.template.clone() }.validate()?;
         let settings = Settings {

@@ -145,6 +145,14 @@ fn host_must_be_a_unix_socket() {
         Docker::builder().host("unix:///s").refresh(Duration::ZERO).build().unwrap_err().kind(),
         ErrorKind::InvalidLimit
     );
+    for too_long in [super::MAX_DURATION + Duration::from_nanos(1), Duration::MAX] {
+        let b = || Docker::builder().host("unix:///s");
+        assert_eq!(b().refresh(too_long).build().unwrap_err().kind(), ErrorKind::InvalidLimit);
+        assert_eq!(b().timeout(too_long).build().unwrap_err().kind(), ErrorKind::InvalidLimit);
+        assert_eq!(b().debounce(too_long).build().unwrap_err().kind(), ErrorKind::InvalidLimit);
+    }
+    let json: DockerConfig = serde_json::from_str(r#"{"host": "unix:///s", "refresh": 18446744073709551615}"#).unwrap();
+    assert_eq!(json.build().unwrap_err().kind(), ErrorKind::InvalidLimit);
     assert_eq!(
         Docker::builder().host("unix:///s").template(Upstream::new("").weight(0)).build().unwrap_err().kind(),
         ErrorKind::InvalidWeight
