@@ -277,6 +277,49 @@ typedef struct lc_dns_srv_config {
     void *tag;
 } lc_dns_srv_config;
 
+// One label requirement of a `docker` source: the container must carry label `key`, with
+// the value `value` (or any value if `value` is NULL). Requirements with different keys are
+// ANDed; several with the same key accept any of their values.
+typedef struct lc_docker_label {
+    // The label key (NUL-terminated UTF-8). Required.
+    const char *key;
+    // An accepted value (NUL-terminated UTF-8), or NULL for any value (unless another entry
+    // with the same key gives a value: then only the values given are accepted).
+    const char *value;
+} lc_docker_label;
+
+// Settings of a `docker` source (`lc_source_docker_new()`). Start from
+// `lc_docker_config_default()` and set what you need, so that fields added in later
+// versions keep their defaults. Strings are borrowed for the call and copied.
+typedef struct lc_docker_config {
+    // The daemon's socket, `unix:///path` (NUL-terminated UTF-8). NULL (the default): the
+    // environment's `DOCKER_HOST` at the time of the call, else
+    // `unix:///var/run/docker.sock`. Other schemes (`tcp://`, `ssh://`) are refused.
+    const char *host;
+    // The port of every upstream; 0 (the default): each container's label
+    // `com.caddyserver.http.upstream.port`.
+    uint16_t port;
+    // `labels_len` label requirements (see `lc_docker_label`). NULL and 0 (the default):
+    // every opted-in container.
+    const struct lc_docker_label *labels;
+    // The number of entries in `labels`.
+    size_t labels_len;
+    // The safety-net re-list period in milliseconds (events trigger re-lists in between).
+    // Default 30000; 0 and more than 365 days are refused.
+    uint64_t refresh_ms;
+    // The bound on each request to the daemon, in milliseconds. Default 5000; 0 and more
+    // than 365 days are refused.
+    uint64_t timeout_ms;
+    // Weight of every upstream of this source, 1 to `LC_MAX_WEIGHT`. Default 1.
+    uint32_t weight;
+    // `max_requests` of every upstream of this source (0 = unlimited). Default 0.
+    uint32_t max_requests;
+    // Tier of every upstream of this source (0 = primary). Default 0.
+    uint32_t tier;
+    // Tag of every upstream of this source, handed back in its picks. Default NULL.
+    void *tag;
+} lc_docker_config;
+
 // Success.
 #define LC_OK 0
 
@@ -618,6 +661,36 @@ lc_status lc_source_dns_a_new(const struct lc_dns_a_config *config, struct lc_so
 // `config` and its strings are borrowed for the call. On success `*out` is a new source
 // owned by the caller; on error it is NULL. Any thread.
 lc_status lc_source_dns_srv_new(const struct lc_dns_srv_config *config, struct lc_source **out);
+
+// Fills `*config` with the defaults: the socket of `DOCKER_HOST` (`host` NULL), ports from
+// labels, no label requirement, a refresh of 30 s, a request timeout of 5 s, weight 1, no
+// request limit, tier 0, tag NULL. Any thread.
+lc_status lc_docker_config_default(struct lc_docker_config *config);
+
+// Creates a `docker` source: one upstream `ip:port` per running container labelled
+// `com.caddyserver.http.enable=true` that is healthy or has no healthcheck and meets the
+// label requirements, ordered by container name (Caddy's `docker` upstreams). The IP is
+// the one on the network named by label `com.caddyserver.http.network` (or
+// `<com.docker.compose.project>_<network>`), else on the first network in name order; a
+// container without an IP or a port is skipped with a warning (`lc_log_set_callback()`).
+//
+// Nothing is contacted here. The first refresh that asks the source (`lc_pool_new()`,
+// `lc_pool_refresh()`, the refresher) starts a watcher thread in the calling process
+// (after `fork()`, again in the child) and waits for its first listing, at most
+// 2 x `timeout_ms`; the watcher follows the daemon's events and re-lists off the pick
+// path. A refresh returns the latest listing, or the daemon's latest error (inside a
+// `multi`: logged and skipped).
+//
+// Errors: `LC_ERR_NULL_POINTER` (`config`, `out`, a label `key`, or a NULL `labels` with a
+// non-zero `labels_len`), `LC_ERR_INVALID_UTF8`, `LC_ERR_INVALID_ARGUMENT` (a `host`, or
+// `DOCKER_HOST`, that is not `unix:///path`), `LC_ERR_INVALID_LIMIT` (`refresh_ms` or
+// `timeout_ms` 0 or above 365 days, `max_requests` or `tier` out of range),
+// `LC_ERR_INVALID_WEIGHT`.
+//
+// `config` and its strings are borrowed for the call. On success `*out` is a new source
+// owned by the caller (give it to `lc_source_multi_add()` or `lc_pool_new()`, or free it
+// with `lc_source_free()`, which stops the watcher); on error it is NULL. Any thread.
+lc_status lc_source_docker_new(const struct lc_docker_config *config, struct lc_source **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -12,7 +12,8 @@
 //! * A [`Source`] says which upstreams exist: [`Static`], a closure ([`source::from_fn`]),
 //!   or [`Multi`], which asks several in order and appends their results (Caddy's `multi`).
 //!   [`Grace`] keeps a failing source's last good list for a while. [`dns::A`] and
-//!   [`dns::Srv`] resolve DNS (Caddy's `a` and `srv` sources).
+//!   [`dns::Srv`] resolve DNS (Caddy's `a` and `srv` sources); [`docker::Docker`] follows
+//!   container labels through the Docker (or Podman) API.
 //! * [`Pool::refresh`] (or a [`Refresher`] thread) merges the sources into an immutable
 //!   snapshot and publishes it with `arc_swap`. Host state lives in a registry keyed by dial
 //!   address, so in-flight counts, failures and down flags survive every list change.
@@ -69,6 +70,8 @@ pub use refresher::Refresher;
 pub use reservation::{Outcome, Reservation};
 #[cfg(not(loom))]
 pub use source::dns;
+#[cfg(not(loom))]
+pub use source::docker;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
 

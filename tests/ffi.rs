@@ -178,6 +178,23 @@ fn c_dns_shared() {
     c_dns(Link::Shared);
 }
 
+/// The docker source's constructor (defaults, every error path, `DOCKER_HOST`) and a multi
+/// of a static list and a docker source whose daemon is absent.
+fn c_docker(link: Link) {
+    let out = build_and_run("test_docker", Lang::C, "ffi-tests/c/test_docker.c", link);
+    assert_eq!(checks_passed(&out), 72, "{out}");
+}
+
+#[test]
+fn c_docker_static() {
+    c_docker(Link::Static);
+}
+
+#[test]
+fn c_docker_shared() {
+    c_docker(Link::Shared);
+}
+
 /// The README example tries a primary, retries on the other one, then lands on the backup.
 fn check_readme_example_output(out: &str) {
     let lines: Vec<&str> = out.lines().collect();

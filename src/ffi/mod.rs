@@ -31,6 +31,7 @@
 #[macro_use]
 mod boundary;
 mod dns;
+mod docker;
 mod limits;
 mod log;
 mod pick;
