@@ -406,7 +406,7 @@ impl Shared {
         // Free the replaced snapshots nobody uses any more (arc-swap's swap has paid the debts
         // of every pick still on the one just replaced, so their references are counted), then
         // sweep. A failed refresh does this too, so a source that keeps failing does not keep
-        // drained hosts alive or leave the 32-bit completed counters unfolded.
+        // drained hosts alive or leave the 31-bit completed counters unfolded.
         state.retired.retain(|s| Arc::strong_count(s) > 1);
         let reclaimed = reg.sweep();
         let hosts = reg.len();
