@@ -178,5 +178,6 @@ fn lc_pick_zeroed() -> lc_pick {
         index: 0,
         host_id: 0,
         reservation: std::ptr::null_mut(),
+        check: 0,
     }
 }
