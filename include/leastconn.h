@@ -500,7 +500,8 @@ lc_status lc_pool_new(const struct lc_pool_config *config,
 // refresher keeps refreshing its own reference to the pool's sources until it is stopped.
 // The sources are dropped (callback sources call their `free_userdata`) once the last of
 // the pool, its refreshers and its pickers is gone. Using the pool after this call, or
-// freeing it twice, is undefined.
+// freeing it twice, is undefined. A log callback or a callback source may free the pool
+// whose `lc_pool_refresh()` is running: that refresh keeps the pool alive until it returns.
 void lc_pool_free(struct lc_pool *pool);
 
 // Asks the pool's source for the current list now and publishes it.
@@ -509,6 +510,13 @@ void lc_pool_free(struct lc_pool *pool);
 // source fails (`LC_ERR_SOURCE_FAILED`; inside a `multi` only when the `multi` itself
 // cannot run) the current list stays. `report` may be NULL; on success it is filled.
 // Refreshes are serialised; picks never wait for them. May be called from any thread.
+//
+// The refresh holds its own reference to the pool, so a log callback or a callback source
+// may call `lc_pool_free(pool)` while it runs (the pool goes when the refresh returns). A
+// refresh called from a source or log callback of a refresh of the same pool gets
+// `LC_ERR_INVALID_ARGUMENT`; one called from a callback of another pool's refresh never
+// waits: while that pool's refresh runs on another thread it gets `LC_ERR_INVALID_ARGUMENT`
+// at once (waiting could deadlock, e.g. two pools whose sources refresh each other).
 lc_status lc_pool_refresh(const struct lc_pool *pool, struct lc_refresh_report *report);
 
 // Marks the host with this address down (`down` true) or up again. A down host gets no

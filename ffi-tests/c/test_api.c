@@ -862,6 +862,47 @@ static void test_refresher(void) {
 
 /* ---- log --------------------------------------------------------------------------- */
 
+/* Issue 10, point 5: a log callback frees the pool whose refresh is logging. */
+static lc_pool *pool_to_free;
+static unsigned frees_from_log;
+
+static void free_pool_on_error(void *userdata, lc_log_level level, const char *message) {
+    CHECK(userdata == &pool_to_free && message != NULL);
+    if (level == LC_LOG_ERROR && pool_to_free != NULL) {
+        lc_pool_free(pool_to_free);
+        pool_to_free = NULL;
+        frees_from_log++;
+    }
+}
+
+static void test_log_callback_may_free_the_refreshing_pool(void) {
+    const char *one[] = {"10.0.0.1:80"};
+    struct dynamic failing;
+    lc_source *multi = NULL;
+    lc_pool *pool = NULL;
+    lc_refresh_report report;
+    lc_pick p;
+    memset(&failing, 0, sizeof failing);
+    memset(&p, 0, sizeof p);
+    memset(&report, 0, sizeof report);
+    CHECK_OK(lc_source_multi_new(&multi));
+    CHECK_OK(lc_source_multi_add(multi, dynamic_source(&failing)));
+    CHECK_OK(lc_source_multi_add(multi, static_source(one, 1)));
+    CHECK_OK(lc_pool_new(NULL, multi, &pool));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p));
+    failing.fail = 1;
+    pool_to_free = pool;
+    CHECK_OK(lc_log_set_callback(free_pool_on_error, &pool_to_free, LC_LOG_ERROR));
+    /* The multi logs its failing member mid-refresh; the callback frees the pool. */
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(frees_from_log == 1 && pool_to_free == NULL);
+    CHECK(report.upstreams == 1 && report.generation == 2);
+    CHECK(failing.freed == 1); /* the sources went with the pool, once the refresh returned */
+    CHECK_OK(lc_log_set_callback(capture_log, &errors_logged, LC_LOG_DEBUG));
+    CHECK(strcmp(p.address, "10.0.0.1:80") == 0);
+    CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
+}
+
 static void test_log_callback(void) {
     struct dynamic d;
     lc_pool *pool = NULL;
@@ -906,6 +947,7 @@ int main(void) {
     test_pool_freed_with_picks_outstanding();
     test_picker();
     test_refresher();
+    test_log_callback_may_free_the_refreshing_pool();
     CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
     printf("%lu checks passed\n", checks_passed);
     return 0;
