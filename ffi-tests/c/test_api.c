@@ -756,6 +756,7 @@ static void test_picker(void) {
     CHECK_OK(lc_pool_new(NULL, static_source(two, 2), &pool));
 
     CHECK_STATUS(lc_picker_new(NULL, 1, &picker), LC_ERR_NULL_POINTER);
+    CHECK(picker == NULL); /* *out is NULL on every error, a NULL pool included */
     CHECK_STATUS(lc_picker_new(pool, 1, NULL), LC_ERR_NULL_POINTER);
     CHECK_OK(lc_picker_new(pool, 42, &picker));
     CHECK_OK(lc_picker_new(pool, 0, &random));
@@ -829,7 +830,9 @@ static void test_refresher(void) {
     CHECK_OK(lc_pool_new(NULL, source, &pool));
     CHECK(c.calls == 1);
 
+    refresher = (lc_refresher *)&refresher;
     CHECK_STATUS(lc_refresher_start(NULL, 1, &refresher), LC_ERR_NULL_POINTER);
+    CHECK(refresher == NULL); /* *out is NULL on every error, a NULL pool included */
     CHECK_STATUS(lc_refresher_start(pool, 1, NULL), LC_ERR_NULL_POINTER);
     CHECK_STATUS(lc_refresher_start(pool, 0, &refresher), LC_ERR_INVALID_LIMIT);
     CHECK(refresher == NULL);

@@ -210,8 +210,9 @@ pub struct lc_picker {
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_picker_new(pool: *const lc_pool, seed: u64, out: *mut *mut lc_picker) -> lc_status {
     ffi_boundary!("lc_picker_new", {
-        let pool = try_ref!(pool);
+        // `out` first, so that it is NULL on every error, a NULL `pool` included.
         let out = try_out!(out);
+        let pool = try_ref!(pool);
         let picker = if seed == 0 { pool.pool.picker() } else { pool.pool.picker_seeded(seed) };
         // SAFETY: `try_out!` checked `out`.
         unsafe { out.write(Box::into_raw(Box::new(lc_picker { picker }))) };
