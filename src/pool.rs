@@ -95,9 +95,8 @@ impl Builder {
                 health,
             }),
         };
-        if let Err(e) = pool.refresh() {
-            log::warn!("initial refresh failed: {e}");
-        }
+        // A failure has been logged by the refresh itself (once: issue 10 found it twice).
+        let _ = pool.refresh();
         Ok(pool)
     }
 }
