@@ -191,7 +191,9 @@ typedef struct lc_host_stats {
     uint64_t picks;
     // Requests in flight.
     uint32_t in_flight;
-    // Failures inside the passive-health window.
+    // How many of the host's last `max_fails` failures lie inside the passive-health window
+    // ending now: the failures inside the window, capped at `max_fails` (only the last
+    // `max_fails` timestamps are kept; 0 when passive health is off).
     uint32_t recent_failures;
     // `max_requests` of its first entry in the list (0 = unlimited).
     uint32_t max_requests;

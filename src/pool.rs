@@ -148,7 +148,10 @@ pub struct HostStats {
     pub in_flight: u32,
     /// Reservations ever made (released or in flight).
     pub picks: u64,
-    /// Failures inside the passive-health window.
+    /// How many of the host's last `max_fails` failures lie inside the passive-health window
+    /// ending now: the failures inside the window, capped at `max_fails` (the host keeps only
+    /// the last `max_fails` timestamps, all that availability needs; 0 when passive health is
+    /// off).
     pub recent_failures: u32,
     /// Marked down by the integrator.
     pub down: bool,
