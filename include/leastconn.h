@@ -403,13 +403,15 @@ extern "C" {
 // Describes a status code: a static, NUL-terminated English string, never NULL.
 //
 // Any value is accepted; an unknown one gives "unknown status". The string lives as long
-// as the process and may be used from any thread.
+// as the process and may be used from any thread. (Like every function, it runs inside the
+// panic fence; were it ever to panic, it would return a static empty string.)
 const char *lc_status_str(lc_status status);
 
 // The library's version, "MAJOR.MINOR.PATCH": a static NUL-terminated string.
 //
 // Compare with the `LC_VERSION_*` macros to check that the library loaded at run time is
-// the one the program was compiled against.
+// the one the program was compiled against. Never NULL; inside the panic fence like every
+// function.
 const char *lc_version(void);
 
 // Creates a source that always returns the same list (nginx `server` lines, Caddy `to`).

@@ -101,18 +101,21 @@ fn descriptions() -> &'static [CString] {
 /// Describes a status code: a static, NUL-terminated English string, never NULL.
 ///
 /// Any value is accepted; an unknown one gives "unknown status". The string lives as long
-/// as the process and may be used from any thread.
+/// as the process and may be used from any thread. (Like every function, it runs inside the
+/// panic fence; were it ever to panic, it would return a static empty string.)
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_status_str(status: lc_status) -> *const c_char {
-    const OK: &CStr = c"ok";
-    const UNKNOWN: &CStr = c"unknown status";
-    match status {
-        LC_OK => OK.as_ptr(),
-        code => match descriptions().get((code as usize).wrapping_sub(1)) {
-            Some(s) => s.as_ptr(),
-            None => UNKNOWN.as_ptr(),
-        },
-    }
+    ffi_boundary!("lc_status_str", {
+        const OK: &CStr = c"ok";
+        const UNKNOWN: &CStr = c"unknown status";
+        match status {
+            LC_OK => OK.as_ptr(),
+            code => match descriptions().get((code as usize).wrapping_sub(1)) {
+                Some(s) => s.as_ptr(),
+                None => UNKNOWN.as_ptr(),
+            },
+        }
+    })
 }
 
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -123,10 +126,11 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 /// The library's version, "MAJOR.MINOR.PATCH": a static NUL-terminated string.
 ///
 /// Compare with the `LC_VERSION_*` macros to check that the library loaded at run time is
-/// the one the program was compiled against.
+/// the one the program was compiled against. Never NULL; inside the panic fence like every
+/// function.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_version() -> *const c_char {
-    VERSION.as_ptr()
+    ffi_boundary!("lc_version", VERSION.as_ptr())
 }
 
 #[cfg(test)]
