@@ -143,7 +143,8 @@ mod tests {
 
     #[test]
     fn second_release_of_one_reservation_is_refused_and_changes_no_counter() {
-        let pool = Pool::builder(Static::from_addresses(["10.0.0.1:80"])).build().unwrap();
+        let address = crate::host::REFUSED_RELEASE_TEST_ADDRESS;
+        let pool = Pool::builder(Static::from_addresses([address])).build().unwrap();
         for outcome in [Outcome::Success, Outcome::Failure] {
             let (first, second) = twice(pool.select().unwrap());
             assert!(first.release_raw(Outcome::Success));
@@ -153,8 +154,8 @@ mod tests {
             assert_eq!((before.in_flight, before.down, before.unhealthy, before.recent_failures), (0, false, false, 0));
         }
         assert_eq!(pool.stats()[0].picks, 2);
-        pool.set_down("10.0.0.1:80", true).unwrap();
-        pool.set_down("10.0.0.1:80", false).unwrap();
+        pool.set_down(address, true).unwrap();
+        pool.set_down(address, false).unwrap();
         pool.refresh().unwrap();
         drop(pool.select().expect("the host is still pickable"));
     }
