@@ -144,7 +144,8 @@ typedef struct lc_refresh_report {
 // A pick must be released at the address it was selected into: the reservation is bound
 // to that address, and a copy of the struct (`lc_pick copy = pick;`, a `memcpy` into other
 // storage, a struct returned by value) is refused by `lc_pick_release()` with
-// `LC_ERR_PICK_MOVED`, changing nothing. Two things cannot be detected, because the
+// `LC_ERR_PICK_MOVED`, changing nothing (and a select into such a copy gets
+// `LC_ERR_INVALID_ARGUMENT` until it is zeroed). Two things cannot be detected, because the
 // struct's bytes and address are all a release sees:
 // * a copy `memcpy`d back to the original address after the original was released: it
 //   is the original again, and releasing it releases the host a second time. If the host

@@ -330,12 +330,14 @@ impl Host {
     /// two when refused.
     ///
     /// # Safety
-    /// `host` must be allocated: it carries a reservation made by a successful
-    /// [`Host::try_reserve`] that has not been released yet, which is consumed; or it is a
-    /// caller's mistake, refused here as long as the host has not been freed (see
-    /// CONCURRENCY.md, "refused releases", for what concurrent operations may see).
+    /// `host` carries a reservation made by a successful [`Host::try_reserve`] that has not
+    /// been released yet, which is consumed. A release without one (only the C ABI can make
+    /// it: a copied pick that no check can catch) is refused here provided the host stays
+    /// allocated until this returns; CONCURRENCY.md ("refused releases") says when it does
+    /// and what concurrent operations may see meanwhile.
     pub(crate) unsafe fn release(host: NonNull<HostBox>, failed: bool) -> bool {
-        // SAFETY: our reservation keeps the in-flight count >= 1, so the host is not freed.
+        // SAFETY: our reservation keeps the in-flight count >= 1, so the host is not freed
+        // (without one, the caller's contract above).
         let h = unsafe { host.as_ref() };
         if failed {
             // A release with nothing in flight must not record a failure either, and the
@@ -368,8 +370,9 @@ impl Host {
     /// RMWs): the borrow stopped at GUARD, so one `fetch_sub` restores every bit.
     #[cold]
     fn refuse_release(host: NonNull<HostBox>, prev: u64) -> bool {
-        // SAFETY: our `fetch_add` left the biased count below GUARD (`RETIRED | GUARD | 0` was
-        // not reached), so nobody has freed the host; only our undo can bring it back there.
+        // SAFETY: the host is allocated until we return (the contract of `release`). Our
+        // `fetch_add` took the count below its true value, so no release or retire frees the
+        // host on our account: only our undo restores it.
         let h = unsafe { host.as_ref() };
         log_refused(h);
         // AcqRel: Release so that a later freer sees our accesses; Acquire so that, if our
