@@ -141,6 +141,25 @@ typedef struct lc_refresh_report {
 // select fills it, `lc_pick_release()` ends it, after which it may be selected into again.
 // The fields are read-only for the caller.
 //
+// A pick must be released at the address it was selected into: the reservation is bound
+// to that address, and a copy of the struct (`lc_pick copy = pick;`, a `memcpy` into other
+// storage, a struct returned by value) is refused by `lc_pick_release()` with
+// `LC_ERR_PICK_MOVED`, changing nothing (and a select into such a copy gets
+// `LC_ERR_INVALID_ARGUMENT` until it is zeroed). Two things cannot be detected, because the
+// struct's bytes and address are all a release sees:
+// * a copy `memcpy`d back to the original address after the original was released: it
+//   is the original again, and releasing it releases the host a second time. If the host
+//   has nothing in flight then, the release is refused with `LC_ERR_NOT_IN_FLIGHT` and
+//   logged; if another request holds the host, that request's count is taken instead (its
+//   own release later gets `LC_ERR_NOT_IN_FLIGHT`), and if the host was removed meanwhile
+//   it may already be freed (undefined behaviour). Never copy a pick back.
+// * a late duplicate release after reuse: once `lc_pick_release()` returned `LC_OK`, a
+//   select into the same struct stores a new reservation, and any release of that struct
+//   (including a second, stale call meant for the old one) ends the new reservation. The
+//   rule: call `lc_pick_release()` on a pick once per select, and do not select into it
+//   again until every call that may release it has returned (e.g. the code path that
+//   releases the request owns the pick until it selects again).
+//
 // Thread safety: a pick may be released from any thread, and concurrent releases of one
 // pick are safe (exactly one succeeds). Selecting into a pick while another thread
 // releases it is not.
@@ -157,6 +176,8 @@ typedef struct lc_pick {
     uint64_t host_id;
     // Private: the reservation this pick holds, NULL once released. Never write it.
     void *reservation;
+    // Private: binds `reservation` to this struct's address. Never write it.
+    uint64_t check;
 } lc_pick;
 
 // How the request sent to a picked host ended (one of `LC_OUTCOME_*`).
@@ -171,7 +192,9 @@ typedef struct lc_host_stats {
     uint64_t picks;
     // Requests in flight.
     uint32_t in_flight;
-    // Failures inside the passive-health window.
+    // How many of the host's last `max_fails` failures lie inside the passive-health window
+    // ending now: the failures inside the window, capped at `max_fails` (only the last
+    // `max_fails` timestamps are kept; 0 when passive health is off).
     uint32_t recent_failures;
     // `max_requests` of its first entry in the list (0 = unlimited).
     uint32_t max_requests;
@@ -365,6 +388,14 @@ typedef struct lc_docker_config {
 // The operating system refused something (e.g. creating the refresher thread).
 #define LC_ERR_OS 13
 
+// The pick was released at another address than the one it was selected into (a copy of
+// the struct); nothing was released. Release the original.
+#define LC_ERR_PICK_MOVED 14
+
+// The picked host had nothing in flight, so nothing was released: the reservation had been
+// released already through an undetectable copy of the pick (see `lc_pick`). Logged.
+#define LC_ERR_NOT_IN_FLIGHT 15
+
 // Fewest in-flight requests per unit of weight; ties broken at random (Caddy's
 // `least_conn`). The default.
 #define LC_POLICY_LEAST_CONN 0
@@ -416,13 +447,15 @@ extern "C" {
 // Describes a status code: a static, NUL-terminated English string, never NULL.
 //
 // Any value is accepted; an unknown one gives "unknown status". The string lives as long
-// as the process and may be used from any thread.
+// as the process and may be used from any thread. (Like every function, it runs inside the
+// panic fence; were it ever to panic, it would return a static empty string.)
 const char *lc_status_str(lc_status status);
 
 // The library's version, "MAJOR.MINOR.PATCH": a static NUL-terminated string.
 //
 // Compare with the `LC_VERSION_*` macros to check that the library loaded at run time is
-// the one the program was compiled against.
+// the one the program was compiled against. Never NULL; inside the panic fence like every
+// function.
 const char *lc_version(void);
 
 // Creates a source that always returns the same list (nginx `server` lines, Caddy `to`).
@@ -515,7 +548,8 @@ lc_status lc_pool_new(const struct lc_pool_config *config,
 // refresher keeps refreshing its own reference to the pool's sources until it is stopped.
 // The sources are dropped (callback sources call their `free_userdata`) once the last of
 // the pool, its refreshers and its pickers is gone. Using the pool after this call, or
-// freeing it twice, is undefined.
+// freeing it twice, is undefined. A log callback or a callback source may free the pool
+// whose `lc_pool_refresh()` is running: that refresh keeps the pool alive until it returns.
 void lc_pool_free(struct lc_pool *pool);
 
 // Asks the pool's source for the current list now and publishes it.
@@ -524,6 +558,13 @@ void lc_pool_free(struct lc_pool *pool);
 // source fails (`LC_ERR_SOURCE_FAILED`; inside a `multi` only when the `multi` itself
 // cannot run) the current list stays. `report` may be NULL; on success it is filled.
 // Refreshes are serialised; picks never wait for them. May be called from any thread.
+//
+// The refresh holds its own reference to the pool, so a log callback or a callback source
+// may call `lc_pool_free(pool)` while it runs (the pool goes when the refresh returns). A
+// refresh called from a source or log callback of a refresh of the same pool gets
+// `LC_ERR_INVALID_ARGUMENT`; one called from a callback of another pool's refresh never
+// waits: while that pool's refresh runs on another thread it gets `LC_ERR_INVALID_ARGUMENT`
+// at once (waiting could deadlock, e.g. two pools whose sources refresh each other).
 lc_status lc_pool_refresh(const struct lc_pool *pool, struct lc_refresh_report *report);
 
 // Marks the host with this address down (`down` true) or up again. A down host gets no
@@ -551,9 +592,15 @@ lc_status lc_pool_select(const struct lc_pool *pool,
 //
 // The release lands on the host the pick was made on, even after that host left the list
 // or the pool was freed; afterwards `pick->address` is no longer valid. A pick that holds
-// no reservation (released already, or zeroed) gives `LC_ERR_ALREADY_RELEASED` and changes
-// no counter; when several threads release one pick at once exactly one gets `LC_OK`.
-// An unknown outcome gives `LC_ERR_INVALID_ARGUMENT` and releases nothing.
+// no reservation (released already, or zeroed) gives `LC_ERR_ALREADY_RELEASED`, and a copy
+// of a pick at another address gives `LC_ERR_PICK_MOVED`; neither changes any counter. When
+// several threads release one pick at once exactly one gets `LC_OK`. An unknown outcome
+// gives `LC_ERR_INVALID_ARGUMENT` and releases nothing. `LC_ERR_NOT_IN_FLIGHT` (logged as
+// an error) says the host had nothing in flight, so nothing was released: the reservation
+// had been released already through a copy that no check can catch (see `lc_pick`: a copy
+// `memcpy`d back to this address); the pick is consumed. Nothing is detected when the
+// struct was selected into again: the release then ends the new reservation (see `lc_pick`
+// for the rule).
 //
 // Wait-free. May be called from any thread.
 lc_status lc_pick_release(struct lc_pick *pick, lc_outcome outcome);

@@ -38,6 +38,12 @@ pub enum ErrorKind {
     InvalidArgument = 12,
     /// The operating system refused something (e.g. spawning the refresher thread).
     Os = 13,
+    /// A pick was released at another address than the one it was selected into (C ABI
+    /// only: a copy of an `lc_pick`).
+    PickMoved = 14,
+    /// A release found nothing in flight on its host, so nothing was released (C ABI only: a
+    /// reservation released twice through a copy of an `lc_pick`).
+    NotInFlight = 15,
 }
 
 impl ErrorKind {
@@ -62,6 +68,8 @@ impl ErrorKind {
             ErrorKind::Panic => "a panic was caught at the C boundary",
             ErrorKind::InvalidArgument => "invalid argument",
             ErrorKind::Os => "operating system error",
+            ErrorKind::PickMoved => "pick released at another address than it was selected into (a copy)",
+            ErrorKind::NotInFlight => "nothing in flight on the host: reservation already released through a copy",
         }
     }
 }

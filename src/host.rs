@@ -6,30 +6,35 @@
 //! the scan reads one value per host and the reservation is a single RMW on it:
 //!
 //! ```text
-//!  63                 32  31       30     29      28                    0
-//! +---------------------+--------+------+-------+-----------------------+
-//! | completed (mod 2^32)| RETIRED| DOWN |SUSPECT|  in-flight (29 bits)  |
-//! +---------------------+--------+------+-------+-----------------------+
+//!  63                  33  32       31     30      29      28                    0
+//! +----------------------+--------+------+-------+-------+-----------------------+
+//! | completed (mod 2^31) | RETIRED| DOWN |SUSPECT| GUARD |  in-flight (29 bits)  |
+//! +----------------------+--------+------+-------+-------+-----------------------+
 //! ```
 //!
+//! * **GUARD** is set in every valid state (the word starts as `GUARD`): bits 0..=29 hold
+//!   `GUARD + in-flight`, a biased count. A release that finds nothing in flight borrows
+//!   GUARD and stops there, never in the flag bits (see `release`).
 //! * **reserve** is `fetch_add(1)`; it succeeded iff the previous in-flight count was below
 //!   the entry's limit and DOWN was clear, otherwise it is undone with `fetch_sub(1)`.
-//! * **release** is one `fetch_add(2^32 - 1)`: it subtracts one from in-flight and, through
-//!   the carry out of bit 31, adds one to `completed`. In-flight is at least 1 while a
-//!   reservation exists, so the subtraction never borrows from the flag bits. Total picks are
-//!   `completed + in-flight`; the 32-bit `completed` field is widened to 64 bits by
-//!   [`Host::fold_completed`] under the registry lock.
+//! * **release** is one `fetch_add(2^33 - 1)`: it subtracts one from in-flight and, through
+//!   the carry out of bit 32, adds one to `completed`. When the previous biased count shows
+//!   nothing in flight (a release without a reservation: a caller's bug), it is undone with
+//!   one `fetch_sub(2^33 - 1)` and refused. Total picks are `completed + in-flight`; the
+//!   31-bit `completed` field is widened to 64 bits by [`Host::fold_completed`] under the
+//!   registry lock.
 //! * **SUSPECT** says "this host had enough recent failures to be unavailable until
 //!   `unhealthy_until`". A pick reads the clock only for hosts with SUSPECT set.
 //! * **RETIRED** is set once no snapshot and no registry entry refers to the host any more.
 //!   From then on the in-flight count is the host's only reference count: whoever brings
-//!   the word to `RETIRED | 0 in flight` (the retirer, or the last release) frees it, exactly
-//!   once. That is how a release after removal, or after the whole pool was dropped, lands
-//!   on the host it reserved, and how a removed host is reclaimed after its last release.
+//!   the word to `RETIRED | GUARD | 0 in flight` (the retirer, the last release, or the undo
+//!   of a refused release) frees it, exactly once. That is how a release after removal, or
+//!   after the whole pool was dropped, lands on the host it reserved, and how a removed host
+//!   is reclaimed after its last release.
 //!
 //! The in-flight field is 29 bits; limits are capped at [`MAX_REQUESTS_LIMIT`] (2^28), so the
 //! transient overshoot of concurrent optimistic adds (at most one per thread) can never carry
-//! into the flag bits.
+//! out of it, and `GUARD + in-flight` never reaches SUSPECT.
 
 use std::ffi::CStr;
 use std::ptr::NonNull;
@@ -38,15 +43,28 @@ use crate::clock::Clock;
 use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Ordering, fence};
 
 pub(crate) const INFLIGHT_MASK: u64 = (1 << 29) - 1;
-pub(crate) const SUSPECT: u64 = 1 << 29;
-pub(crate) const DOWN: u64 = 1 << 30;
-pub(crate) const RETIRED: u64 = 1 << 31;
+/// The bias of the in-flight count: set in every valid state (see the module docs).
+pub(crate) const GUARD: u64 = 1 << 29;
+/// The biased count, `GUARD + in-flight`.
+const COUNT_MASK: u64 = GUARD | INFLIGHT_MASK;
+pub(crate) const SUSPECT: u64 = 1 << 30;
+pub(crate) const DOWN: u64 = 1 << 31;
+pub(crate) const RETIRED: u64 = 1 << 32;
 /// In-flight count and both availability flags: a host whose `word & LOAD_MASK` is not below
 /// its limit needs no further look (it is full, down, or needs the clock).
 pub(crate) const LOAD_MASK: u64 = INFLIGHT_MASK | SUSPECT | DOWN;
-const COMPLETED_SHIFT: u32 = 32;
+const COMPLETED_SHIFT: u32 = 33;
+/// The `completed` field, once shifted down.
+const COMPLETED_MASK: u64 = (1 << (64 - COMPLETED_SHIFT)) - 1;
+/// The largest backward step of `completed` that [`Host::fold_completed`] reads as one.
+const MAX_STEP_BACK: u64 = 1 << 16;
 /// `- 1 in flight, + 1 completed`, in one addition.
 const RELEASE_DELTA: u64 = (1 << COMPLETED_SHIFT) - 1;
+
+/// The in-flight count a word shows: 0 while a refused release has borrowed GUARD.
+pub(crate) fn in_flight_of(word: u64) -> u64 {
+    if word & GUARD == 0 { 0 } else { word & INFLIGHT_MASK }
+}
 
 /// The largest `max_requests` accepted, and the implicit limit of an unlimited host (2^28).
 pub const MAX_REQUESTS_LIMIT: u32 = 1 << 28;
@@ -132,7 +150,7 @@ impl Host {
         bytes.push(0);
         let slots = health.max_fails as usize;
         let host = Host {
-            word: AtomicU64::new(0),
+            word: AtomicU64::new(GUARD),
             unhealthy_until: AtomicU64::new(0),
             // Relaxed: uniqueness is all we need from the counter.
             id: HostId(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
@@ -171,7 +189,7 @@ impl Host {
     /// In-flight requests right now.
     pub(crate) fn in_flight(&self) -> u32 {
         // Relaxed: a statistic; no data is read on the strength of it.
-        (self.word.load(Ordering::Relaxed) & INFLIGHT_MASK) as u32
+        in_flight_of(self.word.load(Ordering::Relaxed)) as u32
     }
 
     pub(crate) fn is_down(&self) -> bool {
@@ -288,40 +306,84 @@ impl Host {
     /// Total reservations ever made on this host (completed + in flight), widened to 64 bits.
     ///
     /// Must be called with the registry lock held (it is the only writer of the widening
-    /// fields); exact as long as fewer than 2^32 releases happen between two calls, which
+    /// fields); exact as long as fewer than 2^31 - 2^16 releases happen between two calls, which
     /// the pool guarantees by folding on every refresh and every stats read.
     pub(crate) fn fold_completed(&self) -> u64 {
         // Relaxed: a statistic; the registry lock orders the widening fields.
         let word = self.word.load(Ordering::Relaxed);
         let now = word >> COMPLETED_SHIFT;
         let seen = self.completed_seen.load(Ordering::Relaxed);
-        let delta = now.wrapping_sub(seen) & 0xFFFF_FFFF;
-        let total = self.completed_total.load(Ordering::Relaxed) + delta;
+        // A refused release adds one to `completed` and takes it back (see `release`); a fold
+        // between the two must see the step back as -1, not as 2^31 - 1 releases. Steps back
+        // are at most one per thread inside `refuse_release`, far below `MAX_STEP_BACK`.
+        let delta = now.wrapping_sub(seen) & COMPLETED_MASK;
+        let delta = if delta > COMPLETED_MASK - MAX_STEP_BACK { delta.wrapping_sub(COMPLETED_MASK + 1) } else { delta };
+        let total = self.completed_total.load(Ordering::Relaxed).wrapping_add(delta);
         self.completed_total.store(total, Ordering::Relaxed);
         self.completed_seen.store(now, Ordering::Relaxed);
-        total + (word & INFLIGHT_MASK)
+        total + in_flight_of(word)
     }
 
-    /// Ends one reservation of `host`, possibly the last reference to it.
+    /// Ends one reservation of `host`, possibly the last reference to it. Returns false, and
+    /// changes nothing once it returns, when the host had nothing in flight: a release without
+    /// a reservation (in the C ABI, a copied `lc_pick` released twice). Wait-free: one RMW,
+    /// two when refused.
     ///
     /// # Safety
-    /// `host` must carry a reservation made by a successful [`Host::try_reserve`] that has
-    /// not been released yet; that reservation is consumed.
-    pub(crate) unsafe fn release(host: NonNull<HostBox>, failed: bool) {
-        // SAFETY: our reservation keeps the in-flight count >= 1, so the host is not freed.
+    /// `host` carries a reservation made by a successful [`Host::try_reserve`] that has not
+    /// been released yet, which is consumed. A release without one (only the C ABI can make
+    /// it: a copied pick that no check can catch) is refused here provided the host stays
+    /// allocated until this returns; CONCURRENCY.md ("refused releases") says when it does
+    /// and what concurrent operations may see meanwhile.
+    pub(crate) unsafe fn release(host: NonNull<HostBox>, failed: bool) -> bool {
+        // SAFETY: our reservation keeps the in-flight count >= 1, so the host is not freed
+        // (without one, the caller's contract above).
         let h = unsafe { host.as_ref() };
         if failed {
+            // A release with nothing in flight must not record a failure either, and the
+            // failure must be recorded while our reservation still keeps the host alive: so
+            // look first. Relaxed: only decides whether to refuse early; the RMW below checks
+            // again (only a release racing the host's last one gets past this and records).
+            let word = h.word.load(Ordering::Relaxed);
+            if word & COUNT_MASK <= GUARD {
+                log_refused(h);
+                return false;
+            }
             h.record_failure();
         }
         // Release: everything we did with the host happens-before its free by whoever frees.
         let prev = h.word.fetch_add(RELEASE_DELTA, Ordering::Release);
-        debug_assert!(prev & INFLIGHT_MASK >= 1, "release without a reservation");
-        if prev & (RETIRED | INFLIGHT_MASK) == RETIRED | 1 {
+        if prev & COUNT_MASK <= GUARD {
+            return Self::refuse_release(host, prev);
+        }
+        if prev & (RETIRED | COUNT_MASK) == RETIRED | GUARD | 1 {
             // Acquire: see every other user's accesses (their Release RMWs) before freeing.
             fence(Ordering::Acquire);
             // SAFETY: retired with no reservation left: no one else can reach the host.
             drop(unsafe { Box::from_raw(host.as_ptr()) });
         }
+        true
+    }
+
+    /// The release whose `fetch_add` returned `prev` found nothing in flight (the biased
+    /// count was `GUARD + 0`, or below it while another refused release is between its two
+    /// RMWs): the borrow stopped at GUARD, so one `fetch_sub` restores every bit.
+    #[cold]
+    fn refuse_release(host: NonNull<HostBox>, prev: u64) -> bool {
+        // SAFETY: the host is allocated until we return (the contract of `release`). Our
+        // `fetch_add` took the count below its true value, so no release or retire frees the
+        // host on our account: only our undo restores it.
+        let h = unsafe { host.as_ref() };
+        log_refused(h);
+        // AcqRel: Release so that a later freer sees our accesses; Acquire so that, if our
+        // undo is the step that reaches `RETIRED | GUARD | 0`, we see every other user's.
+        let undo = h.word.fetch_sub(RELEASE_DELTA, Ordering::AcqRel);
+        debug_assert!(prev & COUNT_MASK <= GUARD);
+        if undo & (RETIRED | COUNT_MASK) == RETIRED | (GUARD - 1) {
+            // SAFETY: retired, and our undo brought the count back to 0: no one else is left.
+            drop(unsafe { Box::from_raw(host.as_ptr()) });
+        }
+        false
     }
 
     /// Drops the structural reference: no snapshot or registry entry refers to the host any
@@ -336,11 +398,19 @@ impl Host {
         // Acquire so that, if we free, we see every releaser's.
         let prev = h.word.fetch_or(RETIRED, Ordering::AcqRel);
         debug_assert!(prev & RETIRED == 0, "host retired twice");
-        if prev & INFLIGHT_MASK == 0 {
+        if prev & COUNT_MASK == GUARD {
             // SAFETY: no reservation and no structural reference: we are the only one left.
             drop(unsafe { Box::from_raw(host.as_ptr()) });
         }
     }
+}
+
+#[cold]
+fn log_refused(h: &Host) {
+    log::error!(
+        "release of {} refused: it had nothing in flight (a copied lc_pick released twice?); no counter changed",
+        h.addr()
+    );
 }
 
 /// Under loom, freeing a host checks the reclamation protocol's promises: `with_mut` makes
@@ -350,7 +420,7 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         let word = self.word.with_mut(|w| *w);
-        assert_eq!(word & INFLIGHT_MASK, 0, "host {} freed with requests in flight", self.addr());
+        assert_eq!(word & COUNT_MASK, GUARD, "host {} freed with requests in flight", self.addr());
         assert_ne!(word & RETIRED, 0, "host {} freed before it was retired", self.addr());
         self.health.census.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -389,5 +459,81 @@ impl Drop for HostRef {
         // SAFETY: each `HostRef` is the unique structural reference of its host and is
         // dropped once.
         unsafe { Host::retire(self.0) }
+    }
+}
+
+/// The address of the hosts the unit tests release without a reservation. Those releases log
+/// an error, and the C ABI's log test (which captures the process-wide log while these run
+/// in parallel) leaves out the records that name it.
+#[cfg(all(test, not(loom)))]
+pub(crate) const REFUSED_RELEASE_TEST_ADDRESS: &str = "192.0.2.15:80";
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn host(max_fails: u32) -> HostRef {
+        let health = std::sync::Arc::new(Health { max_fails, fail_ns: 10_000_000_000, clock: Clock::System });
+        HostRef::new(REFUSED_RELEASE_TEST_ADDRESS, &health)
+    }
+
+    /// A release with nothing in flight (a copied pick released twice) used to borrow from
+    /// the flag bits: 536870911 in flight, DOWN, SUSPECT and RETIRED set.
+    #[test]
+    fn release_with_nothing_in_flight_is_refused_and_changes_no_bit() {
+        let h = host(1);
+        for (down, failed) in [(false, false), (true, false), (false, true), (true, true)] {
+            assert!(h.try_reserve(1));
+            h.set_down(down);
+            // SAFETY: the reservation just made; the host is alive (`h`).
+            assert!(unsafe { Host::release(h.ptr(), false) });
+            let before = h.word.load(Ordering::Relaxed);
+            // SAFETY: the host is alive; the release has no reservation and must be refused.
+            assert!(!unsafe { Host::release(h.ptr(), failed) }, "refused ({down}, {failed})");
+            assert_eq!(h.word.load(Ordering::Relaxed), before, "no bit changed ({down}, {failed})");
+            assert_eq!((h.in_flight(), h.is_down(), h.recent_failures()), (0, down, 0));
+            h.set_down(false);
+            assert!(h.try_reserve(1), "still reservable");
+            // SAFETY: as above.
+            assert!(unsafe { Host::release(h.ptr(), false) });
+        }
+    }
+
+    /// A fold that runs while a refused release is between its two RMWs sees `completed` one
+    /// higher than it ends; the total must step back, not jump by 2^31 - 1.
+    #[test]
+    fn fold_during_a_refused_release_stays_exact() {
+        let h = host(0);
+        assert!(h.try_reserve(1));
+        // SAFETY: the reservation just made.
+        assert!(unsafe { Host::release(h.ptr(), false) });
+        assert_eq!(h.fold_completed(), 1);
+        // The refused release's first RMW, then a fold, then its undo.
+        let prev = h.word.fetch_add(RELEASE_DELTA, Ordering::Relaxed);
+        assert_eq!(prev & COUNT_MASK, GUARD);
+        assert_eq!((h.in_flight(), h.fold_completed()), (0, 2));
+        h.word.fetch_sub(RELEASE_DELTA, Ordering::Relaxed);
+        assert_eq!((h.in_flight(), h.fold_completed()), (0, 1));
+        assert!(h.try_reserve(1));
+        assert_eq!(h.fold_completed(), 2);
+        // SAFETY: the reservation just made.
+        assert!(unsafe { Host::release(h.ptr(), false) });
+    }
+
+    /// While a refused release has borrowed GUARD, every pick sees the host as full, and a
+    /// second refused release is refused too (it must not take a count it cannot see).
+    #[test]
+    fn refused_releases_stack_without_touching_the_flags() {
+        let h = host(0);
+        h.set_down(true);
+        let start = h.word.load(Ordering::Relaxed);
+        let first = h.word.fetch_add(RELEASE_DELTA, Ordering::Relaxed);
+        assert!(!h.try_reserve(MAX_REQUESTS_LIMIT as u64), "full while borrowed");
+        // SAFETY: the host is alive; nothing is in flight, so this release is refused.
+        assert!(!unsafe { Host::release(h.ptr(), false) });
+        assert_eq!(h.word.load(Ordering::Relaxed) & (SUSPECT | DOWN | RETIRED), DOWN);
+        h.word.fetch_sub(RELEASE_DELTA, Ordering::Relaxed);
+        assert_eq!(first, start);
+        assert_eq!(h.word.load(Ordering::Relaxed), start);
     }
 }

@@ -43,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+mod claim;
 mod clock;
 mod error;
 #[cfg(not(loom))]
@@ -58,6 +59,9 @@ pub mod source;
 mod sync;
 mod upstream;
 
+#[cfg(loom)]
+#[doc(hidden)]
+pub use claim::{Claim, claim, release_claimed, seal};
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, ErrorKind, SourceError};
 #[cfg(loom)]

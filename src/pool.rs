@@ -95,9 +95,8 @@ impl Builder {
                 health,
             }),
         };
-        if let Err(e) = pool.refresh() {
-            log::warn!("initial refresh failed: {e}");
-        }
+        // A failure has been logged by the refresh itself (once: issue 10 found it twice).
+        let _ = pool.refresh();
         Ok(pool)
     }
 }
@@ -149,7 +148,10 @@ pub struct HostStats {
     pub in_flight: u32,
     /// Reservations ever made (released or in flight).
     pub picks: u64,
-    /// Failures inside the passive-health window.
+    /// How many of the host's last `max_fails` failures lie inside the passive-health window
+    /// ending now: the failures inside the window, capped at `max_fails` (the host keeps only
+    /// the last `max_fails` timestamps, all that availability needs; 0 when passive health is
+    /// off).
     pub recent_failures: u32,
     /// Marked down by the integrator.
     pub down: bool,
@@ -233,6 +235,13 @@ impl Pool {
     ///
     /// Hosts whose address was already known keep their state (in-flight counts, failures,
     /// down flag). If the source fails, the current list stays and the error is returned.
+    ///
+    /// Called from a source (or the log) during a refresh of the same pool, it fails with
+    /// [`ErrorKind::InvalidArgument`] instead of deadlocking on itself. Called during a
+    /// refresh of *another* pool, it never waits for this pool's refresh lock: if a refresh
+    /// of this pool runs on another thread, it fails with [`ErrorKind::InvalidArgument`] at
+    /// once, since that refresh may be waiting for ours (two pools whose sources refresh each
+    /// other from two threads would otherwise deadlock).
     pub fn refresh(&self) -> Result<RefreshReport, Error> {
         self.shared.refresh(&Context::new())
     }
@@ -371,6 +380,21 @@ impl Shared {
                 "refresh called from a source or log callback of a refresh of the same pool",
             ));
         }
+        // A refresh nested in another pool's refresh (its source or log callback) holds that
+        // pool's refresh lock: waiting for ours could close a cycle (two pools whose sources
+        // refresh each other from two threads), so it never waits.
+        #[cfg(not(loom))]
+        if reentry::holds_any() {
+            return match self.refresh_lock.try_lock() {
+                Ok(state) => self.refresh_locked(state, ctx),
+                Err(std::sync::TryLockError::Poisoned(p)) => self.refresh_locked(p.into_inner(), ctx),
+                Err(std::sync::TryLockError::WouldBlock) => Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "refresh called from a callback of another pool's refresh while this pool's refresh runs on \
+                     another thread: refused, since waiting could deadlock",
+                )),
+            };
+        }
         let state = self.refresh_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.refresh_locked(state, ctx)
     }
@@ -406,7 +430,7 @@ impl Shared {
         // Free the replaced snapshots nobody uses any more (arc-swap's swap has paid the debts
         // of every pick still on the one just replaced, so their references are counted), then
         // sweep. A failed refresh does this too, so a source that keeps failing does not keep
-        // drained hosts alive or leave the 32-bit completed counters unfolded.
+        // drained hosts alive or leave the 31-bit completed counters unfolded.
         state.retired.retain(|s| Arc::strong_count(s) > 1);
         let reclaimed = reg.sweep();
         let hosts = reg.len();
@@ -429,7 +453,8 @@ impl Shared {
 }
 
 /// Which thread holds a pool's refresh lock, so that a source or log callback that calls
-/// back into a refresh of the same pool gets an error instead of a self-deadlock. Not under
+/// back into a refresh of the same pool gets an error instead of a self-deadlock, and one
+/// that refreshes another pool never waits for that pool's lock (no lock-order cycle). Not under
 /// loom, whose threads share one OS thread (and its thread-locals).
 #[cfg(not(loom))]
 mod reentry {
@@ -438,8 +463,8 @@ mod reentry {
     use super::Shared;
 
     thread_local! {
-        /// The pools whose refresh lock this thread holds (nested refreshes of different
-        /// pools are fine).
+        /// The pools whose refresh lock this thread holds (a refresh of another pool nested
+        /// in one of them takes that pool's lock only if it is free).
         static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     }
 
@@ -449,6 +474,11 @@ mod reentry {
 
     pub(super) fn held_by_this_thread(shared: &Shared) -> bool {
         HELD.with(|h| h.borrow().contains(&key(shared)))
+    }
+
+    /// Does this thread hold any pool's refresh lock (is it inside a refresh)?
+    pub(super) fn holds_any() -> bool {
+        HELD.with(|h| !h.borrow().is_empty())
     }
 
     /// Marks the refresh lock of `shared` as held by this thread until dropped.

@@ -70,7 +70,7 @@ impl Registry {
         let before = self.hosts.len();
         self.hosts.retain(|e| {
             // Widen the completed count now: a host that stays may not be asked for stats
-            // before its 32-bit field wraps.
+            // before its 31-bit field wraps.
             e.0.fold_completed();
             if Arc::strong_count(&e.0) != 1 {
                 return true;

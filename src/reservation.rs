@@ -76,8 +76,8 @@ impl Reservation {
     }
 
     /// Gives up this reservation without releasing it and returns its host pointer, which
-    /// now carries the unreleased reservation (the C ABI keeps it in a caller-owned struct).
-    #[cfg(not(loom))] // for the C ABI only, which loom builds leave out
+    /// now carries the unreleased reservation (the C ABI keeps it in a caller-owned struct;
+    /// the loom model of the claim, `tests/loom_claim.rs`, in a stand-in).
     pub(crate) fn into_raw(self) -> NonNull<HostBox> {
         let host = self.host;
         std::mem::forget(self);
@@ -89,13 +89,21 @@ impl Reservation {
     ///
     /// # Safety
     /// `host` came from `into_raw` and is passed here at most once.
-    #[cfg(not(loom))] // for the C ABI only, which loom builds leave out
     pub(crate) unsafe fn from_raw(host: NonNull<HostBox>) -> Self {
         Self { host, tag: 0, index: 0 }
     }
 
     /// Ends the request with `outcome`.
     pub fn release(self, outcome: Outcome) {
+        let released = self.release_raw(outcome);
+        debug_assert!(released, "a reservation found nothing in flight on its host");
+    }
+
+    /// Ends the request with `outcome`; false when the host had nothing in flight, so that
+    /// nothing was released (possible only for a reservation rebuilt by
+    /// [`Reservation::from_raw`] from a pointer that was released already: the C ABI reports
+    /// it as `LC_ERR_NOT_IN_FLIGHT`). The release has been logged as an error then.
+    pub(crate) fn release_raw(self, outcome: Outcome) -> bool {
         let host = self.host;
         std::mem::forget(self);
         // SAFETY: `self` held an unreleased reservation on `host`, and was forgotten, so this
@@ -107,7 +115,8 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         // SAFETY: dropping is this reservation's one release (`release` forgets `self`).
-        unsafe { Host::release(self.host, false) }
+        let released = unsafe { Host::release(self.host, false) };
+        debug_assert!(released, "a reservation found nothing in flight on its host");
     }
 }
 
@@ -118,5 +127,36 @@ impl std::fmt::Debug for Reservation {
             .field("index", &self.index)
             .field("tag", &self.tag)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Outcome, Pool, Reservation, Static};
+
+    /// Two handles on one reservation, as a copied `lc_pick` memcpy'd back gives in C.
+    fn twice(r: Reservation) -> (Reservation, Reservation) {
+        let raw = r.into_raw();
+        // SAFETY: a deliberate second handle; the test releases it only after the first.
+        unsafe { (Reservation::from_raw(raw), Reservation::from_raw(raw)) }
+    }
+
+    #[test]
+    fn second_release_of_one_reservation_is_refused_and_changes_no_counter() {
+        let address = crate::host::REFUSED_RELEASE_TEST_ADDRESS;
+        let pool = Pool::builder(Static::from_addresses([address])).build().unwrap();
+        for outcome in [Outcome::Success, Outcome::Failure] {
+            let (first, second) = twice(pool.select().unwrap());
+            assert!(first.release_raw(Outcome::Success));
+            let before = pool.stats().remove(0);
+            assert!(!second.release_raw(outcome), "{outcome:?}");
+            assert_eq!(pool.stats().remove(0), before, "{outcome:?}");
+            assert_eq!((before.in_flight, before.down, before.unhealthy, before.recent_failures), (0, false, false, 0));
+        }
+        assert_eq!(pool.stats()[0].picks, 2);
+        pool.set_down(address, true).unwrap();
+        pool.set_down(address, false).unwrap();
+        pool.refresh().unwrap();
+        drop(pool.select().expect("the host is still pickable"));
     }
 }

@@ -263,3 +263,50 @@ fn a_refresher_stopped_from_a_source_of_another_threads_refresh_does_not_deadloc
     assert_eq!(rx.recv_timeout(Duration::from_secs(30)).expect("no deadlock"), Ok(()));
     assert!(slot.lock().unwrap().is_none());
 }
+
+#[test]
+fn two_pools_whose_sources_refresh_each_other_do_not_deadlock() {
+    // Each source, once armed, waits until both threads are inside their own pool's refresh
+    // (each holding its refresh lock), refreshes the other pool, and waits again until both
+    // tried: so both nested refreshes run while the other lock is held, on every schedule.
+    // The cells are emptied at the end (a pool left in its peer's source is a cycle).
+    let cells: [Arc<std::sync::Mutex<Option<Pool>>>; 2] = Default::default();
+    type Slot = Arc<std::sync::Mutex<Option<Result<(), ErrorKind>>>>;
+    let results: [Slot; 2] = Default::default();
+    let armed = Arc::new(AtomicBool::new(false));
+    let inside = Arc::new(std::sync::Barrier::new(2));
+    let tried = Arc::new(std::sync::Barrier::new(2));
+    let pools: Vec<Pool> = (0..2)
+        .map(|i| {
+            let (peer, result) = (Arc::clone(&cells[1 - i]), Arc::clone(&results[i]));
+            let (armed, inside, tried) = (Arc::clone(&armed), Arc::clone(&inside), Arc::clone(&tried));
+            let src = source::from_fn(move |_| {
+                if armed.load(Ordering::SeqCst) {
+                    inside.wait();
+                    let peer = peer.lock().unwrap().clone().expect("armed after both pools exist");
+                    *result.lock().unwrap() = Some(peer.refresh().map(|_| ()).map_err(|e| e.kind()));
+                    tried.wait();
+                }
+                Ok(vec![Upstream::new(if i == 0 { "a:1" } else { "b:1" })])
+            });
+            Pool::builder(src).build().unwrap()
+        })
+        .collect();
+    for (cell, pool) in cells.iter().zip(&pools) {
+        *cell.lock().unwrap() = Some(pool.clone());
+    }
+    armed.store(true, Ordering::SeqCst);
+    let (tx, rx) = std::sync::mpsc::channel();
+    for pool in &pools {
+        let (pool, tx) = (pool.clone(), tx.clone());
+        std::thread::spawn(move || tx.send(pool.refresh().map(|_| ())).unwrap());
+    }
+    // A guard against a regression hanging the suite, not a synchronisation: the refreshes
+    // either deadlock (no answer ever) or answer at once.
+    let outer: Vec<_> = (0..2).map(|_| rx.recv_timeout(Duration::from_secs(60)).expect("no deadlock")).collect();
+    cells.iter().for_each(|c| drop(c.lock().unwrap().take()));
+    assert_eq!(outer, [Ok(()), Ok(())]);
+    for r in &results {
+        assert_eq!(r.lock().unwrap().take(), Some(Err(ErrorKind::InvalidArgument)));
+    }
+}

@@ -1,7 +1,7 @@
 /*
  * Every function of the C ABI, and every error path: NULL for each pointer argument,
  * invalid UTF-8, empty and malformed addresses, weight 0, limits out of range, unknown enum
- * values, double release, zeroed picks, failing callback sources.
+ * values, double release, zeroed picks, copied picks, failing callback sources.
  * Prints "version X.Y.Z" and "N checks passed" on success (tests/ffi.rs checks both).
  */
 #include <pthread.h>
@@ -115,7 +115,7 @@ static void test_version_and_status(void) {
         CHECK(strcmp(lc_status_str(s), "unknown status") != 0);
     }
     CHECK(strcmp(lc_status_str(LC_ERR_ALREADY_RELEASED), "reservation already released") == 0);
-    CHECK(strcmp(lc_status_str(LC_ERR_OS + 1), "unknown status") == 0);
+    CHECK(strcmp(lc_status_str(LC_ERR_NOT_IN_FLIGHT + 1), "unknown status") == 0);
     CHECK(strcmp(lc_status_str(UINT32_MAX), "unknown status") == 0);
 }
 
@@ -252,8 +252,9 @@ static void test_callback_source_results(void) {
     /* A failed push fails the fetch even when the callback then returns LC_OK. */
     CHECK_OK(lc_source_callback_new(list_push_null, NULL, NULL, &source));
     errors_logged = 0;
+    warnings_logged = 0;
     CHECK_OK(lc_pool_new(NULL, source, &pool)); /* the first refresh fails: logged, pool empty */
-    CHECK(errors_logged == 1);
+    CHECK(errors_logged == 1 && warnings_logged == 0); /* once, not twice */
     CHECK(strstr(last_error, "invalid upstream after 1 valid ones") != NULL);
     CHECK_STATUS(lc_pool_refresh(pool, NULL), LC_ERR_SOURCE_FAILED);
     CHECK_STATUS(lc_pool_host_stats(pool, "10.0.0.8:80", &(lc_host_stats){0}), LC_ERR_NOT_FOUND);
@@ -500,6 +501,110 @@ static void test_select_and_release(void) {
     lc_pool_free(pool);
 }
 
+/* Issue 10, point 2: copies of a pick. Every case ends with the host's counters exact. */
+static void test_copied_picks(void) {
+    struct dynamic d;
+    lc_upstream one = upstream("10.0.0.1:80");
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+    lc_pick a, b, copy, saved;
+    lc_host_stats s;
+    lc_refresh_report report;
+    unsigned errors_before;
+
+    /* The reproduction: select a and b on one host, copy a, release a, the copy, then b. */
+    CHECK_OK(lc_pool_new(NULL, static_source(&one.address, 1), &pool));
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &b));
+    copy = a;
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    CHECK_STATUS(lc_pick_release(&copy, LC_OUTCOME_SUCCESS), LC_ERR_PICK_MOVED);
+    CHECK_STATUS(lc_pick_release(&copy, LC_OUTCOME_FAILURE), LC_ERR_PICK_MOVED);
+    s = stats_of(pool, "10.0.0.1:80");
+    CHECK(s.in_flight == 1 && s.picks == 2 && s.recent_failures == 0);
+    CHECK_OK(lc_pick_release(&b, LC_OUTCOME_SUCCESS));
+    s = stats_of(pool, "10.0.0.1:80");
+    CHECK(s.in_flight == 0 && s.picks == 2 && !s.down && !s.full && !s.unhealthy);
+    /* A copy of a live pick is refused too, and the original still releases. */
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    copy = a;
+    CHECK_STATUS(lc_pick_release(&copy, LC_OUTCOME_SUCCESS), LC_ERR_PICK_MOVED);
+    CHECK(stats_of(pool, "10.0.0.1:80").in_flight == 1);
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    CHECK(stats_of(pool, "10.0.0.1:80").in_flight == 0);
+
+    /* A copy memcpy'd back after the release cannot be told from the original: with nothing
+     * in flight on the host, its second release is refused, logged, and changes nothing. */
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    memcpy(&saved, &a, sizeof a);
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    memcpy(&a, &saved, sizeof a);
+    errors_before = errors_logged;
+    CHECK_STATUS(lc_pick_release(&a, LC_OUTCOME_FAILURE), LC_ERR_NOT_IN_FLIGHT);
+    CHECK(errors_logged == errors_before + 1);
+    CHECK(strstr(last_error, "release of 10.0.0.1:80 refused: it had nothing in flight") == last_error);
+    CHECK(a.reservation == NULL); /* consumed */
+    CHECK_STATUS(lc_pick_release(&a, LC_OUTCOME_SUCCESS), LC_ERR_ALREADY_RELEASED);
+    s = stats_of(pool, "10.0.0.1:80");
+    CHECK(s.in_flight == 0 && s.picks == 4 && s.recent_failures == 0 && !s.unhealthy);
+    /* ... and with another request in flight it ends that one, whose own release is then
+     * the one refused (documented): the counters still end exact. */
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    memcpy(&saved, &a, sizeof a);
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &b));
+    memcpy(&a, &saved, sizeof a);
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    CHECK(stats_of(pool, "10.0.0.1:80").in_flight == 0);
+    CHECK_STATUS(lc_pick_release(&b, LC_OUTCOME_SUCCESS), LC_ERR_NOT_IN_FLIGHT);
+    s = stats_of(pool, "10.0.0.1:80");
+    CHECK(s.in_flight == 0 && s.picks == 6 && !s.down && !s.full);
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    lc_pool_free(pool);
+
+    /* Late duplicate release after reuse (documented rule: do not select into a pick until
+     * every release of it has returned): the late call ends the new reservation, so a
+     * max_requests = 1 host admits a second request. */
+    one.max_requests = 1;
+    CHECK_OK(lc_source_static_new(&one, 1, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));                 /* reuse */
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));                 /* the late duplicate */
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &b));                   /* a second request */
+    CHECK_STATUS(lc_pick_release(&a, LC_OUTCOME_SUCCESS), LC_ERR_ALREADY_RELEASED);
+    s = stats_of(pool, "10.0.0.1:80");
+    CHECK(s.in_flight == 1 && s.picks == 3 && s.full);
+    CHECK_OK(lc_pick_release(&b, LC_OUTCOME_SUCCESS));
+    lc_pool_free(pool);
+
+    /* The reproduction with a refresh that removes the host in between (used to free it
+     * while b's reservation was outstanding): b's release must land on a live host. */
+    memset(&d, 0, sizeof d);
+    d.addresses[0] = "10.0.0.1:80";
+    d.n = 1;
+    CHECK_OK(lc_pool_new(NULL, dynamic_source(&d), &pool));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &a));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &b));
+    copy = a;
+    CHECK_OK(lc_pick_release(&a, LC_OUTCOME_SUCCESS));
+    CHECK_STATUS(lc_pick_release(&copy, LC_OUTCOME_SUCCESS), LC_ERR_PICK_MOVED);
+    d.addresses[0] = "10.0.0.2:80";
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.reclaimed == 0);
+    s = stats_of(pool, "10.0.0.1:80");
+    CHECK(!s.listed && s.in_flight == 1 && s.picks == 2);
+    CHECK(strcmp(b.address, "10.0.0.1:80") == 0);
+    CHECK_OK(lc_pick_release(&b, LC_OUTCOME_SUCCESS));
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(report.reclaimed == 1);
+    lc_pool_free(pool);
+}
+
 static void test_set_down(void) {
     const char *two[] = {"10.0.0.1:80", "10.0.0.2:80"};
     const char bad_utf8[] = {'\xff', ':', '8', '0', '\0'};
@@ -652,6 +757,7 @@ static void test_picker(void) {
     CHECK_OK(lc_pool_new(NULL, static_source(two, 2), &pool));
 
     CHECK_STATUS(lc_picker_new(NULL, 1, &picker), LC_ERR_NULL_POINTER);
+    CHECK(picker == NULL); /* *out is NULL on every error, a NULL pool included */
     CHECK_STATUS(lc_picker_new(pool, 1, NULL), LC_ERR_NULL_POINTER);
     CHECK_OK(lc_picker_new(pool, 42, &picker));
     CHECK_OK(lc_picker_new(pool, 0, &random));
@@ -725,7 +831,9 @@ static void test_refresher(void) {
     CHECK_OK(lc_pool_new(NULL, source, &pool));
     CHECK(c.calls == 1);
 
+    refresher = (lc_refresher *)&refresher;
     CHECK_STATUS(lc_refresher_start(NULL, 1, &refresher), LC_ERR_NULL_POINTER);
+    CHECK(refresher == NULL); /* *out is NULL on every error, a NULL pool included */
     CHECK_STATUS(lc_refresher_start(pool, 1, NULL), LC_ERR_NULL_POINTER);
     CHECK_STATUS(lc_refresher_start(pool, 0, &refresher), LC_ERR_INVALID_LIMIT);
     CHECK(refresher == NULL);
@@ -757,6 +865,47 @@ static void test_refresher(void) {
 }
 
 /* ---- log --------------------------------------------------------------------------- */
+
+/* Issue 10, point 5: a log callback frees the pool whose refresh is logging. */
+static lc_pool *pool_to_free;
+static unsigned frees_from_log;
+
+static void free_pool_on_error(void *userdata, lc_log_level level, const char *message) {
+    CHECK(userdata == &pool_to_free && message != NULL);
+    if (level == LC_LOG_ERROR && pool_to_free != NULL) {
+        lc_pool_free(pool_to_free);
+        pool_to_free = NULL;
+        frees_from_log++;
+    }
+}
+
+static void test_log_callback_may_free_the_refreshing_pool(void) {
+    const char *one[] = {"10.0.0.1:80"};
+    struct dynamic failing;
+    lc_source *multi = NULL;
+    lc_pool *pool = NULL;
+    lc_refresh_report report;
+    lc_pick p;
+    memset(&failing, 0, sizeof failing);
+    memset(&p, 0, sizeof p);
+    memset(&report, 0, sizeof report);
+    CHECK_OK(lc_source_multi_new(&multi));
+    CHECK_OK(lc_source_multi_add(multi, dynamic_source(&failing)));
+    CHECK_OK(lc_source_multi_add(multi, static_source(one, 1)));
+    CHECK_OK(lc_pool_new(NULL, multi, &pool));
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p));
+    failing.fail = 1;
+    pool_to_free = pool;
+    CHECK_OK(lc_log_set_callback(free_pool_on_error, &pool_to_free, LC_LOG_ERROR));
+    /* The multi logs its failing member mid-refresh; the callback frees the pool. */
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(frees_from_log == 1 && pool_to_free == NULL);
+    CHECK(report.upstreams == 1 && report.generation == 2);
+    CHECK(failing.freed == 1); /* the sources went with the pool, once the refresh returned */
+    CHECK_OK(lc_log_set_callback(capture_log, &errors_logged, LC_LOG_DEBUG));
+    CHECK(strcmp(p.address, "10.0.0.1:80") == 0);
+    CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
+}
 
 static void test_log_callback(void) {
     struct dynamic d;
@@ -794,6 +943,7 @@ int main(void) {
     test_multi_and_grace();
     test_pool_config();
     test_select_and_release();
+    test_copied_picks();
     test_set_down();
     test_stats_and_removal();
     test_max_requests_is_exact();
@@ -801,6 +951,7 @@ int main(void) {
     test_pool_freed_with_picks_outstanding();
     test_picker();
     test_refresher();
+    test_log_callback_may_free_the_refreshing_pool();
     CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
     printf("%lu checks passed\n", checks_passed);
     return 0;

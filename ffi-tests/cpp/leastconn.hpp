@@ -98,15 +98,17 @@ inline Source multi(std::vector<Source> sources) {
     return m;
 }
 
+// A reservation is bound to the address of its lc_pick (a copied struct is refused with
+// LC_ERR_PICK_MOVED), so the lc_pick lives on the heap and a move hands over the pointer.
+// A moved-from Pick holds nothing; only held() and destruction are valid on it.
 class Pick {
 public:
-    Pick() noexcept : pick_{} {}
-    Pick(Pick &&other) noexcept : pick_(other.pick_) { other.pick_ = lc_pick{}; }
+    Pick() : pick_(new lc_pick{}) {}
+    Pick(Pick &&other) noexcept = default;
     Pick &operator=(Pick &&other) noexcept {
         if (this != &other) {
             reset();
-            pick_ = other.pick_;
-            other.pick_ = lc_pick{};
+            pick_ = std::move(other.pick_);
         }
         return *this;
     }
@@ -114,18 +116,18 @@ public:
     Pick &operator=(const Pick &) = delete;
     ~Pick() { reset(); }
 
-    const char *address() const noexcept { return pick_.address; }
-    std::uint64_t host_id() const noexcept { return pick_.host_id; }
-    std::size_t index() const noexcept { return pick_.index; }
-    bool held() const noexcept { return pick_.reservation != nullptr; }
-    void release(lc_outcome outcome) { check(lc_pick_release(&pick_, outcome)); }
-    lc_pick *raw() noexcept { return &pick_; }
+    const char *address() const noexcept { return pick_->address; }
+    std::uint64_t host_id() const noexcept { return pick_->host_id; }
+    std::size_t index() const noexcept { return pick_->index; }
+    bool held() const noexcept { return pick_ && pick_->reservation != nullptr; }
+    void release(lc_outcome outcome) { check(lc_pick_release(pick_.get(), outcome)); }
+    lc_pick *raw() noexcept { return pick_.get(); }
 
 private:
     void reset() noexcept {
-        if (held()) lc_pick_release(&pick_, LC_OUTCOME_SUCCESS);
+        if (held()) lc_pick_release(pick_.get(), LC_OUTCOME_SUCCESS);
     }
-    lc_pick pick_;
+    std::unique_ptr<lc_pick> pick_;
 };
 
 class Picker {

@@ -40,6 +40,7 @@ class Pick(ctypes.Structure):
         ("index", c_size_t),
         ("host_id", c_uint64),
         ("reservation", c_void_p),
+        ("check", c_uint64),
     ]
 
 

@@ -27,6 +27,14 @@ impl PanicOrDefault for () {
     fn panic_value() -> Self {}
 }
 
+/// The functions that return a static string (`lc_status_str`, `lc_version`) promise never
+/// to return NULL: after a panic they return a static empty string.
+impl PanicOrDefault for *const c_char {
+    fn panic_value() -> Self {
+        c"".as_ptr()
+    }
+}
+
 /// `&str` from a NUL-terminated C string: `LC_ERR_NULL_POINTER` for NULL,
 /// `LC_ERR_INVALID_UTF8` when it is not UTF-8.
 ///

@@ -1,20 +1,24 @@
 //! Picks into a caller-owned struct, their release, and the per-thread picker.
 //!
-//! A successful select moves the reservation out of Rust ([`Reservation::into_raw`]) into
-//! the pick's `reservation` field. Release claims it with one atomic swap to NULL: whoever
-//! gets the non-NULL pointer performs the one release, every other (a second release, a
-//! racing thread, a zeroed struct) gets `LC_ERR_ALREADY_RELEASED` and changes nothing.
+//! A successful select moves the reservation out of Rust into the pick's `reservation` field,
+//! with a `check` word that binds it to the pick's address ([`crate::claim`]). Release
+//! verifies the check word (a copy of the struct gets `LC_ERR_PICK_MOVED`) and claims the
+//! reservation with one atomic swap to NULL: whoever gets the non-NULL pointer performs the
+//! one release, every other (a second release, a racing thread, a zeroed struct) gets
+//! `LC_ERR_ALREADY_RELEASED`. Neither changes any counter.
 
 use std::ffi::{c_char, c_void};
-use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::ptr;
+use std::sync::atomic::AtomicPtr;
 
+use crate::claim::{self, Claim};
 use crate::error::Error;
 use crate::ffi::pool::lc_pool;
 use crate::ffi::status::{
-    LC_ERR_ALREADY_RELEASED, LC_ERR_INVALID_ARGUMENT, LC_ERR_NULL_POINTER, LC_OK, lc_status, status_of,
+    LC_ERR_ALREADY_RELEASED, LC_ERR_INVALID_ARGUMENT, LC_ERR_NOT_IN_FLIGHT, LC_ERR_NULL_POINTER, LC_ERR_PICK_MOVED,
+    LC_OK, lc_status, status_of,
 };
-use crate::host::{HostBox, HostId};
+use crate::host::HostId;
 use crate::pool::Picker;
 use crate::reservation::{Outcome, Reservation};
 
@@ -23,6 +27,25 @@ use crate::reservation::{Outcome, Reservation};
 /// Zero-initialise it (`lc_pick pick = {0};` or `memset`) before its first select; a
 /// select fills it, `lc_pick_release()` ends it, after which it may be selected into again.
 /// The fields are read-only for the caller.
+///
+/// A pick must be released at the address it was selected into: the reservation is bound
+/// to that address, and a copy of the struct (`lc_pick copy = pick;`, a `memcpy` into other
+/// storage, a struct returned by value) is refused by `lc_pick_release()` with
+/// `LC_ERR_PICK_MOVED`, changing nothing (and a select into such a copy gets
+/// `LC_ERR_INVALID_ARGUMENT` until it is zeroed). Two things cannot be detected, because the
+/// struct's bytes and address are all a release sees:
+/// * a copy `memcpy`d back to the original address after the original was released: it
+///   is the original again, and releasing it releases the host a second time. If the host
+///   has nothing in flight then, the release is refused with `LC_ERR_NOT_IN_FLIGHT` and
+///   logged; if another request holds the host, that request's count is taken instead (its
+///   own release later gets `LC_ERR_NOT_IN_FLIGHT`), and if the host was removed meanwhile
+///   it may already be freed (undefined behaviour). Never copy a pick back.
+/// * a late duplicate release after reuse: once `lc_pick_release()` returned `LC_OK`, a
+///   select into the same struct stores a new reservation, and any release of that struct
+///   (including a second, stale call meant for the old one) ends the new reservation. The
+///   rule: call `lc_pick_release()` on a pick once per select, and do not select into it
+///   again until every call that may release it has returned (e.g. the code path that
+///   releases the request owns the pick until it selects again).
 ///
 /// Thread safety: a pick may be released from any thread, and concurrent releases of one
 /// pick are safe (exactly one succeeds). Selecting into a pick while another thread
@@ -41,6 +64,8 @@ pub struct lc_pick {
     pub host_id: u64,
     /// Private: the reservation this pick holds, NULL once released. Never write it.
     pub reservation: *mut c_void,
+    /// Private: binds `reservation` to this struct's address. Never write it.
+    pub check: u64,
 }
 
 /// How the request sent to a picked host ended (one of `LC_OUTCOME_*`).
@@ -67,13 +92,10 @@ unsafe fn reservation_cell<'a>(pick: *mut lc_pick) -> &'a AtomicPtr<c_void> {
 fn fill(out: *mut lc_pick, result: Result<Reservation, Error>) -> lc_status {
     match result {
         Ok(r) => {
-            let pick = lc_pick {
-                address: r.address_cstr().as_ptr(),
-                tag: ptr::with_exposed_provenance_mut(r.tag()),
-                index: r.index(),
-                host_id: r.host_id().0,
-                reservation: r.into_raw().as_ptr().cast(),
-            };
+            let (address, tag, index, host_id) =
+                (r.address_cstr().as_ptr(), ptr::with_exposed_provenance_mut(r.tag()), r.index(), r.host_id().0);
+            let (reservation, check) = claim::seal(r, out.addr());
+            let pick = lc_pick { address, tag, index, host_id, reservation, check };
             // SAFETY: `out` is a live pick that no other thread touches during a select.
             unsafe { out.write(pick) };
             LC_OK
@@ -131,9 +153,15 @@ pub extern "C" fn lc_pool_select(
 ///
 /// The release lands on the host the pick was made on, even after that host left the list
 /// or the pool was freed; afterwards `pick->address` is no longer valid. A pick that holds
-/// no reservation (released already, or zeroed) gives `LC_ERR_ALREADY_RELEASED` and changes
-/// no counter; when several threads release one pick at once exactly one gets `LC_OK`.
-/// An unknown outcome gives `LC_ERR_INVALID_ARGUMENT` and releases nothing.
+/// no reservation (released already, or zeroed) gives `LC_ERR_ALREADY_RELEASED`, and a copy
+/// of a pick at another address gives `LC_ERR_PICK_MOVED`; neither changes any counter. When
+/// several threads release one pick at once exactly one gets `LC_OK`. An unknown outcome
+/// gives `LC_ERR_INVALID_ARGUMENT` and releases nothing. `LC_ERR_NOT_IN_FLIGHT` (logged as
+/// an error) says the host had nothing in flight, so nothing was released: the reservation
+/// had been released already through a copy that no check can catch (see `lc_pick`: a copy
+/// `memcpy`d back to this address); the pick is consumed. Nothing is detected when the
+/// struct was selected into again: the release then ends the new reservation (see `lc_pick`
+/// for the rule).
 ///
 /// Wait-free. May be called from any thread.
 #[unsafe(no_mangle)]
@@ -149,16 +177,21 @@ pub extern "C" fn lc_pick_release(pick: *mut lc_pick, outcome: lc_outcome) -> lc
         };
         // SAFETY: `pick` is a live pick (documented); see `reservation_cell`.
         let cell = unsafe { reservation_cell(pick) };
-        // AcqRel: the swaps on this field are totally ordered, so exactly one sees the
-        // pointer; Acquire also orders the winner after the write that stored it.
-        let Some(host) = NonNull::new(cell.swap(ptr::null_mut(), Ordering::AcqRel)) else {
-            return LC_ERR_ALREADY_RELEASED;
-        };
-        // SAFETY: the pointer came from `Reservation::into_raw` in `fill`, and the swap above
-        // made this the only call that holds it.
-        let reservation = unsafe { Reservation::from_raw(host.cast::<HostBox>()) };
-        reservation.release(outcome);
-        LC_OK
+        // SAFETY: as above; only `fill` writes `check`, never during a release (documented).
+        let check = unsafe { ptr::addr_of!((*pick).check).read() };
+        // SAFETY: `cell` and `check` are the fields of the pick at `pick`, filled by `fill`
+        // (with `seal` for this address) or zeroed or released; only claims write them now.
+        match unsafe { claim::claim(cell, check, pick.addr()) } {
+            Ok(reservation) => {
+                if claim::release_claimed(reservation, outcome) {
+                    LC_OK
+                } else {
+                    LC_ERR_NOT_IN_FLIGHT
+                }
+            }
+            Err(Claim::Empty) => LC_ERR_ALREADY_RELEASED,
+            Err(Claim::Moved) => LC_ERR_PICK_MOVED,
+        }
     })
 }
 
@@ -178,8 +211,9 @@ pub struct lc_picker {
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_picker_new(pool: *const lc_pool, seed: u64, out: *mut *mut lc_picker) -> lc_status {
     ffi_boundary!("lc_picker_new", {
-        let pool = try_ref!(pool);
+        // `out` first, so that it is NULL on every error, a NULL `pool` included.
         let out = try_out!(out);
+        let pool = try_ref!(pool);
         let picker = if seed == 0 { pool.pool.picker() } else { pool.pool.picker_seeded(seed) };
         // SAFETY: `try_out!` checked `out`.
         unsafe { out.write(Box::into_raw(Box::new(lc_picker { picker }))) };

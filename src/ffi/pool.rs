@@ -120,7 +120,8 @@ pub extern "C" fn lc_pool_new(
 /// refresher keeps refreshing its own reference to the pool's sources until it is stopped.
 /// The sources are dropped (callback sources call their `free_userdata`) once the last of
 /// the pool, its refreshers and its pickers is gone. Using the pool after this call, or
-/// freeing it twice, is undefined.
+/// freeing it twice, is undefined. A log callback or a callback source may free the pool
+/// whose `lc_pool_refresh()` is running: that refresh keeps the pool alive until it returns.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_free(pool: *mut lc_pool) {
     ffi_boundary!("lc_pool_free", {
@@ -147,11 +148,20 @@ pub struct lc_refresh_report {
 /// source fails (`LC_ERR_SOURCE_FAILED`; inside a `multi` only when the `multi` itself
 /// cannot run) the current list stays. `report` may be NULL; on success it is filled.
 /// Refreshes are serialised; picks never wait for them. May be called from any thread.
+///
+/// The refresh holds its own reference to the pool, so a log callback or a callback source
+/// may call `lc_pool_free(pool)` while it runs (the pool goes when the refresh returns). A
+/// refresh called from a source or log callback of a refresh of the same pool gets
+/// `LC_ERR_INVALID_ARGUMENT`; one called from a callback of another pool's refresh never
+/// waits: while that pool's refresh runs on another thread it gets `LC_ERR_INVALID_ARGUMENT`
+/// at once (waiting could deadlock, e.g. two pools whose sources refresh each other).
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_refresh(pool: *const lc_pool, report: *mut lc_refresh_report) -> lc_status {
     ffi_boundary!("lc_pool_refresh", {
-        let pool = try_ref!(pool);
-        match pool.pool.refresh() {
+        // A clone of the pool (one reference count): a log or source callback may free the
+        // handle during the refresh, and the refresh must not outlive what it uses.
+        let pool = try_ref!(pool).pool.clone();
+        match pool.refresh() {
             Ok(r) => {
                 // SAFETY: a non-NULL `report` points to writable storage (documented).
                 if let Some(out) = unsafe { report.as_mut() } {

@@ -21,8 +21,9 @@ pub struct lc_refresher {
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_refresher_start(pool: *const lc_pool, interval_ms: u64, out: *mut *mut lc_refresher) -> lc_status {
     ffi_boundary!("lc_refresher_start", {
-        let pool = try_ref!(pool);
+        // `out` first, so that it is NULL on every error, a NULL `pool` included.
         let out = try_out!(out);
+        let pool = try_ref!(pool);
         match Refresher::spawn(&pool.pool, Duration::from_millis(interval_ms)) {
             Ok(refresher) => {
                 // SAFETY: `try_out!` checked `out`.

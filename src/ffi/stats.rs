@@ -16,7 +16,9 @@ pub struct lc_host_stats {
     pub picks: u64,
     /// Requests in flight.
     pub in_flight: u32,
-    /// Failures inside the passive-health window.
+    /// How many of the host's last `max_fails` failures lie inside the passive-health window
+    /// ending now: the failures inside the window, capped at `max_fails` (only the last
+    /// `max_fails` timestamps are kept; 0 when passive health is off).
     pub recent_failures: u32,
     /// `max_requests` of its first entry in the list (0 = unlimited).
     pub max_requests: u32,

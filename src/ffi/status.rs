@@ -43,10 +43,16 @@ pub const LC_ERR_PANIC: lc_status = 11;
 pub const LC_ERR_INVALID_ARGUMENT: lc_status = 12;
 /// The operating system refused something (e.g. creating the refresher thread).
 pub const LC_ERR_OS: lc_status = 13;
+/// The pick was released at another address than the one it was selected into (a copy of
+/// the struct); nothing was released. Release the original.
+pub const LC_ERR_PICK_MOVED: lc_status = 14;
+/// The picked host had nothing in flight, so nothing was released: the reservation had been
+/// released already through an undetectable copy of the pick (see `lc_pick`). Logged.
+pub const LC_ERR_NOT_IN_FLIGHT: lc_status = 15;
 
 /// Every error kind with its status code, in code order. The compiler checks that each
 /// code is the kind's `code()`, so the header's numbers cannot drift from the Rust ones.
-const KINDS: [(lc_status, ErrorKind); 13] = [
+const KINDS: [(lc_status, ErrorKind); 15] = [
     (LC_ERR_NULL_POINTER, ErrorKind::NullPointer),
     (LC_ERR_INVALID_UTF8, ErrorKind::InvalidUtf8),
     (LC_ERR_INVALID_ADDRESS, ErrorKind::InvalidAddress),
@@ -60,6 +66,8 @@ const KINDS: [(lc_status, ErrorKind); 13] = [
     (LC_ERR_PANIC, ErrorKind::Panic),
     (LC_ERR_INVALID_ARGUMENT, ErrorKind::InvalidArgument),
     (LC_ERR_OS, ErrorKind::Os),
+    (LC_ERR_PICK_MOVED, ErrorKind::PickMoved),
+    (LC_ERR_NOT_IN_FLIGHT, ErrorKind::NotInFlight),
 ];
 
 const _: () = {
@@ -93,18 +101,21 @@ fn descriptions() -> &'static [CString] {
 /// Describes a status code: a static, NUL-terminated English string, never NULL.
 ///
 /// Any value is accepted; an unknown one gives "unknown status". The string lives as long
-/// as the process and may be used from any thread.
+/// as the process and may be used from any thread. (Like every function, it runs inside the
+/// panic fence; were it ever to panic, it would return a static empty string.)
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_status_str(status: lc_status) -> *const c_char {
-    const OK: &CStr = c"ok";
-    const UNKNOWN: &CStr = c"unknown status";
-    match status {
-        LC_OK => OK.as_ptr(),
-        code => match descriptions().get((code as usize).wrapping_sub(1)) {
-            Some(s) => s.as_ptr(),
-            None => UNKNOWN.as_ptr(),
-        },
-    }
+    ffi_boundary!("lc_status_str", {
+        const OK: &CStr = c"ok";
+        const UNKNOWN: &CStr = c"unknown status";
+        match status {
+            LC_OK => OK.as_ptr(),
+            code => match descriptions().get((code as usize).wrapping_sub(1)) {
+                Some(s) => s.as_ptr(),
+                None => UNKNOWN.as_ptr(),
+            },
+        }
+    })
 }
 
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -115,10 +126,11 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 /// The library's version, "MAJOR.MINOR.PATCH": a static NUL-terminated string.
 ///
 /// Compare with the `LC_VERSION_*` macros to check that the library loaded at run time is
-/// the one the program was compiled against.
+/// the one the program was compiled against. Never NULL; inside the panic fence like every
+/// function.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_version() -> *const c_char {
-    VERSION.as_ptr()
+    ffi_boundary!("lc_version", VERSION.as_ptr())
 }
 
 #[cfg(test)]
@@ -135,7 +147,7 @@ mod tests {
         for (status, kind) in KINDS {
             assert_eq!(text(status), kind.as_str());
         }
-        assert_eq!(text(14), "unknown status");
+        assert_eq!(text(16), "unknown status");
         assert_eq!(text(u32::MAX), "unknown status");
     }
 
