@@ -20,12 +20,24 @@ pub enum Clock {
     Manual(ManualClock),
 }
 
+/// The system clock's epoch: set by the first [`Clock::start`], i.e. when the first pool is
+/// built, so that reading the clock on the failure and pick paths never initialises it.
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
 impl Clock {
-    /// Nanoseconds since the epoch, plus one; never 0.
+    /// Fixes the system clock's epoch if it is not fixed yet (may block on the first call
+    /// in the process). Called when a pool is built, before any pick or release can run.
+    pub(crate) fn start(&self) {
+        if let Clock::System = self {
+            EPOCH.get_or_init(Instant::now);
+        }
+    }
+
+    /// Nanoseconds since the epoch, plus one; never 0. Never blocks after [`Clock::start`]:
+    /// `get_or_init` on an initialised `OnceLock` is one Acquire load.
     pub(crate) fn now_ns(&self) -> u64 {
         match self {
             Clock::System => {
-                static EPOCH: OnceLock<Instant> = OnceLock::new();
                 let epoch = *EPOCH.get_or_init(Instant::now);
                 // Saturates after ~584 years of uptime.
                 u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
