@@ -157,7 +157,9 @@ impl Random for Walk {
 }
 
 /// An exact probability (numerator, denominator), reduced.
-fn add(a: (u128, u128), b: (u128, u128)) -> (u128, u128) {
+type Fraction = (u128, u128);
+
+fn add(a: Fraction, b: Fraction) -> Fraction {
     fn gcd(a: u128, b: u128) -> u128 {
         if b == 0 { a } else { gcd(b, a % b) }
     }
@@ -170,7 +172,7 @@ fn add(a: (u128, u128), b: (u128, u128)) -> (u128, u128) {
 /// probability of each entry being proposed, over every draw sequence, and the same
 /// computed from the one intended distribution: the first entry among the admissible ones in
 /// proportion to weight, the second among the admissible rest likewise, the less loaded wins.
-fn p2c_proposals(weights: &[u32], in_flight: &[u64], down: &[bool]) -> (Vec<(u128, u128)>, Vec<(u128, u128)>) {
+fn p2c_proposals(weights: &[u32], in_flight: &[u64], down: &[bool]) -> (Vec<Fraction>, Vec<Fraction>) {
     use super::p2c;
     use crate::clock::Clock;
     use crate::host::{Health, HostRef};
