@@ -201,8 +201,8 @@ impl Pool {
     /// Picks a host and reserves it for one request.
     ///
     /// Wait-free: one snapshot load, one scan, one RMW on the chosen host's counter (see
-    /// CONCURRENCY.md for the bound). Fails with [`ErrorKind::NoUpstream`] when no host is
-    /// available.
+    /// CONCURRENCY.md for the bound); no allocation once the thread is warmed up
+    /// ([`warm_up_thread`]). Fails with [`ErrorKind::NoUpstream`] when no host is available.
     pub fn select(&self) -> Result<Reservation, Error> {
         self.select_excluding(&[])
     }

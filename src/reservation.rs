@@ -95,6 +95,9 @@ impl Reservation {
     }
 
     /// Ends the request with `outcome`.
+    ///
+    /// Wait-free, no lock, no allocation: one RMW; a failure also updates the host's failure
+    /// ring (one `fetch_max`, whose retries CONCURRENCY.md bounds by the number of threads).
     pub fn release(self, outcome: Outcome) {
         let host = self.host;
         std::mem::forget(self);
