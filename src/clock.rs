@@ -81,3 +81,18 @@ impl ManualClock {
 pub(crate) fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{Pool, Static};
+
+    /// Building a pool fixes the system clock's epoch, so the first failure's clock read (on
+    /// the release path) never runs `OnceLock` initialisation. Before, nothing set it until
+    /// the first failure. (Run alone to see that: other tests in this process build pools.)
+    #[test]
+    fn building_a_pool_fixes_the_system_clock_epoch() {
+        let _pool = Pool::builder(Static::from_addresses(["a:1"])).build().unwrap();
+        assert!(EPOCH.get().is_some());
+    }
+}

@@ -240,7 +240,7 @@ impl Host {
         // Release: a reader of this slot that acts on it sees a fully written timestamp.
         // `fetch_max` is a CAS loop on x86-64; each retry means another thread raised this
         // slot after our clock read, which each thread can do at most once before its next
-        // clock read returns a time not older than ours (CONCURRENCY.md, "release").
+        // clock read returns a time not older than ours (CONCURRENCY.md, protocol 4, "Steps").
         self.fails[ticket % self.fails.len()].fetch_max(now, Ordering::Release);
         // SeqCst fence between our slot update and the loads of the other slots: without it,
         // two concurrent failures could each miss the other's update (store buffering) and
