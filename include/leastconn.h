@@ -582,11 +582,24 @@ lc_status lc_pool_set_down(const struct lc_pool *pool, const char *address, bool
 // silently lost). On success it holds the new reservation, which must be released exactly
 // once with `lc_pick_release()`. `LC_ERR_NO_UPSTREAM` when no host is available.
 //
-// Wait-free: no lock, no allocation, no system call. May be called from any thread.
+// Wait-free: no lock, no system call, and no allocation once the thread is warmed up
+// (`lc_thread_warmup()`; without it the thread's first select allocates once). May be
+// called from any thread.
 lc_status lc_pool_select(const struct lc_pool *pool,
                          const uint64_t *exclude,
                          size_t exclude_len,
                          struct lc_pick *out);
+
+// Prepares the calling thread so that its picks never allocate, from the first one on.
+//
+// A thread's first select (`lc_pool_select()` or `lc_picker_select()`) otherwise allocates
+// once: arc-swap's per-thread record (and its thread-local destructor) and the seeding of
+// the thread's random generator. Call this once on each thread that selects, before the
+// selects that must not allocate (an nginx worker: in `init_process`); `lc_picker_new()`
+// does it for the thread that calls it. After it, select and release make no allocation.
+//
+// Cheap and idempotent; may allocate (once per thread). Any thread, at any time.
+void lc_thread_warmup(void);
 
 // Ends the request `pick` was reserved for, with `outcome` (one of `LC_OUTCOME_*`).
 //
@@ -602,7 +615,8 @@ lc_status lc_pool_select(const struct lc_pool *pool,
 // struct was selected into again: the release then ends the new reservation (see `lc_pick`
 // for the rule).
 //
-// Wait-free. May be called from any thread.
+// Wait-free (with `LC_OUTCOME_FAILURE` too; CONCURRENCY.md gives the step bound): no lock,
+// no allocation, no system call. May be called from any thread.
 lc_status lc_pick_release(struct lc_pick *pick, lc_outcome outcome);
 
 // Creates a picker for `pool`. `seed` seeds its random generator (tie breaks and p2c

@@ -20,12 +20,24 @@ pub enum Clock {
     Manual(ManualClock),
 }
 
+/// The system clock's epoch: set by the first [`Clock::start`], i.e. when the first pool is
+/// built, so that reading the clock on the failure and pick paths never initialises it.
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
 impl Clock {
-    /// Nanoseconds since the epoch, plus one; never 0.
+    /// Fixes the system clock's epoch if it is not fixed yet (may block on the first call
+    /// in the process). Called when a pool is built, before any pick or release can run.
+    pub(crate) fn start(&self) {
+        if let Clock::System = self {
+            EPOCH.get_or_init(Instant::now);
+        }
+    }
+
+    /// Nanoseconds since the epoch, plus one; never 0. Never blocks after [`Clock::start`]:
+    /// `get_or_init` on an initialised `OnceLock` is one Acquire load.
     pub(crate) fn now_ns(&self) -> u64 {
         match self {
             Clock::System => {
-                static EPOCH: OnceLock<Instant> = OnceLock::new();
                 let epoch = *EPOCH.get_or_init(Instant::now);
                 // Saturates after ~584 years of uptime.
                 u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
@@ -68,4 +80,19 @@ impl ManualClock {
 
 pub(crate) fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{Pool, Static};
+
+    /// Building a pool fixes the system clock's epoch, so the first failure's clock read (on
+    /// the release path) never runs `OnceLock` initialisation. Before, nothing set it until
+    /// the first failure. (Run alone to see that: other tests in this process build pools.)
+    #[test]
+    fn building_a_pool_fixes_the_system_clock_epoch() {
+        let _pool = Pool::builder(Static::from_addresses(["a:1"])).build().unwrap();
+        assert!(EPOCH.get().is_some());
+    }
 }

@@ -23,8 +23,8 @@
 //!   one `fetch_sub(2^33 - 1)` and refused. Total picks are `completed + in-flight`; the
 //!   31-bit `completed` field is widened to 64 bits by [`Host::fold_completed`] under the
 //!   registry lock.
-//! * **SUSPECT** says "this host had enough recent failures to be unavailable until
-//!   `unhealthy_until`". A pick reads the clock only for hosts with SUSPECT set.
+//! * **SUSPECT** says "this host had enough recent failures to be unavailable until the end
+//!   of its failure window". A pick reads the clock only for hosts with SUSPECT set.
 //! * **RETIRED** is set once no snapshot and no registry entry refers to the host any more.
 //!   From then on the in-flight count is the host's only reference count: whoever brings
 //!   the word to `RETIRED | GUARD | 0 in flight` (the retirer, the last release, or the undo
@@ -116,14 +116,11 @@ impl HostCensus {
 pub(crate) struct Host {
     /// The state word (see the module docs).
     pub(crate) word: AtomicU64,
-    /// Time (ns, [`Clock`] scale) until which the host is unavailable for passive failures;
-    /// meaningful only while SUSPECT is set.
-    unhealthy_until: AtomicU64,
     pub(crate) id: HostId,
     /// The dial address followed by a NUL, so C callers can borrow it as a C string.
     addr: Box<[u8]>,
     health: std::sync::Arc<Health>,
-    /// The times of the last `max_fails` failures (0 = empty slot).
+    /// The times of the last `max_fails` failures (0 = empty slot); each slot only grows.
     fails: Box<[AtomicU64]>,
     fail_next: AtomicUsize,
     /// Widened `completed` count; written only under the registry lock.
@@ -151,7 +148,6 @@ impl Host {
         let slots = health.max_fails as usize;
         let host = Host {
             word: AtomicU64::new(GUARD),
-            unhealthy_until: AtomicU64::new(0),
             // Relaxed: uniqueness is all we need from the counter.
             id: HostId(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
             addr: bytes.into_boxed_slice(),
@@ -229,18 +225,17 @@ impl Host {
 
     /// Is the host outside its failure window at `now`? Called only when SUSPECT is set.
     ///
-    /// Clears SUSPECT when the window has expired, then re-checks `unhealthy_until` so that
-    /// a failure recorded concurrently is never lost (see CONCURRENCY.md, "failure window").
+    /// Clears SUSPECT when the window has expired, then re-checks the deadline so that a
+    /// failure recorded concurrently is never lost (see CONCURRENCY.md, "failure window").
     #[cold]
     pub(crate) fn healthy_at(&self, now: u64) -> bool {
-        // Acquire: pairs with the Release `fetch_max` in `record_failure`.
-        if now < self.unhealthy_until.load(Ordering::Acquire) {
+        if now < self.failure_deadline() {
             return false;
         }
         // AcqRel: if this clears a SUSPECT set by a concurrent `record_failure`, we
-        // synchronise with its Release `fetch_or` and the re-load below sees its deadline.
+        // synchronise with its Release `fetch_or` and the re-read below sees its slot.
         self.word.fetch_and(!SUSPECT, Ordering::AcqRel);
-        if now < self.unhealthy_until.load(Ordering::Acquire) {
+        if now < self.failure_deadline() {
             // Release: pairs with the AcqRel `fetch_and` of the next picker, as above.
             self.word.fetch_or(SUSPECT, Ordering::Release);
             return false;
@@ -249,39 +244,40 @@ impl Host {
     }
 
     /// Records one failed request at the current time.
+    ///
+    /// The ticket comes before the clock read, and the slot only ever moves forward in time
+    /// (`fetch_max`), so a thread descheduled anywhere in here can never replace a newer
+    /// timestamp with its older one (see CONCURRENCY.md, "failure window").
     pub(crate) fn record_failure(&self) {
         if self.fails.is_empty() {
             return;
         }
+        // Relaxed: only spreads writers over the slots; the slot's `fetch_max` decides.
+        let ticket = self.fail_next.fetch_add(1, Ordering::Relaxed);
         let now = self.health.clock.now_ns();
-        // Relaxed: only spreads concurrent writers over the slots.
-        let slot = self.fail_next.fetch_add(1, Ordering::Relaxed) % self.fails.len();
         // Release: a reader of this slot that acts on it sees a fully written timestamp.
-        self.fails[slot].store(now, Ordering::Release);
-        // SeqCst fence between our slot store and the loads of the other slots: without it,
-        // two concurrent failures could each miss the other's store (store buffering) and
+        // `fetch_max` is a CAS loop on x86-64; each retry means another thread raised this
+        // slot after our clock read, which each thread can do at most once before its next
+        // clock read returns a time not older than ours (CONCURRENCY.md, protocol 4, "Steps").
+        self.fails[ticket % self.fails.len()].fetch_max(now, Ordering::Release);
+        // SeqCst fence between our slot update and the loads of the other slots: without it,
+        // two concurrent failures could each miss the other's update (store buffering) and
         // both conclude "fewer than max_fails", losing the failure that fills the window.
-        // With the fences, whichever thread's fence comes second sees both stores.
+        // With the fences, whichever thread's fence comes second sees both updates.
         fence(Ordering::SeqCst);
-        // The oldest of the last `max_fails` failures decides: while it is inside the window,
-        // so are all the others. An empty slot means fewer than `max_fails` failures ever.
-        let oldest = self.oldest_failure();
-        if oldest == 0 {
-            return;
+        if now < self.failure_deadline() {
+            // Release: publishes our slot update to whoever next clears SUSPECT.
+            self.word.fetch_or(SUSPECT, Ordering::Release);
         }
-        let until = oldest.saturating_add(self.health.fail_ns);
-        if until <= now {
-            return;
-        }
-        // Release: pairs with the Acquire loads in `healthy_at`.
-        self.unhealthy_until.fetch_max(until, Ordering::Release);
-        // Release: publishes the deadline above to whoever next clears SUSPECT.
-        self.word.fetch_or(SUSPECT, Ordering::Release);
     }
 
-    fn oldest_failure(&self) -> u64 {
-        // Acquire: pairs with the Release slot stores.
-        self.fails.iter().map(|s| s.load(Ordering::Acquire)).min().unwrap_or(0)
+    /// The end of the current failure window: the oldest of the last `max_fails` failures
+    /// plus `fail_duration` (while the oldest is inside the window, so are all the others);
+    /// 0 while fewer than `max_fails` failures were ever recorded (an empty slot).
+    fn failure_deadline(&self) -> u64 {
+        // Acquire: pairs with the Release slot updates.
+        let oldest = self.fails.iter().map(|s| s.load(Ordering::Acquire)).min().unwrap_or(0);
+        if oldest == 0 { 0 } else { oldest.saturating_add(self.health.fail_ns) }
     }
 
     /// Failures inside the window ending now (reads the clock only if there ever was one).
@@ -300,7 +296,7 @@ impl Host {
         if self.word.load(Ordering::Relaxed) & SUSPECT == 0 {
             return false;
         }
-        self.health.clock.now_ns() < self.unhealthy_until.load(Ordering::Relaxed)
+        self.health.clock.now_ns() < self.failure_deadline()
     }
 
     /// Total reservations ever made on this host (completed + in flight), widened to 64 bits.

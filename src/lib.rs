@@ -69,7 +69,7 @@ pub use error::{Error, ErrorKind, SourceError};
 pub use host::HostCensus;
 pub use host::{HostId, MAX_REQUESTS_LIMIT};
 pub use policy::{MAX_FAILED_RESERVATIONS, Policy};
-pub use pool::{Builder, HostStats, MAX_FAILS_LIMIT, PassiveHealth, Picker, Pool, RefreshReport};
+pub use pool::{Builder, HostStats, MAX_FAILS_LIMIT, PassiveHealth, Picker, Pool, RefreshReport, warm_up_thread};
 pub use refresher::Refresher;
 pub use reservation::{Outcome, Reservation};
 #[cfg(not(loom))]

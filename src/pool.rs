@@ -78,6 +78,7 @@ impl Builder {
             // Caddy 2.6.2 turned this into "every host unavailable"; we refuse it instead.
             return Err(Error::new(ErrorKind::InvalidLimit, "passive health needs a fail_duration above 0"));
         }
+        self.clock.start();
         let health = std::sync::Arc::new(Health {
             max_fails: h.max_fails,
             fail_ns: duration_ns(h.fail_duration),
@@ -202,8 +203,8 @@ impl Pool {
     /// Picks a host and reserves it for one request.
     ///
     /// Wait-free: one snapshot load, one scan, one RMW on the chosen host's counter (see
-    /// CONCURRENCY.md for the bound). Fails with [`ErrorKind::NoUpstream`] when no host is
-    /// available.
+    /// CONCURRENCY.md for the bound); no allocation once the thread is warmed up
+    /// ([`warm_up_thread`]). Fails with [`ErrorKind::NoUpstream`] when no host is available.
     pub fn select(&self) -> Result<Reservation, Error> {
         self.select_excluding(&[])
     }
@@ -224,6 +225,7 @@ impl Pool {
 
     /// A [`Picker`] whose random draws come from a generator seeded with `seed`.
     pub fn picker_seeded(&self, seed: u64) -> Picker {
+        warm_up_thread();
         Picker {
             cache: Cache::new(CurrentSnapshot(Arc::clone(&self.shared))),
             rng: fastrand::Rng::with_seed(seed),
@@ -513,12 +515,34 @@ impl std::ops::Deref for CurrentSnapshot {
     }
 }
 
+/// Makes the calling thread's first pick allocation-free: registers the thread with arc-swap
+/// (its per-thread debt node, allocated or reused once per thread, and the thread-local's
+/// destructor) and seeds the thread's random generator (fastrand, which hashes
+/// `thread::current()`). A thread's first pick does this itself otherwise, and allocates.
+///
+/// Cheap and idempotent; [`Pool::picker`] calls it on the thread that makes the picker. Call it
+/// once on each thread that picks with [`Pool::select`], or uses a [`Picker`] made on another
+/// thread, before the picks that must not allocate.
+///
+/// ```
+/// leastconn::warm_up_thread();
+/// ```
+pub fn warm_up_thread() {
+    #[cfg(not(loom))]
+    {
+        static ANY: arc_swap::ArcSwapOption<()> = arc_swap::ArcSwapOption::const_empty();
+        // The debt node is per thread, shared by every `ArcSwap`: loading any one registers it.
+        drop(ANY.load());
+        fastrand::u64(..);
+    }
+}
+
 /// A per-thread selector with a cached snapshot and its own random generator.
 ///
 /// `Send` but not `Sync`: give each thread its own (e.g. one per nginx worker, or one per
 /// thread in a thread-local). Holding a picker keeps the pool alive. While it is idle it also
 /// keeps the snapshot it last used, and with it the state of hosts removed since, until its
-/// next pick.
+/// next pick. Making a picker warms up the calling thread ([`warm_up_thread`]).
 pub struct Picker {
     cache: Cache<CurrentSnapshot, Arc<Snapshot>>,
     rng: fastrand::Rng,

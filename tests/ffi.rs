@@ -149,6 +149,25 @@ fn c_threads_shared() {
     assert!(checks_passed(&out) >= 4 * 20_000, "{out}");
 }
 
+/// `ffi-tests/c/test_alloc.c` interposes malloc and counts: a cold thread's first select
+/// allocates, and after `lc_thread_warmup()` 1,000 selects and releases per policy (pool and
+/// picker, a tenth of them failures) allocate nothing.
+fn c_alloc_free_selects(link: Link) {
+    let out = build_and_run("test_alloc", Lang::C, "ffi-tests/c/test_alloc.c", link);
+    assert_eq!(out.lines().filter(|l| l.ends_with(": 0 allocations")).count(), 6, "{out}");
+    assert!(checks_passed(&out) >= 6000, "{out}");
+}
+
+#[test]
+fn c_alloc_free_selects_static() {
+    c_alloc_free_selects(Link::Static);
+}
+
+#[test]
+fn c_alloc_free_selects_shared() {
+    c_alloc_free_selects(Link::Shared);
+}
+
 #[test]
 fn cpp_raii_static() {
     let out = build_and_run("test_raii", Lang::Cxx, "ffi-tests/cpp/test_raii.cpp", Link::Static);

@@ -108,3 +108,49 @@ fn down_flag_flips_never_lose_counter_updates() {
         }
     });
 }
+
+/// A pick races `set_down(A, true)` while A is the better host (B has a request in flight).
+/// The setter then reads A's in-flight count: 0 means the pick had not reserved A when the
+/// flag went up, so the pick's reservation RMW on A (if any) comes after the `fetch_or` in
+/// the word's modification order. Property: such a pick never lands on A, even when its scan
+/// loaded A's word before the flag was set (the RMW's own `prev & DOWN` check refuses it).
+fn pick_racing_set_down_never_lands_on_the_down_host(policy: Policy) {
+    const A: &str = "10.0.0.1:80";
+    let p = pool(policy);
+    let held_on_b = p.select_excluding(&[p.host_stats(A).unwrap().id]).unwrap();
+    let picker = {
+        let p = p.clone();
+        thread::spawn(move || p.select().ok())
+    };
+    p.set_down(A, true).unwrap();
+    let in_flight_after_down = p.host_stats(A).unwrap().in_flight;
+    let picked = picker.join().unwrap();
+    let on_a = picked.as_ref().is_some_and(|r| r.address() == A);
+    assert!(
+        !on_a || in_flight_after_down == 1,
+        "{policy:?}: a pick ordered after set_down(true) reserved the down host"
+    );
+    picked.into_iter().for_each(|r| r.release(Outcome::Success));
+    held_on_b.release(Outcome::Success);
+}
+
+#[test]
+fn least_conn_pick_racing_set_down_never_lands_on_the_down_host() {
+    loom_support::check("least_conn_pick_racing_set_down_never_lands_on_the_down_host", || {
+        pick_racing_set_down_never_lands_on_the_down_host(Policy::LeastConn)
+    });
+}
+
+#[test]
+fn p2c_pick_racing_set_down_never_lands_on_the_down_host() {
+    loom_support::check("p2c_pick_racing_set_down_never_lands_on_the_down_host", || {
+        pick_racing_set_down_never_lands_on_the_down_host(Policy::P2c)
+    });
+}
+
+#[test]
+fn first_pick_racing_set_down_never_lands_on_the_down_host() {
+    loom_support::check("first_pick_racing_set_down_never_lands_on_the_down_host", || {
+        pick_racing_set_down_never_lands_on_the_down_host(Policy::First)
+    });
+}

@@ -76,3 +76,36 @@ fn concurrent_failures_must_not_each_miss_the_other() {
         assert_eq!(p.select().unwrap_err().kind(), ErrorKind::NoUpstream);
     });
 }
+
+/// `max_fails = 2`, `fail_duration = 10 s`. A thread releases with a failure at about t = 0
+/// while the main thread fails at t = 1 s and t = 8 s, then (after joining it) at t = 12 s.
+/// Property: the failures at 8 s and 12 s are both inside the window ending at 12 s, so the
+/// host is unavailable at the end, in every interleaving.
+///
+/// Regression: `record_failure` read the clock, then took a ring slot with `fetch_add`, then
+/// stored with a plain store. The thread descheduled after its clock read (t = 0) took its
+/// slot after the main thread's failures at 1 s and 8 s and overwrote the 8 s timestamp with
+/// its older 0 s, so the ring held {0 s, 12 s} at the end and the host stayed available with
+/// two failures inside the window. Now the ticket comes before the clock read and a slot only
+/// moves forward in time (`fetch_max`); either change alone still fails this model.
+#[test]
+fn delayed_failure_never_overwrites_a_newer_one_in_the_ring() {
+    loom_support::check("delayed_failure_never_overwrites_a_newer_one_in_the_ring", || {
+        let clock = ManualClock::new();
+        let p = pool(2, &clock);
+        let delayed = p.select().unwrap();
+        let mine: Vec<_> = (0..3).map(|_| p.select().unwrap()).collect();
+        let failer = thread::spawn(move || delayed.release(Outcome::Failure));
+        let mut mine = mine.into_iter();
+        clock.advance(Duration::from_secs(1));
+        mine.next().unwrap().release(Outcome::Failure);
+        clock.advance(Duration::from_secs(7));
+        mine.next().unwrap().release(Outcome::Failure);
+        failer.join().unwrap();
+        clock.advance(Duration::from_secs(4));
+        mine.next().unwrap().release(Outcome::Failure);
+        let s = p.host_stats(A).unwrap();
+        assert!(s.unhealthy, "failures at 8 s and 12 s are inside the 10 s window: {s:?}");
+        assert_eq!(p.select().unwrap_err().kind(), ErrorKind::NoUpstream);
+    });
+}

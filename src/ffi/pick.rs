@@ -132,7 +132,9 @@ fn check_select<'a>(exclude: *const u64, exclude_len: usize, out: *mut lc_pick) 
 /// silently lost). On success it holds the new reservation, which must be released exactly
 /// once with `lc_pick_release()`. `LC_ERR_NO_UPSTREAM` when no host is available.
 ///
-/// Wait-free: no lock, no allocation, no system call. May be called from any thread.
+/// Wait-free: no lock, no system call, and no allocation once the thread is warmed up
+/// (`lc_thread_warmup()`; without it the thread's first select allocates once). May be
+/// called from any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_select(
     pool: *const lc_pool,
@@ -146,6 +148,22 @@ pub extern "C" fn lc_pool_select(
             Ok(exclude) => fill(out, pool.pool.select_excluding(exclude)),
             Err(status) => status,
         }
+    })
+}
+
+/// Prepares the calling thread so that its picks never allocate, from the first one on.
+///
+/// A thread's first select (`lc_pool_select()` or `lc_picker_select()`) otherwise allocates
+/// once: arc-swap's per-thread record (and its thread-local destructor) and the seeding of
+/// the thread's random generator. Call this once on each thread that selects, before the
+/// selects that must not allocate (an nginx worker: in `init_process`); `lc_picker_new()`
+/// does it for the thread that calls it. After it, select and release make no allocation.
+///
+/// Cheap and idempotent; may allocate (once per thread). Any thread, at any time.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_thread_warmup() {
+    ffi_boundary!("lc_thread_warmup", {
+        crate::pool::warm_up_thread();
     })
 }
 
@@ -163,7 +181,8 @@ pub extern "C" fn lc_pool_select(
 /// struct was selected into again: the release then ends the new reservation (see `lc_pick`
 /// for the rule).
 ///
-/// Wait-free. May be called from any thread.
+/// Wait-free (with `LC_OUTCOME_FAILURE` too; CONCURRENCY.md gives the step bound): no lock,
+/// no allocation, no system call. May be called from any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pick_release(pick: *mut lc_pick, outcome: lc_outcome) -> lc_status {
     ffi_boundary!("lc_pick_release", {

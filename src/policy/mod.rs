@@ -57,10 +57,28 @@ impl Random for ThreadRng {
         fastrand::u64(..n)
     }
 
-    // Loom replays executions and needs every one to be deterministic.
+    // Loom replays executions and needs every one to be deterministic, but a constant would
+    // send every tie to the first entry and hide the schedules where threads propose
+    // different hosts. So each loom thread draws from its own fixed sequence (splitmix64,
+    // seeded by the thread's index in the execution): the same in every execution, different
+    // between threads.
     #[cfg(loom)]
-    fn below(&mut self, _n: u64) -> u64 {
-        0
+    fn below(&mut self, n: u64) -> u64 {
+        loom::thread_local! {
+            static STATE: std::cell::Cell<Option<u64>> = std::cell::Cell::new(None);
+        }
+        STATE.with(|state| {
+            let seed = state.get().unwrap_or_else(|| {
+                let index = format!("{:?}", loom::thread::current().id());
+                index.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+            });
+            let next = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            state.set(Some(next));
+            let mut z = next;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % n
+        })
     }
 }
 
