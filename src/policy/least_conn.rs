@@ -2,8 +2,9 @@
 //!
 //! One pass of relaxed loads. With equal weights the in-flight counts are compared directly
 //! (exactly Caddy's policy); otherwise `a / wa < b / wb` is decided as `a * wb < b * wa`
-//! (nginx's rule; both sides stay below 2^52: the in-flight field with DOWN is below 2^32, weights below 2^20). Tied entries go to a [`Ties`] reservoir,
-//! which draws one random number per 32 ties rather than one per tie.
+//! (nginx's rule; both sides stay below 2^52: the in-flight field with DOWN is below 2^32,
+//! weights below 2^20). Tied entries go to a [`Ties`] reservoir, which draws one random
+//! number per 32 ties rather than one per tie.
 
 use super::ties::Ties;
 use super::{Excluded, Now, Random, admissible};
