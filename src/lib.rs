@@ -69,6 +69,8 @@ pub use refresher::Refresher;
 pub use reservation::{Outcome, Reservation};
 #[cfg(not(loom))]
 pub use source::dns;
+#[cfg(not(loom))]
+pub use source::etcd;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
 

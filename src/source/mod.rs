@@ -14,6 +14,8 @@ mod closure;
 // lives there.
 #[cfg(not(loom))]
 pub mod dns;
+#[cfg(not(loom))]
+pub mod etcd;
 mod grace;
 mod multi;
 mod static_list;
