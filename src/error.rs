@@ -38,6 +38,9 @@ pub enum ErrorKind {
     InvalidArgument = 12,
     /// The operating system refused something (e.g. spawning the refresher thread).
     Os = 13,
+    /// A configuration document (Caddy JSON) is malformed or asks for something unsupported;
+    /// the message names the JSON path.
+    InvalidConfig = 16,
 }
 
 impl ErrorKind {
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Panic => "a panic was caught at the C boundary",
             ErrorKind::InvalidArgument => "invalid argument",
             ErrorKind::Os => "operating system error",
+            ErrorKind::InvalidConfig => "invalid configuration",
         }
     }
 }
