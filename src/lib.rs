@@ -43,6 +43,8 @@
 #![warn(missing_docs)]
 
 mod clock;
+#[cfg(not(loom))]
+pub mod config;
 mod error;
 #[cfg(not(loom))]
 mod ffi;
