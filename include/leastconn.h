@@ -322,6 +322,11 @@ typedef struct lc_dns_srv_config {
 // The operating system refused something (e.g. creating the refresher thread).
 #define LC_ERR_OS 13
 
+// A JSON configuration is malformed or asks for something unsupported; the message (the
+// error buffer of `lc_pool_new_json()` / `lc_source_new_json()`, and the log) names the
+// JSON path.
+#define LC_ERR_INVALID_CONFIG 16
+
 // Fewest in-flight requests per unit of weight; ties broken at random (Caddy's
 // `least_conn`). The default.
 #define LC_POLICY_LEAST_CONN 0
@@ -571,6 +576,43 @@ void lc_refresher_stop(struct lc_refresher *refresher);
 lc_status lc_log_set_callback(lc_log_fn callback,
                               void *userdata,
                               lc_log_level max_level);
+
+// Creates a pool from the JSON of a Caddy `reverse_proxy` handler (the object `caddy adapt`
+// prints for it: `upstreams`, `dynamic_upstreams`, `load_balancing.selection_policy`,
+// `health_checks.passive`, and leastconn's extensions; the README's "Caddy JSON" section
+// lists what is read and ignored), and refreshes it once. A failing first refresh is logged
+// and leaves the pool empty; it is not an error here.
+//
+// `json` is a NUL-terminated UTF-8 string, borrowed for the call. `error` may be NULL;
+// otherwise it is a buffer of `error_len` bytes that receives, on `LC_ERR_INVALID_CONFIG`,
+// the message naming the JSON path (`dynamic_upstreams.sources[1].port: expected a
+// string`), truncated to fit and NUL-terminated, and "" on success. With a NULL `error` the
+// message is logged at `LC_LOG_ERROR` instead.
+//
+// Errors: `LC_ERR_NULL_POINTER` (`json` or `out`), `LC_ERR_INVALID_UTF8`,
+// `LC_ERR_INVALID_CONFIG` (anything wrong in the document).
+//
+// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`); on
+// error it is NULL. Any thread.
+lc_status lc_pool_new_json(const char *json, struct lc_pool **out, char *error, size_t error_len);
+
+// Creates a source from the JSON of one Caddy `dynamic_upstreams` module object, such as
+// `{"source": "etcd", "endpoints": ["http://10.0.0.5:2379"], "key": "/services/api/"}`, an
+// `a` or `srv` source, or a `multi` of several (with leastconn's `weight`, `max_requests`,
+// `tier` and `grace` extensions). Nothing is fetched here: sources run in refreshes
+// (`lc_pool_refresh()`, the refresher), never in a pick. An `etcd` source starts its
+// watcher thread at its first refresh.
+//
+// `json` and `error`, `error_len` are as for `lc_pool_new_json()`. Errors:
+// `LC_ERR_NULL_POINTER` (`json` or `out`), `LC_ERR_INVALID_UTF8`, `LC_ERR_INVALID_CONFIG`.
+//
+// On success `*out` is a new source owned by the caller (give it to
+// `lc_source_multi_add()`, `lc_source_grace_new()` or `lc_pool_new()`, or free it with
+// `lc_source_free()`); on error it is NULL. Any thread.
+lc_status lc_source_new_json(const char *json,
+                             struct lc_source **out,
+                             char *error,
+                             size_t error_len);
 
 // Fills `*config` with the defaults: port 80, both IP versions, a refresh of 60 s, the
 // system's resolution, weight 1, no request limit, tier 0, tag NULL. `name` is set to NULL:

@@ -30,6 +30,7 @@
 
 #[macro_use]
 mod boundary;
+mod config;
 mod dns;
 mod limits;
 mod log;
