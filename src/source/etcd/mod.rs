@@ -44,8 +44,9 @@
 //! with a pause growing from 100 ms to 5 s; once a read succeeds the list is served again.
 //!
 //! The watcher belongs to the process that started it: after a `fork` (nginx's master
-//! process forking workers), the first fetch in the child starts a watcher of its own. It
-//! stops when the source is dropped.
+//! process forking workers), the first fetch in the child starts a watcher of its own.
+//! Dropping the source stops its watcher and waits for the thread to end (at once: every
+//! wait of the thread is cut short).
 //!
 //! # Transport
 //!
@@ -102,6 +103,7 @@ impl Settings {
 struct Running {
     pid: u32,
     shared: Arc<Shared>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// What the watcher publishes and fetches read.
@@ -162,9 +164,9 @@ impl Etcd {
             stop: tokio::sync::Notify::new(),
             stopped: std::sync::atomic::AtomicBool::new(false),
         });
-        watcher::spawn(Arc::clone(&self.config), Arc::clone(&shared))
+        let thread = watcher::spawn(Arc::clone(&self.config), Arc::clone(&shared))
             .map_err(|e| format!("cannot start the etcd watcher thread: {e}"))?;
-        *watch = Some(Running { pid, shared: Arc::clone(&shared) });
+        *watch = Some(Running { pid, shared: Arc::clone(&shared), thread });
         Ok(shared)
     }
 }
@@ -201,6 +203,11 @@ impl Drop for Etcd {
             // is what wakes the thread, and it carries its own synchronisation.
             running.shared.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
             running.shared.stop.notify_one();
+            // Only this process's thread can be joined (a forked child has no such thread).
+            // It ends at its next step, so no thread or memory outlives the source.
+            if running.pid == std::process::id() {
+                let _ = running.thread.join();
+            }
         }
     }
 }

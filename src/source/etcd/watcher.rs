@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -18,13 +19,15 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 
 type Kvs = BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// Starts the thread. It ends when `shared.stop` is notified (the source was dropped).
-pub(super) fn spawn(settings: Arc<Settings>, shared: Arc<Shared>) -> std::io::Result<()> {
+/// Starts the thread. It ends soon after `shared.stop` is notified (the source was dropped):
+/// every wait of `run` is cut short by the notification.
+pub(super) fn spawn(settings: Arc<Settings>, shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-    std::thread::Builder::new()
-        .name("leastconn-etcd".to_owned())
-        .spawn(move || runtime.block_on(run(&settings, &shared)))?;
-    Ok(())
+    std::thread::Builder::new().name("leastconn-etcd".to_owned()).spawn(move || {
+        runtime.block_on(run(&settings, &shared));
+        // Without waiting for a name lookup still running on the blocking pool.
+        runtime.shutdown_background();
+    })
 }
 
 /// Runs `f` unless the source is stopped first; `None` when stopped.
