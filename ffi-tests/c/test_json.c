@@ -94,7 +94,7 @@ static void sources_from_json(void) {
     CHECK_STATUS(lc_source_new_json("{\"source\":\"docker\"}", &source, error, sizeof error),
                  LC_ERR_INVALID_CONFIG);
     CHECK(source == NULL);
-    CHECK(strcmp(error, "source: unknown source \"docker\" (known: multi, a, srv, etcd)") == 0);
+    CHECK(strcmp(error, "source: unknown source \"docker\" (known: multi, static, a, srv, etcd)") == 0);
     CHECK_STATUS(lc_source_new_json(NULL, &source, NULL, 0), LC_ERR_NULL_POINTER);
     CHECK_STATUS(lc_source_new_json("{}", NULL, NULL, 0), LC_ERR_NULL_POINTER);
 

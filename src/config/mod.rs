@@ -17,7 +17,8 @@
 //!
 //! * `upstreams`: `dial` (a dial address) and `max_requests` of each.
 //! * `dynamic_upstreams`: a source object, `{"source": KIND, ...}`, with KIND one of
-//!   `multi` (`sources`: a list of source objects, nested freely), `a` (`name`, `port` as a
+//!   `multi` (`sources`: a list of source objects, nested freely), `static` (our
+//!   extension, below), `a` (`name`, `port` as a
 //!   string, `refresh`, `resolver.addresses`, `versions.ipv4`/`ipv6`), `srv` (`service`,
 //!   `proto`, `name`, `refresh`, `resolver.addresses`, `grace_period`) and `etcd`
 //!   (`endpoints`, `key`, `version_key`, `timeout`; see [`Etcd`](crate::etcd::Etcd)). As in
@@ -41,6 +42,8 @@
 //! # Extensions
 //!
 //! * On each entry of `upstreams`: `weight` and `tier`.
+//! * A `static` source, `{"source": "static", "upstreams": [...]}` with entries as in the
+//!   handler's `upstreams`, so that a `multi` can hold a fixed list next to dynamic sources.
 //! * On an `a`, `srv` or `etcd` source: `weight`, `max_requests` and `tier` of every upstream
 //!   it makes (an etcd entry's own fields win); on `etcd`: `resync`.
 //! * On any source, `multi` included: `grace`, a duration for which the source's last good
@@ -69,7 +72,6 @@ use crate::error::{Error, ErrorKind};
 use crate::policy::Policy;
 use crate::pool::{Builder, PassiveHealth, Pool};
 use crate::source::{Source, Static};
-use crate::upstream::Upstream;
 use json::{Obj, error, join};
 use sources::{Capped, DynamicOrStatic};
 
@@ -114,7 +116,7 @@ pub fn handler_from_json(json: &str) -> Result<Builder, Error> {
         Some(hc) => health(&hc)?,
         None => (PassiveHealth::OFF, 0),
     };
-    let fixed = upstreams(&handler)?;
+    let fixed = sources::upstream_list(&handler)?;
     let source: Box<dyn Source> = match handler.value("dynamic_upstreams") {
         Some(d) => {
             let dynamic = sources::source(d, "dynamic_upstreams".to_owned())?;
@@ -143,19 +145,6 @@ impl Pool {
     pub fn from_caddy_json(json: &str) -> Result<Pool, Error> {
         handler_from_json(json)?.build()
     }
-}
-
-fn upstreams(handler: &Obj<'_>) -> Result<Vec<Upstream>, Error> {
-    let mut list = Vec::new();
-    for (path, value) in handler.array("upstreams")? {
-        let u = Obj::new(value, path)?;
-        u.only(&["dial", "max_requests", "weight", "tier"], &[])?;
-        let dial = u.required_str("dial")?;
-        crate::upstream::validate_address(dial).map_err(|e| error(&join(&u.path, "dial"), e.message()))?;
-        let template = sources::template(&u)?;
-        list.push(Upstream { address: dial.to_owned(), ..template });
-    }
-    Ok(list)
 }
 
 fn policy(lb: &Obj<'_>) -> Result<Policy, Error> {

@@ -7,7 +7,7 @@ use crate::SourceError;
 use crate::error::Error;
 use crate::source::dns::{A, IpVersions, Srv};
 use crate::source::etcd::Etcd;
-use crate::source::{Context, Grace, Multi, Source, fetch_checked};
+use crate::source::{Context, Grace, Multi, Source, Static, fetch_checked};
 use crate::upstream::Upstream;
 
 /// Our extensions, accepted on every source: `grace` (a [`Grace`] period) and, on the sources
@@ -18,7 +18,7 @@ const TEMPLATE: [&str; 3] = ["weight", "max_requests", "tier"];
 const DIAL: [&str; 2] = ["dial_timeout", "dial_fallback_delay"];
 
 /// The source kinds this build knows, for error messages.
-pub(crate) const KINDS: &str = "multi, a, srv, etcd";
+pub(crate) const KINDS: &str = "multi, static, a, srv, etcd";
 
 /// Builds the source described by the `dynamic_upstreams`-style object `value` at `path`.
 pub(crate) fn source(value: &Value, path: String) -> Result<Box<dyn Source>, Error> {
@@ -36,6 +36,7 @@ pub(crate) fn source(value: &Value, path: String) -> Result<Box<dyn Source>, Err
 fn source_of_kind(kind: &str, obj: &Obj<'_>) -> Result<Box<dyn Source>, Error> {
     match kind {
         "multi" => multi(obj),
+        "static" => static_list(obj),
         "a" => a(obj),
         "srv" => srv(obj),
         "etcd" => etcd(obj),
@@ -87,6 +88,25 @@ fn multi(obj: &Obj<'_>) -> Result<Box<dyn Source>, Error> {
         multi.push(source(value, path)?);
     }
     Ok(Box::new(multi))
+}
+
+/// Our extension: a fixed list inside a `multi`, its entries as in the handler's `upstreams`.
+fn static_list(obj: &Obj<'_>) -> Result<Box<dyn Source>, Error> {
+    obj.only(&fields(&["upstreams"], false), &[])?;
+    Ok(Box::new(Static::new(upstream_list(obj)?)))
+}
+
+/// The entries of an `upstreams` array: `dial`, `max_requests`, and our `weight` and `tier`.
+pub(crate) fn upstream_list(obj: &Obj<'_>) -> Result<Vec<Upstream>, Error> {
+    let mut list = Vec::new();
+    for (path, value) in obj.array("upstreams")? {
+        let u = Obj::new(value, path)?;
+        u.only(&["dial", "max_requests", "weight", "tier"], &[])?;
+        let dial = u.required_str("dial")?;
+        crate::upstream::validate_address(dial).map_err(|e| error(&join(&u.path, "dial"), e.message()))?;
+        list.push(Upstream { address: dial.to_owned(), ..template(&u)? });
+    }
+    Ok(list)
 }
 
 /// Caddy's `resolver.addresses` (network addresses such as `udp/10.0.0.53:53` or

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ErrorKind;
+use crate::upstream::Upstream;
 use crate::reservation::Outcome;
 
 /// `caddy adapt` output (the `reverse_proxy` handler object) of realistic Caddyfiles.
@@ -137,6 +138,19 @@ fn the_static_list_is_the_fallback_of_a_failing_dynamic_source() {
 }
 
 #[test]
+fn a_static_source_holds_a_fixed_list_inside_multi() {
+    let p = pool(
+        r#"{"dynamic_upstreams":{"source":"multi","sources":[
+              {"source":"static","upstreams":[{"dial":"10.0.0.1:80","weight":2},{"dial":"unix//run/app.sock"}]},
+              {"source":"a","name":"10.0.0.3","port":"81"}]}}"#,
+    );
+    assert_eq!(
+        p.upstreams(),
+        [Upstream::new("10.0.0.1:80").weight(2), Upstream::new("unix//run/app.sock"), Upstream::new("10.0.0.3:81")]
+    );
+}
+
+#[test]
 fn sources_load_on_their_own() {
     let s = source_from_json(r#"{"source":"multi","sources":[{"source":"a","name":"10.0.0.1","weight":4},{"source":"a","name":"::1","port":"8080"}]}"#)
         .unwrap();
@@ -173,9 +187,13 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         r#"{"dynamic_upstreams":{"source":"docker","labels":{}}}"#,
-        r#"dynamic_upstreams.source: unknown source "docker" (known: multi, a, srv, etcd)"#,
+        r#"dynamic_upstreams.source: unknown source "docker" (known: multi, static, a, srv, etcd)"#,
     ),
     (r#"{"dynamic_upstreams":{"name":"x"}}"#, "dynamic_upstreams.source: required"),
+    (
+        r#"{"dynamic_upstreams":{"source":"static","upstreams":[{"dial":"h:1"},{"dial":"h"}]}}"#,
+        r#"dynamic_upstreams.upstreams[1].dial: "h": missing ':port'"#,
+    ),
     (
         r#"{"dynamic_upstreams":{"source":"multi","sources":[{"source":"multi","sources":[{"source":"a","name":"h"},{}]}]}}"#,
         "dynamic_upstreams.sources[0].sources[1].source: required",

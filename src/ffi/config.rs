@@ -79,7 +79,7 @@ pub extern "C" fn lc_pool_new_json(
 
 /// Creates a source from the JSON of one Caddy `dynamic_upstreams` module object, such as
 /// `{"source": "etcd", "endpoints": ["http://10.0.0.5:2379"], "key": "/services/api/"}`, an
-/// `a` or `srv` source, or a `multi` of several (with leastconn's `weight`, `max_requests`,
+/// `a`, `srv` or `static` source, or a `multi` of several (with leastconn's `weight`, `max_requests`,
 /// `tier` and `grace` extensions). Nothing is fetched here: sources run in refreshes
 /// (`lc_pool_refresh()`, the refresher), never in a pick. An `etcd` source starts its
 /// watcher thread at its first refresh.
