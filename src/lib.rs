@@ -12,7 +12,9 @@
 //! * A [`Source`] says which upstreams exist: [`Static`], a closure ([`source::from_fn`]),
 //!   or [`Multi`], which asks several in order and appends their results (Caddy's `multi`).
 //!   [`Grace`] keeps a failing source's last good list for a while. [`dns::A`] and
-//!   [`dns::Srv`] resolve DNS (Caddy's `a` and `srv` sources).
+//!   [`dns::Srv`] resolve DNS (Caddy's `a` and `srv` sources); [`etcd::Etcd`] watches a key
+//!   prefix in etcd. [`Pool::from_caddy_json`] builds all of it from a Caddy
+//!   `reverse_proxy` handler's JSON ([`config`]).
 //! * [`Pool::refresh`] (or a [`Refresher`] thread) merges the sources into an immutable
 //!   snapshot and publishes it with `arc_swap`. Host state lives in a registry keyed by dial
 //!   address, so in-flight counts, failures and down flags survive every list change.

@@ -61,7 +61,7 @@
 //! [`Pool::set_down`]; a warning is logged); on `a` and `srv` `dial_timeout` and
 //! `dial_fallback_delay`. Any other field is an error naming its JSON path, as is a value of
 //! the wrong type (`dynamic_upstreams.sources[1].port: expected a string`). Errors have the
-//! kind [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig).
+//! kind [`ErrorKind::InvalidConfig`].
 
 mod json;
 mod sources;
