@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::ErrorKind;
-use crate::upstream::Upstream;
 use crate::reservation::Outcome;
+use crate::upstream::Upstream;
 
 /// `caddy adapt` output (the `reverse_proxy` handler object) of realistic Caddyfiles.
 const LOADS: &[(&str, &str)] = &[
