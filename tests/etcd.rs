@@ -3,7 +3,8 @@
 //! test ends, also on failure.
 //!
 //! Without `etcd` in `PATH` (Debian: `etcd-server`, installed by `.ci/install.sh`) the tests
-//! print "SKIPPED: etcd not found" to the terminal, and fail under `CI=true`.
+//! print "SKIPPED: etcd not found" to the terminal, and fail under `CI=true`. The last two
+//! tests need no etcd: one finds nothing listening, the other talks to a fake gateway.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -252,4 +253,91 @@ fn a_stopped_server_is_skipped_by_multi_kept_by_grace_and_a_restart_picked_up() 
     server.put("/svc/b", "10.0.0.2:80");
     wait_for_list(&*etcd, &["10.0.0.1:80", "10.0.0.2:80"]);
     assert_eq!(fetch(&multi).unwrap(), ["10.9.0.1:80", "10.0.0.1:80", "10.0.0.2:80"]);
+}
+
+// ---------------------------------------------------------------- without a real etcd
+
+#[test]
+fn an_unreachable_cluster_is_the_fetch_error() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let etcd = Etcd::builder(["http://127.0.0.1:1"], "/p/").build().unwrap();
+    let err = etcd.fetch(&Context::new(), &mut Vec::new()).unwrap_err().to_string();
+    assert!(err.starts_with("connecting to etcd at 127.0.0.1:1: "), "{err}");
+}
+
+/// A fake gateway on loopback that answers each request with the next of `answers` (the
+/// status line and headers are added; a watch answer is left open) and records every request
+/// as `(path, body)`.
+fn fake_gateway(answers: Vec<String>) -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for answer in answers {
+            let Ok((stream, _)) = listener.accept() else { return };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let watch = path == "/v3/watch";
+            tx.send((path, String::from_utf8(body).unwrap())).unwrap();
+            let mut stream = reader.into_inner();
+            write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{answer}")
+                .unwrap();
+            stream.flush().unwrap();
+            if watch {
+                open.push(stream); // a watch stays open
+            }
+        }
+        // Keep the last watch open until the test ends.
+        std::thread::park();
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_compacted_watch_is_read_and_watched_again_from_the_new_revision() {
+    let kv = |key: &str, value: &str| format!(r#"{{"key":"{}","value":"{}"}}"#, B64.encode(key), B64.encode(value));
+    let (url, requests) = fake_gateway(vec![
+        format!(r#"{{"header":{{"revision":"5"}},"kvs":[{}]}}"#, kv("/p/a", "10.0.0.1:80")),
+        concat!(
+            r#"{"result":{"header":{"revision":"5"},"created":true}}"#,
+            "\n",
+            r#"{"result":{"header":{"revision":"9"},"canceled":true,"compact_revision":"7"}}"#,
+            "\n"
+        )
+        .to_owned(),
+        format!(r#"{{"header":{{"revision":"9"}},"kvs":[{}]}}"#, kv("/p/b", "10.0.0.2:80")),
+        r#"{"result":{"header":{"revision":"9"},"created":true}}"#.to_owned(),
+    ]);
+    let etcd = Etcd::builder([url], "/p/").build().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = fetch(&etcd).unwrap();
+        if out == ["10.0.0.2:80"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the re-read list never came: {out:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let seen: Vec<_> = (0..4).map(|_| requests.recv_timeout(Duration::from_secs(30)).unwrap()).collect();
+    let paths: Vec<_> = seen.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/v3/kv/range", "/v3/watch", "/v3/kv/range", "/v3/watch"]);
+    assert!(seen[1].1.contains(r#""start_revision":"6""#), "{}", seen[1].1);
+    assert!(seen[3].1.contains(r#""start_revision":"10""#), "{}", seen[3].1);
 }

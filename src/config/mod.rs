@@ -210,6 +210,3 @@ fn health(hc: &Obj<'_>) -> Result<(PassiveHealth, u32), Error> {
     };
     Ok((health, request_cap))
 }
-
-#[cfg(test)]
-mod tests;

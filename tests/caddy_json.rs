@@ -1,10 +1,10 @@
 //! The Caddy JSON loader: handlers as `caddy adapt` prints them, and malformed ones with the
-//! exact error each gives.
+//! exact error each gives. (An integration test, not a unit test: loading logs, and the unit
+//! tests include one that captures every log record of the process.)
 
-use super::*;
-use crate::ErrorKind;
-use crate::reservation::Outcome;
-use crate::upstream::Upstream;
+use leastconn::config::{handler_from_json, source_from_json};
+use leastconn::source::{Context, Source};
+use leastconn::{ErrorKind, Outcome, Policy, Pool, Upstream};
 
 /// `caddy adapt` output (the `reverse_proxy` handler object) of realistic Caddyfiles.
 const LOADS: &[(&str, &str)] = &[
@@ -155,7 +155,7 @@ fn sources_load_on_their_own() {
     let s = source_from_json(r#"{"source":"multi","sources":[{"source":"a","name":"10.0.0.1","weight":4},{"source":"a","name":"::1","port":"8080"}]}"#)
         .unwrap();
     let mut out = Vec::new();
-    s.fetch(&crate::source::Context::new(), &mut out).unwrap();
+    s.fetch(&Context::new(), &mut out).unwrap();
     assert_eq!(out, [Upstream::new("10.0.0.1:80").weight(4), Upstream::new("[::1]:8080")]);
 }
 
