@@ -42,6 +42,8 @@
 //! error), a fetch returns that error, so a [`Multi`](crate::Multi) logs and skips the
 //! source and a [`Grace`](crate::Grace) can keep its last list. The thread keeps retrying,
 //! with a pause growing from 100 ms to 5 s; once a read succeeds the list is served again.
+//! A watch that ends early is followed by the same growing pause before the next read (so a
+//! server that refuses every watch is read at most every 5 s, and its list still served).
 //!
 //! The watcher belongs to the process that started it: after a `fork` (nginx's master
 //! process forking workers), the first fetch in the child starts a watcher of its own.
@@ -50,7 +52,8 @@
 //!
 //! # Transport
 //!
-//! etcd's v3 JSON gateway (`/v3/kv/range`, `/v3/watch`) over plain HTTP/1.1, with hyper on a
+//! etcd's v3 JSON gateway (`/v3/kv/range`, `/v3/watch`: etcd 3.4 and later; 3.3 served it
+//! under `/v3beta`) over plain HTTP/1.1, with hyper on a
 //! current-thread tokio runtime owned by the watcher thread: no gRPC and no `protoc` at build
 //! time. TLS and authentication are not supported.
 

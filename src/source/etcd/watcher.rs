@@ -44,33 +44,45 @@ async fn until_stop<F: Future>(shared: &Shared, f: F) -> Option<F::Output> {
 
 async fn run(settings: &Settings, shared: &Shared) {
     let mut preferred = 0;
-    let mut pause = FIRST_PAUSE;
+    // Before the next read after a failed read, and after a watch that ended early: each
+    // grows while failures repeat, so that a server that refuses every watch (or a cluster
+    // that is down) is asked at most every `MAX_PAUSE`.
+    let mut read_pause = FIRST_PAUSE;
+    let mut watch_pause = FIRST_PAUSE;
     loop {
         let Some(read) = until_stop(shared, read(settings, &mut preferred)).await else { return };
-        match read {
+        let pause = match read {
             Ok((revision, mut kvs)) => {
-                pause = FIRST_PAUSE;
+                read_pause = FIRST_PAUSE;
                 publish(shared, Ok(upstreams(settings, &kvs)));
                 let endpoint = &settings.endpoints[preferred];
+                let started = tokio::time::Instant::now();
                 let Some(why) = until_stop(shared, watch(settings, endpoint, revision, &mut kvs, shared)).await else {
                     return;
                 };
                 log::debug!("etcd: watch on {} ended ({why}); reading again", endpoint.authority);
-                // A short pause, so that a server that ends every watch at once is not hammered.
-                if until_stop(shared, tokio::time::sleep(FIRST_PAUSE)).await.is_none() {
-                    return;
+                if started.elapsed() >= MAX_PAUSE {
+                    watch_pause = FIRST_PAUSE;
                 }
+                next_pause(&mut watch_pause)
             }
             Err(error) => {
-                log::debug!("etcd: {error}; retrying in {pause:?}");
+                log::debug!("etcd: {error}; retrying in {read_pause:?}");
                 publish(shared, Err(error));
-                if until_stop(shared, tokio::time::sleep(pause)).await.is_none() {
-                    return;
-                }
-                pause = (pause * 2).min(MAX_PAUSE);
+                next_pause(&mut read_pause)
             }
+        };
+        if until_stop(shared, tokio::time::sleep(pause)).await.is_none() {
+            return;
         }
     }
+}
+
+/// The pause to take now; doubles the next one, up to `MAX_PAUSE`.
+fn next_pause(pause: &mut Duration) -> Duration {
+    let now = *pause;
+    *pause = (now * 2).min(MAX_PAUSE);
+    now
 }
 
 fn publish(shared: &Shared, result: Result<Vec<Upstream>, String>) {
