@@ -125,6 +125,7 @@ fn passive_health_counts_failures_only_with_a_fail_duration() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "opens sockets (the etcd source)")]
 fn the_static_list_is_the_fallback_of_a_failing_dynamic_source() {
     let p = pool(
         r#"{"upstreams":[{"dial":"10.9.0.1:80"}],

@@ -258,6 +258,7 @@ fn a_stopped_server_is_skipped_by_multi_kept_by_grace_and_a_restart_picked_up() 
 // ---------------------------------------------------------------- without a real etcd
 
 #[test]
+#[cfg_attr(miri, ignore = "opens sockets")]
 fn an_unreachable_cluster_is_the_fetch_error() {
     // Port 1 on loopback: nothing listens there, so the connection is refused at once.
     let etcd = Etcd::builder(["http://127.0.0.1:1"], "/p/").build().unwrap();
@@ -311,6 +312,7 @@ fn fake_gateway(answers: Vec<String>) -> (String, std::sync::mpsc::Receiver<(Str
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "opens sockets")]
 fn a_compacted_watch_is_read_and_watched_again_from_the_new_revision() {
     let kv = |key: &str, value: &str| format!(r#"{{"key":"{}","value":"{}"}}"#, B64.encode(key), B64.encode(value));
     let (url, requests) = fake_gateway(vec![
