@@ -277,6 +277,35 @@ typedef struct lc_dns_srv_config {
     void *tag;
 } lc_dns_srv_config;
 
+// Settings of an `etcd` source (`lc_source_etcd_new()`). Start from
+// `lc_etcd_config_default()` and set what you need, so that fields added in later versions
+// keep their defaults. Strings are borrowed for the call and copied.
+typedef struct lc_etcd_config {
+    // `endpoints_len` etcd client URLs, `http://host:port` (port 2379 if absent), tried in
+    // order. Required (at least one).
+    const char *const *endpoints;
+    // The number of entries in `endpoints`.
+    size_t endpoints_len;
+    // The key prefix whose keys hold the upstreams (`"/services/api/"`). Required.
+    const char *prefix;
+    // The key whose non-empty value selects the JSON entries of that `version`; NULL (the
+    // default): the prefix followed by `.version`.
+    const char *version_key;
+    // Time limit of each call to etcd, and of the first refresh's wait for the first read,
+    // in milliseconds; 0 (the default): 5000.
+    uint64_t timeout_ms;
+    // Interval of the safety-net re-read, in milliseconds; 0 (the default): 300000.
+    uint64_t resync_ms;
+    // Weight of every upstream whose entry sets none, 1 to `LC_MAX_WEIGHT`. Default 1.
+    uint32_t weight;
+    // `max_requests` of every upstream whose entry sets none (0 = unlimited). Default 0.
+    uint32_t max_requests;
+    // Tier of every upstream whose entry sets none (0 = primary). Default 0.
+    uint32_t tier;
+    // Tag of every upstream of this source, handed back in its picks. Default NULL.
+    void *tag;
+} lc_etcd_config;
+
 // Success.
 #define LC_OK 0
 
@@ -660,6 +689,30 @@ lc_status lc_source_dns_a_new(const struct lc_dns_a_config *config, struct lc_so
 // `config` and its strings are borrowed for the call. On success `*out` is a new source
 // owned by the caller; on error it is NULL. Any thread.
 lc_status lc_source_dns_srv_new(const struct lc_dns_srv_config *config, struct lc_source **out);
+
+// Fills `*config` with the defaults: no endpoints, no prefix (set both before use), the
+// default version key, a timeout of 5 s, a resync of 5 minutes, weight 1, no request
+// limit, tier 0, tag NULL. Any thread.
+lc_status lc_etcd_config_default(struct lc_etcd_config *config);
+
+// Creates an `etcd` source: the upstreams under `config->prefix`, each key holding a dial
+// address or deanchou/caddy_etcd's JSON (`{"endpoints":["http://10.0.0.1:8080"],
+// "version":"v"}`, optionally with `weight`, `max_requests`, `tier`), in key order. Nothing
+// is read here: the first refresh starts a watcher thread that reads the prefix and then
+// follows it with a watch; refreshes copy its current list, and never wait for etcd
+// except the first (up to `timeout_ms`). While no endpoint answers, the source fails
+// (inside a `multi`: logged and skipped). Freeing the source (or the pool holding it) stops
+// and joins its thread.
+//
+// Errors: `LC_ERR_NULL_POINTER` (`config`, `config->prefix`, an endpoint entry, `out`, or a
+// NULL `endpoints` with a non-zero `endpoints_len`), `LC_ERR_INVALID_UTF8`,
+// `LC_ERR_INVALID_ARGUMENT` (no endpoints, or one that is not `http://host:port`),
+// `LC_ERR_INVALID_WEIGHT`, `LC_ERR_INVALID_LIMIT` (`max_requests` or `tier` out of range).
+//
+// `config` and its strings are borrowed for the call. On success `*out` is a new source
+// owned by the caller (give it to `lc_source_multi_add()`, `lc_source_grace_new()` or
+// `lc_pool_new()`, or free it with `lc_source_free()`); on error it is NULL. Any thread.
+lc_status lc_source_etcd_new(const struct lc_etcd_config *config, struct lc_source **out);
 
 #ifdef __cplusplus
 }  // extern "C"

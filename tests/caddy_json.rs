@@ -2,6 +2,9 @@
 //! exact error each gives. (An integration test, not a unit test: loading logs, and the unit
 //! tests include one that captures every log record of the process.)
 
+// The sources and the loader are left out of loom builds (see Cargo.toml).
+#![cfg(not(loom))]
+
 use leastconn::config::{handler_from_json, source_from_json};
 use leastconn::source::{Context, Source};
 use leastconn::{ErrorKind, Outcome, Policy, Pool, Upstream};

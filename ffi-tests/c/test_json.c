@@ -1,8 +1,9 @@
 /*
- * Caddy JSON through the C ABI: lc_pool_new_json() and lc_source_new_json(), their error
- * paths (status, error buffer, truncation, the log when there is no buffer), and a multi of
- * JSON sources (two `a` literals and an `etcd` source whose cluster is down: logged and
- * skipped) behind the `first` policy. The etcd behaviour itself is tested against a real
+ * Caddy JSON and the etcd source through the C ABI: lc_pool_new_json() and
+ * lc_source_new_json(), their error paths (status, error buffer, truncation, the log when
+ * there is no buffer), a multi of JSON sources (two `a` literals and an `etcd` source whose
+ * cluster is down: logged and skipped) behind the `first` policy, and lc_source_etcd_new()
+ * with its defaults and error paths. The etcd behaviour itself is tested against a real
  * server in tests/etcd.rs. Prints "N checks passed" on success (tests/ffi.rs checks it).
  */
 #include <string.h>
@@ -127,9 +128,69 @@ static void sources_from_json(void) {
     lc_pool_free(pool);
 }
 
+/* Expects lc_source_etcd_new to fail with `want` and leave NULL in *out. */
+static void etcd_fails(const lc_etcd_config *config, lc_status want) {
+    lc_source *source = (lc_source *)&errors_logged; /* not NULL: must be overwritten */
+    CHECK_STATUS(lc_source_etcd_new(config, &source), want);
+    CHECK(source == NULL);
+}
+
+static void etcd_source(void) {
+    static int tag;
+    const char *endpoints[] = {"http://127.0.0.1:1"};
+    const char *bad_scheme[] = {"https://127.0.0.1:2379"};
+    const char *null_entry[] = {NULL};
+    const char *bad_utf8[] = {"\xff"};
+    lc_etcd_config c;
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+
+    CHECK_STATUS(lc_etcd_config_default(NULL), LC_ERR_NULL_POINTER);
+    CHECK_OK(lc_etcd_config_default(&c));
+    CHECK(c.endpoints == NULL && c.endpoints_len == 0 && c.prefix == NULL && c.version_key == NULL);
+    CHECK(c.timeout_ms == 0 && c.resync_ms == 0);
+    CHECK(c.weight == 1 && c.max_requests == 0 && c.tier == 0 && c.tag == NULL);
+
+    etcd_fails(NULL, LC_ERR_NULL_POINTER);
+    etcd_fails(&c, LC_ERR_NULL_POINTER); /* no prefix */
+    c.prefix = "/services/api/";
+    etcd_fails(&c, LC_ERR_INVALID_ARGUMENT); /* no endpoints */
+    c.endpoints_len = 1;
+    etcd_fails(&c, LC_ERR_NULL_POINTER); /* NULL array with a length */
+    c.endpoints = null_entry;
+    etcd_fails(&c, LC_ERR_NULL_POINTER);
+    c.endpoints = bad_utf8;
+    etcd_fails(&c, LC_ERR_INVALID_UTF8);
+    c.endpoints = bad_scheme;
+    etcd_fails(&c, LC_ERR_INVALID_ARGUMENT);
+    c.endpoints = endpoints;
+    c.weight = 0;
+    etcd_fails(&c, LC_ERR_INVALID_WEIGHT);
+    c.weight = 1;
+    c.tier = LC_MAX_TIER + 1;
+    etcd_fails(&c, LC_ERR_INVALID_LIMIT);
+    c.tier = 0;
+    c.version_key = "\xff";
+    etcd_fails(&c, LC_ERR_INVALID_UTF8);
+    c.version_key = "/deploy/api";
+    CHECK_STATUS(lc_source_etcd_new(&c, NULL), LC_ERR_NULL_POINTER);
+
+    /* A cluster that refuses: the pool builds, empty, and the refresh reports the failure. */
+    c.timeout_ms = 2000;
+    c.tag = &tag;
+    CHECK_OK(lc_source_etcd_new(&c, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool));
+    CHECK_STATUS(lc_pool_refresh(pool, NULL), LC_ERR_SOURCE_FAILED);
+    lc_pool_free(pool);
+
+    CHECK_OK(lc_source_etcd_new(&c, &source));
+    lc_source_free(source); /* never refreshed: no thread was started */
+}
+
 int main(void) {
     pool_from_handler();
     sources_from_json();
+    etcd_source();
     printf("%lu checks passed\n", checks_passed);
     return 0;
 }

@@ -32,6 +32,7 @@
 mod boundary;
 mod config;
 mod dns;
+mod etcd;
 mod limits;
 mod log;
 mod pick;
