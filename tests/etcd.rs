@@ -26,6 +26,9 @@ use leastconn::{Grace, Multi, Outcome, Pool, Static};
 /// A bound on waits for a condition (a broken setup, not a synchronisation delay: every wait
 /// polls for its condition and returns as soon as it holds).
 const BOUND: Duration = Duration::from_secs(30);
+/// The etcd source's per-call timeout (and its first fetch's wait) in these tests: generous,
+/// so that a loaded machine never turns a slow answer into a failure.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 struct Etcd1 {
     dir: PathBuf,
@@ -182,7 +185,7 @@ fn initial_list_is_ordered_by_key_then_endpoint_in_both_forms() {
     server.put("/svc/a", "10.0.0.1:80");
     server.put("/svc/c", "10.0.0.5:80");
     server.put("/svcx", "10.9.9.9:80");
-    let etcd = Etcd::builder([server.url()], "/svc/").build().unwrap();
+    let etcd = Etcd::builder([server.url()], "/svc/").timeout(CALL_TIMEOUT).build().unwrap();
     let mut out = Vec::new();
     // The first fetch waits for the first read.
     etcd.fetch(&Context::new(), &mut out).unwrap();
@@ -195,7 +198,8 @@ fn puts_deletes_and_the_version_key_are_followed_and_counters_carried_over() {
     let Some(server) = Etcd1::start("follow") else { return };
     server.put("/svc/1", "10.0.0.1:80");
     server.put("/svc/2", "10.0.0.2:80");
-    let etcd = Arc::new(Etcd::builder(["http://127.0.0.1:1", &server.url()], "/svc/").build().unwrap());
+    let etcd =
+        Arc::new(Etcd::builder(["http://127.0.0.1:1", &server.url()], "/svc/").timeout(CALL_TIMEOUT).build().unwrap());
     let pool = Pool::builder(Arc::clone(&etcd)).build().unwrap();
     assert_eq!(pool.len(), 2, "the second endpoint answered");
     let held = pool.select().unwrap();
@@ -240,7 +244,7 @@ fn a_version_key_outside_the_prefix_is_watched_too() {
 fn a_stopped_server_is_skipped_by_multi_kept_by_grace_and_a_restart_picked_up() {
     let Some(mut server) = Etcd1::start("restart") else { return };
     server.put("/svc/a", "10.0.0.1:80");
-    let etcd = Arc::new(Etcd::builder([server.url()], "/svc/").timeout(Duration::from_secs(2)).build().unwrap());
+    let etcd = Arc::new(Etcd::builder([server.url()], "/svc/").timeout(CALL_TIMEOUT).build().unwrap());
     let graced = Grace::new(Arc::clone(&etcd), Duration::from_secs(3600));
     let multi = Multi::new().with(Static::from_addresses(["10.9.0.1:80"])).with(Arc::clone(&etcd));
     assert_eq!(fetch(&multi).unwrap(), ["10.9.0.1:80", "10.0.0.1:80"]);
