@@ -80,6 +80,56 @@ fn caddy_adapt_outputs_load() {
     }
 }
 
+#[test]
+fn no_prefix_and_no_retyped_field_of_a_loading_handler_panics() {
+    for (name, json) in LOADS {
+        let cut = (0..json.len()).filter(|&n| json.is_char_boundary(n));
+        for n in cut {
+            assert!(handler_from_json(&json[..n]).is_err(), "{name}: a prefix of {n} bytes loaded");
+        }
+        // Every value of every field replaced by each JSON type in turn.
+        let doc: serde_json::Value = serde_json::from_str(json).unwrap();
+        let mut paths = Vec::new();
+        collect_paths(&doc, &mut Vec::new(), &mut paths);
+        for path in &paths {
+            for replacement in [
+                serde_json::json!(null),
+                serde_json::json!(7),
+                serde_json::json!("x"),
+                serde_json::json!([1]),
+                serde_json::json!({"a": 1}),
+                serde_json::json!(-1.5),
+            ] {
+                let mut changed = doc.clone();
+                *pointer(&mut changed, path) = replacement;
+                let _ = handler_from_json(&changed.to_string());
+            }
+        }
+    }
+}
+
+fn collect_paths(v: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let children: Vec<(String, &serde_json::Value)> = match v {
+        serde_json::Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        serde_json::Value::Array(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect(),
+        _ => Vec::new(),
+    };
+    for (key, child) in children {
+        at.push(key);
+        out.push(at.clone());
+        collect_paths(child, at, out);
+        at.pop();
+    }
+}
+
+fn pointer<'a>(v: &'a mut serde_json::Value, path: &[String]) -> &'a mut serde_json::Value {
+    path.iter().fold(v, |v, key| match v {
+        serde_json::Value::Object(m) => m.get_mut(key).unwrap(),
+        serde_json::Value::Array(a) => &mut a[key.parse::<usize>().unwrap()],
+        _ => unreachable!("paths lead through containers"),
+    })
+}
+
 fn pool(json: &str) -> Pool {
     Pool::from_caddy_json(json).unwrap()
 }

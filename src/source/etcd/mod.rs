@@ -326,7 +326,7 @@ fn parse_entry(
         return Ok(());
     }
     let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Value::Object(map) = &v else { unreachable!("starts with '{{'") };
+    let Value::Object(map) = &v else { return Err("expected a JSON object".to_owned()) };
     for field in map.keys() {
         if !matches!(field.as_str(), "endpoints" | "version" | "weight" | "max_requests" | "tier") {
             return Err(format!("unknown field {field:?}"));
