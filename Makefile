@@ -1,5 +1,6 @@
 # Builds and installs the C library: libleastconn.a, libleastconn.so (with its SONAME
-# links), include/leastconn.h and leastconn.pc.
+# links), include/leastconn.h, leastconn.pc and leastconn-static.pc (the same package
+# linking the archive: what the Go binding's cgo uses by default).
 #
 #   make                                  # cargo build --release
 #   make install PREFIX=/usr/local        # also DESTDIR=... for staging
@@ -39,8 +40,12 @@ install: $(if $(NO_BUILD),,build)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libleastconn.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' leastconn.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/leastconn.pc
+	sed -e '/^Libs:/d' -e 's|^Libs.private:|Libs: $${libdir}/libleastconn.a|' \
+	    -e 's|^Name: leastconn|Name: leastconn-static|' \
+	    $(DESTDIR)$(PKGCONFIGDIR)/leastconn.pc > $(DESTDIR)$(PKGCONFIGDIR)/leastconn-static.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/leastconn.h $(DESTDIR)$(LIBDIR)/libleastconn.a \
 	    $(DESTDIR)$(LIBDIR)/libleastconn.so $(DESTDIR)$(LIBDIR)/$(SONAME) \
-	    $(DESTDIR)$(LIBDIR)/libleastconn.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/leastconn.pc
+	    $(DESTDIR)$(LIBDIR)/libleastconn.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/leastconn.pc \
+	    $(DESTDIR)$(PKGCONFIGDIR)/leastconn-static.pc

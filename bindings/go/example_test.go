@@ -1,0 +1,59 @@
+package leastconn_test
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	leastconn "github.com/leastconn/leastconn/bindings/go"
+)
+
+// A request tries a host, fails to connect, and retries on another one.
+func ExampleNewPool() {
+	src, err := leastconn.StaticSource([]leastconn.Upstream{
+		{Address: "10.0.0.1:8080"},
+		{Address: "10.0.0.2:8080"},
+		{Address: "10.0.9.1:8080", Tier: 1}, // backup
+	})
+	if err != nil {
+		panic(err)
+	}
+	config := leastconn.DefaultConfig()
+	config.Policy = leastconn.First // list order, so that this example's output is fixed
+	config.FailDuration = time.Hour // a failed host stays out for the whole example
+	pool, err := leastconn.NewPool(src, &config)
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
+
+	first, err := pool.Select()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("trying", first.Address())
+	retry, err := pool.Select(first.HostID()) // never the host just tried
+	if err != nil {
+		panic(err)
+	}
+	first.Release(leastconn.Failure) // 1 failure within the window: unavailable
+	fmt.Println("retrying on", retry.Address())
+	retry.Release(leastconn.Failure)
+
+	third, err := pool.Select() // both primaries failed: the backup tier serves
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("then", third.Address())
+	third.Release(leastconn.Success)
+
+	third.Release(leastconn.Success) // a second release changes nothing
+	if _, err := pool.Select(third.HostID()); errors.Is(err, leastconn.ErrNoUpstream) {
+		fmt.Println("no upstream left:", err)
+	}
+	// Output:
+	// trying 10.0.0.1:8080
+	// retrying on 10.0.0.2:8080
+	// then 10.0.9.1:8080
+	// no upstream left: leastconn: select: no upstream available
+}

@@ -1,0 +1,3 @@
+module github.com/leastconn/leastconn/bindings/go
+
+go 1.19

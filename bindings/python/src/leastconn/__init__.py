@@ -1,0 +1,98 @@
+"""leastconn: wait-free least-connections upstream selection, from Python.
+
+A :class:`Pool` holds upstreams (from a list, or from sources: :class:`Static`,
+:class:`Callback`, :class:`Multi`, :class:`Grace`, :class:`A`, :class:`SRV`) and picks the
+least-loaded one for each request::
+
+    import leastconn
+
+    with leastconn.Pool(["10.0.0.1:8080", "10.0.0.2:8080"]) as pool:
+        with pool.select() as pick:       # leaving the block releases with success,
+            forward(pick.address)         # an exception releases with failure
+
+Errors raise :class:`LeastconnError` subclasses carrying the library's status and message.
+The library's log records go to the ``logging`` logger ``"leastconn"``. Every pool method
+may be called from any thread; see :class:`Pool` and :class:`Pick`.
+"""
+
+from . import _errors, _log
+from ._errors import (
+    AlreadyReleasedError,
+    CancelledError,
+    ClosedError,
+    InvalidAddressError,
+    InvalidArgumentError,
+    InvalidLimitError,
+    InvalidUtf8Error,
+    InvalidWeightError,
+    LeastconnError,
+    NotFoundError,
+    NoUpstreamError,
+    NullPointerError,
+    OsError,
+    PanicError,
+    SourceFailedError,
+    status_message,
+)
+from ._native import ffi as _ffi
+from ._native import lib as _lib
+from ._pool import HostStats, Pick, Picker, Policy, Pool, RefreshReport
+from ._sources import SRV, A, Callback, Grace, Multi, Source, Static, Upstream, UpstreamLike
+
+#: The version of the library this package was built with ("MAJOR.MINOR.PATCH").
+LIBRARY_VERSION: str = _ffi.string(_lib.lc_version()).decode()
+__version__ = LIBRARY_VERSION
+
+#: The largest ``Upstream.weight``.
+MAX_WEIGHT: int = _lib.LC_MAX_WEIGHT
+#: The largest ``Upstream.tier``.
+MAX_TIER: int = _lib.LC_MAX_TIER
+#: The largest ``Upstream.max_requests``.
+MAX_REQUESTS: int = _lib.LC_MAX_REQUESTS_LIMIT
+
+_log.install()
+
+__all__ = [
+    "A",
+    "SRV",
+    "AlreadyReleasedError",
+    "Callback",
+    "CancelledError",
+    "ClosedError",
+    "Grace",
+    "HostStats",
+    "InvalidAddressError",
+    "InvalidArgumentError",
+    "InvalidLimitError",
+    "InvalidUtf8Error",
+    "InvalidWeightError",
+    "LIBRARY_VERSION",
+    "LeastconnError",
+    "MAX_REQUESTS",
+    "MAX_TIER",
+    "MAX_WEIGHT",
+    "Multi",
+    "NoUpstreamError",
+    "NotFoundError",
+    "NullPointerError",
+    "OsError",
+    "PanicError",
+    "Pick",
+    "Picker",
+    "Policy",
+    "Pool",
+    "RefreshReport",
+    "Source",
+    "SourceFailedError",
+    "Static",
+    "Upstream",
+    "UpstreamLike",
+    "status_message",
+]
+
+# Status codes added to the C ABI after this file was written get generated classes
+# (LC_ERR_PICK_MOVED -> PickMovedError); export them too.
+for _cls in sorted(set(_errors._BY_STATUS.values()), key=lambda c: c.__name__):
+    if _cls.__name__ not in globals():
+        globals()[_cls.__name__] = _cls
+        __all__.append(_cls.__name__)
