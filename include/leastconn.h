@@ -343,6 +343,35 @@ typedef struct lc_docker_config {
     void *tag;
 } lc_docker_config;
 
+// Settings of an `etcd` source (`lc_source_etcd_new()`). Start from
+// `lc_etcd_config_default()` and set what you need, so that fields added in later versions
+// keep their defaults. Strings are borrowed for the call and copied.
+typedef struct lc_etcd_config {
+    // `endpoints_len` etcd client URLs, `http://host:port` (port 2379 if absent), tried in
+    // order. Required (at least one).
+    const char *const *endpoints;
+    // The number of entries in `endpoints`.
+    size_t endpoints_len;
+    // The key prefix whose keys hold the upstreams (`"/services/api/"`). Required.
+    const char *prefix;
+    // The key whose non-empty value selects the JSON entries of that `version`; NULL (the
+    // default): the prefix followed by `.version`.
+    const char *version_key;
+    // Time limit of each call to etcd, and of the first refresh's wait for the first read,
+    // in milliseconds; 0 (the default): 5000.
+    uint64_t timeout_ms;
+    // Interval of the safety-net re-read, in milliseconds; 0 (the default): 300000.
+    uint64_t resync_ms;
+    // Weight of every upstream whose entry sets none, 1 to `LC_MAX_WEIGHT`. Default 1.
+    uint32_t weight;
+    // `max_requests` of every upstream whose entry sets none (0 = unlimited). Default 0.
+    uint32_t max_requests;
+    // Tier of every upstream whose entry sets none (0 = primary). Default 0.
+    uint32_t tier;
+    // Tag of every upstream of this source, handed back in its picks. Default NULL.
+    void *tag;
+} lc_etcd_config;
+
 // Success.
 #define LC_OK 0
 
@@ -395,6 +424,11 @@ typedef struct lc_docker_config {
 // The picked host had nothing in flight, so nothing was released: the reservation had been
 // released already through an undetectable copy of the pick (see `lc_pick`). Logged.
 #define LC_ERR_NOT_IN_FLIGHT 15
+
+// A JSON configuration is malformed or asks for something unsupported; the message (the
+// error buffer of `lc_pool_new_json()` / `lc_source_new_json()`, and the log) names the
+// JSON path.
+#define LC_ERR_INVALID_CONFIG 16
 
 // Fewest in-flight requests per unit of weight; ties broken at random (Caddy's
 // `least_conn`). The default.
@@ -676,6 +710,43 @@ lc_status lc_log_set_callback(lc_log_fn callback,
                               void *userdata,
                               lc_log_level max_level);
 
+// Creates a pool from the JSON of a Caddy `reverse_proxy` handler (the object `caddy adapt`
+// prints for it: `upstreams`, `dynamic_upstreams`, `load_balancing.selection_policy`,
+// `health_checks.passive`, and leastconn's extensions; the README's "Caddy JSON" section
+// lists what is read and ignored), and refreshes it once. A failing first refresh is logged
+// and leaves the pool empty; it is not an error here.
+//
+// `json` is a NUL-terminated UTF-8 string, borrowed for the call. `error` may be NULL;
+// otherwise it is a buffer of `error_len` bytes that receives, on `LC_ERR_INVALID_CONFIG`,
+// the message naming the JSON path (`dynamic_upstreams.sources[1].port: expected a
+// string`), truncated to fit and NUL-terminated, and "" on success. With a NULL `error` the
+// message is logged at `LC_LOG_ERROR` instead.
+//
+// Errors: `LC_ERR_NULL_POINTER` (`json` or `out`), `LC_ERR_INVALID_UTF8`,
+// `LC_ERR_INVALID_CONFIG` (anything wrong in the document).
+//
+// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`); on
+// error it is NULL. Any thread.
+lc_status lc_pool_new_json(const char *json, struct lc_pool **out, char *error, size_t error_len);
+
+// Creates a source from the JSON of one Caddy `dynamic_upstreams` module object, such as
+// `{"source": "etcd", "endpoints": ["http://10.0.0.5:2379"], "key": "/services/api/"}`, an
+// `a`, `srv` or `static` source, or a `multi` of several (with leastconn's `weight`, `max_requests`,
+// `tier` and `grace` extensions). Nothing is fetched here: sources run in refreshes
+// (`lc_pool_refresh()`, the refresher), never in a pick. An `etcd` source starts its
+// watcher thread at its first refresh.
+//
+// `json` and `error`, `error_len` are as for `lc_pool_new_json()`. Errors:
+// `LC_ERR_NULL_POINTER` (`json` or `out`), `LC_ERR_INVALID_UTF8`, `LC_ERR_INVALID_CONFIG`.
+//
+// On success `*out` is a new source owned by the caller (give it to
+// `lc_source_multi_add()`, `lc_source_grace_new()` or `lc_pool_new()`, or free it with
+// `lc_source_free()`); on error it is NULL. Any thread.
+lc_status lc_source_new_json(const char *json,
+                             struct lc_source **out,
+                             char *error,
+                             size_t error_len);
+
 // Fills `*config` with the defaults: port 80, both IP versions, a refresh of 60 s, the
 // system's resolution, weight 1, no request limit, tier 0, tag NULL. `name` is set to NULL:
 // set it before use. Any thread.
@@ -752,6 +823,30 @@ lc_status lc_docker_config_default(struct lc_docker_config *config);
 // owned by the caller (give it to `lc_source_multi_add()` or `lc_pool_new()`, or free it
 // with `lc_source_free()`, which stops the watcher); on error it is NULL. Any thread.
 lc_status lc_source_docker_new(const struct lc_docker_config *config, struct lc_source **out);
+
+// Fills `*config` with the defaults: no endpoints, no prefix (set both before use), the
+// default version key, a timeout of 5 s, a resync of 5 minutes, weight 1, no request
+// limit, tier 0, tag NULL. Any thread.
+lc_status lc_etcd_config_default(struct lc_etcd_config *config);
+
+// Creates an `etcd` source: the upstreams under `config->prefix`, each key holding a dial
+// address or deanchou/caddy_etcd's JSON (`{"endpoints":["http://10.0.0.1:8080"],
+// "version":"v"}`, optionally with `weight`, `max_requests`, `tier`), in key order. Nothing
+// is read here: the first refresh starts a watcher thread that reads the prefix and then
+// follows it with a watch; refreshes copy its current list, and never wait for etcd
+// except the first (up to `timeout_ms`). While no endpoint answers, the source fails
+// (inside a `multi`: logged and skipped). Freeing the source (or the pool holding it) stops
+// and joins its thread.
+//
+// Errors: `LC_ERR_NULL_POINTER` (`config`, `config->prefix`, an endpoint entry, `out`, or a
+// NULL `endpoints` with a non-zero `endpoints_len`), `LC_ERR_INVALID_UTF8`,
+// `LC_ERR_INVALID_ARGUMENT` (no endpoints, or one that is not `http://host:port`),
+// `LC_ERR_INVALID_WEIGHT`, `LC_ERR_INVALID_LIMIT` (`max_requests` or `tier` out of range).
+//
+// `config` and its strings are borrowed for the call. On success `*out` is a new source
+// owned by the caller (give it to `lc_source_multi_add()`, `lc_source_grace_new()` or
+// `lc_pool_new()`, or free it with `lc_source_free()`); on error it is NULL. Any thread.
+lc_status lc_source_etcd_new(const struct lc_etcd_config *config, struct lc_source **out);
 
 #ifdef __cplusplus
 }  // extern "C"

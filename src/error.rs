@@ -44,6 +44,9 @@ pub enum ErrorKind {
     /// A release found nothing in flight on its host, so nothing was released (C ABI only: a
     /// reservation released twice through a copy of an `lc_pick`).
     NotInFlight = 15,
+    /// A configuration document (Caddy JSON) is malformed or asks for something unsupported;
+    /// the message names the JSON path.
+    InvalidConfig = 16,
 }
 
 impl ErrorKind {
@@ -70,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Os => "operating system error",
             ErrorKind::PickMoved => "pick released at another address than it was selected into (a copy)",
             ErrorKind::NotInFlight => "nothing in flight on the host: reservation already released through a copy",
+            ErrorKind::InvalidConfig => "invalid configuration",
         }
     }
 }

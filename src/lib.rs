@@ -13,7 +13,9 @@
 //!   or [`Multi`], which asks several in order and appends their results (Caddy's `multi`).
 //!   [`Grace`] keeps a failing source's last good list for a while. [`dns::A`] and
 //!   [`dns::Srv`] resolve DNS (Caddy's `a` and `srv` sources); [`docker::Docker`] follows
-//!   container labels through the Docker (or Podman) API.
+//!   container labels through the Docker (or Podman) API; [`etcd::Etcd`] watches a key
+//!   prefix in etcd. [`Pool::from_caddy_json`] builds all of it from a Caddy
+//!   `reverse_proxy` handler's JSON ([`config`]).
 //! * [`Pool::refresh`] (or a [`Refresher`] thread) merges the sources into an immutable
 //!   snapshot and publishes it with `arc_swap`. Host state lives in a registry keyed by dial
 //!   address, so in-flight counts, failures and down flags survive every list change.
@@ -45,6 +47,8 @@
 
 mod claim;
 mod clock;
+#[cfg(not(loom))]
+pub mod config;
 mod error;
 #[cfg(not(loom))]
 mod ffi;
@@ -76,6 +80,7 @@ pub use reservation::{Outcome, Reservation};
 pub use source::dns;
 #[cfg(not(loom))]
 pub use source::docker;
+pub use source::etcd;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
 

@@ -214,6 +214,23 @@ fn c_docker_shared() {
     c_docker(Link::Shared);
 }
 
+/// The JSON constructors (handler and source, every error path), a multi of JSON sources
+/// whose etcd source is down, and the etcd constructor (defaults, every error path).
+fn c_json(link: Link) {
+    let out = build_and_run("test_json", Lang::C, "ffi-tests/c/test_json.c", link);
+    assert_eq!(checks_passed(&out), 80, "{out}");
+}
+
+#[test]
+fn c_json_static() {
+    c_json(Link::Static);
+}
+
+#[test]
+fn c_json_shared() {
+    c_json(Link::Shared);
+}
+
 /// The README example tries a primary, retries on the other one, then lands on the backup.
 fn check_readme_example_output(out: &str) {
     let lines: Vec<&str> = out.lines().collect();

@@ -30,8 +30,10 @@
 
 #[macro_use]
 mod boundary;
+mod config;
 mod dns;
 mod docker;
+mod etcd;
 mod limits;
 mod log;
 mod pick;

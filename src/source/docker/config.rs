@@ -113,50 +113,9 @@ fn port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged, expecting = "a duration: integer nanoseconds or a string such as \"30s\"")]
-    enum Raw {
-        Nanos(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Nanos(n) => Ok(Some(Duration::from_nanos(n))),
-        Raw::Text(s) => parse_duration(&s).map(Some).map_err(de::Error::custom),
-    }
-}
-
-/// Parses a duration as Go's `time.ParseDuration` (plus Caddy's `d` for days) writes it:
-/// decimal numbers each followed by a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`, `d`),
-/// e.g. `"1m30s"`, `"1.5s"`, `"0"`.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("duration {s:?}: expected e.g. \"30s\", \"1m30s\" or \"500ms\"");
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        let value: f64 = rest[..num_end].parse().map_err(|_| bad())?;
-        rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = &rest[unit_end..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
+    // One parser for every duration in a configuration: the Caddy JSON loader's.
+    let raw = serde_json::Value::deserialize(d)?;
+    crate::config::duration(&raw).map(Some).map_err(de::Error::custom)
 }
 
 /// The socket path of a `unix:///path` host (`DOCKER_HOST`'s form).

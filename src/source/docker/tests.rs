@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::api::{Summary, filters_query, upstreams};
-use super::config::{DockerConfig, Values, parse_duration, socket_path};
+use super::config::{DockerConfig, Values, socket_path};
 use super::{Docker, Settings};
 use crate::ErrorKind;
 use crate::source::{Context, Source};
@@ -118,19 +118,6 @@ fn config_rejects_unknown_fields_and_bad_values() {
     assert!(err(r#"{"port": 70000}"#).starts_with("port 70000: expected 1 to 65535"));
     assert!(err(r#"{"refresh": "soon"}"#).starts_with("duration \"soon\""));
     assert!(err(r#"{"labels": {"a": 1}}"#).starts_with("a string or a list of strings"));
-}
-
-#[test]
-fn durations_parse_as_go_writes_them() {
-    assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-    assert_eq!(parse_duration("1h2m3s"), Ok(Duration::from_secs(3723)));
-    assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-    assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-    assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
-    assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-    for bad in ["", "5", "s", "5x", "-1s", "1..5s"] {
-        assert!(parse_duration(bad).is_err(), "{bad:?} must not parse");
-    }
 }
 
 #[test]

@@ -1,0 +1,113 @@
+//! Caddy's JSON as the configuration, from C: a pool from a `reverse_proxy` handler, and a
+//! source (`etcd`, `a`, `srv`, `multi` ...) from a `dynamic_upstreams` module object.
+
+use std::ffi::c_char;
+
+use crate::error::Error;
+use crate::ffi::pool::lc_pool;
+use crate::ffi::source::lc_source;
+use crate::ffi::status::{LC_OK, lc_status, status_of};
+
+/// Writes an error's message to the caller's buffer (truncated at a character boundary to
+/// fit, always NUL-terminated), or logs it at error level when there is no buffer, so that it
+/// is never lost. Returns the error's status.
+fn report(e: &Error, function: &str, buf: *mut c_char, len: usize) -> lc_status {
+    if buf.is_null() || len == 0 {
+        log::error!("{function}: {}", e.message());
+    } else {
+        let message = e.message();
+        let mut n = message.len().min(len - 1);
+        while !message.is_char_boundary(n) {
+            n -= 1;
+        }
+        // SAFETY: a non-NULL `error` buffer is documented as writable for `error_len` bytes,
+        // and `n + 1 <= len`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(message.as_ptr().cast::<c_char>(), buf, n);
+            buf.add(n).write(0);
+        }
+    }
+    status_of(e)
+}
+
+/// Empties the caller's error buffer, so that success leaves "" there.
+fn clear(buf: *mut c_char, len: usize) {
+    if !buf.is_null() && len > 0 {
+        // SAFETY: as in `report`: writable for `len >= 1` bytes.
+        unsafe { buf.write(0) };
+    }
+}
+
+/// Creates a pool from the JSON of a Caddy `reverse_proxy` handler (the object `caddy adapt`
+/// prints for it: `upstreams`, `dynamic_upstreams`, `load_balancing.selection_policy`,
+/// `health_checks.passive`, and leastconn's extensions; the README's "Caddy JSON" section
+/// lists what is read and ignored), and refreshes it once. A failing first refresh is logged
+/// and leaves the pool empty; it is not an error here.
+///
+/// `json` is a NUL-terminated UTF-8 string, borrowed for the call. `error` may be NULL;
+/// otherwise it is a buffer of `error_len` bytes that receives, on `LC_ERR_INVALID_CONFIG`,
+/// the message naming the JSON path (`dynamic_upstreams.sources[1].port: expected a
+/// string`), truncated to fit and NUL-terminated, and "" on success. With a NULL `error` the
+/// message is logged at `LC_LOG_ERROR` instead.
+///
+/// Errors: `LC_ERR_NULL_POINTER` (`json` or `out`), `LC_ERR_INVALID_UTF8`,
+/// `LC_ERR_INVALID_CONFIG` (anything wrong in the document).
+///
+/// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`); on
+/// error it is NULL. Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_new_json(
+    json: *const c_char,
+    out: *mut *mut lc_pool,
+    error: *mut c_char,
+    error_len: usize,
+) -> lc_status {
+    ffi_boundary!("lc_pool_new_json", {
+        clear(error, error_len);
+        let out = try_out!(out);
+        let json = try_str!(json);
+        match crate::Pool::from_caddy_json(json) {
+            Ok(pool) => {
+                // SAFETY: `try_out!` checked `out`.
+                unsafe { out.write(Box::into_raw(Box::new(lc_pool { pool }))) };
+                LC_OK
+            }
+            Err(e) => report(&e, "lc_pool_new_json", error, error_len),
+        }
+    })
+}
+
+/// Creates a source from the JSON of one Caddy `dynamic_upstreams` module object, such as
+/// `{"source": "etcd", "endpoints": ["http://10.0.0.5:2379"], "key": "/services/api/"}`, an
+/// `a`, `srv` or `static` source, or a `multi` of several (with leastconn's `weight`, `max_requests`,
+/// `tier` and `grace` extensions). Nothing is fetched here: sources run in refreshes
+/// (`lc_pool_refresh()`, the refresher), never in a pick. An `etcd` source starts its
+/// watcher thread at its first refresh.
+///
+/// `json` and `error`, `error_len` are as for `lc_pool_new_json()`. Errors:
+/// `LC_ERR_NULL_POINTER` (`json` or `out`), `LC_ERR_INVALID_UTF8`, `LC_ERR_INVALID_CONFIG`.
+///
+/// On success `*out` is a new source owned by the caller (give it to
+/// `lc_source_multi_add()`, `lc_source_grace_new()` or `lc_pool_new()`, or free it with
+/// `lc_source_free()`); on error it is NULL. Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_source_new_json(
+    json: *const c_char,
+    out: *mut *mut lc_source,
+    error: *mut c_char,
+    error_len: usize,
+) -> lc_status {
+    ffi_boundary!("lc_source_new_json", {
+        clear(error, error_len);
+        let out = try_out!(out);
+        let json = try_str!(json);
+        match crate::config::source_from_json(json) {
+            Ok(source) => {
+                // SAFETY: `try_out!` checked `out`.
+                unsafe { out.write(lc_source::into_raw(source)) };
+                LC_OK
+            }
+            Err(e) => report(&e, "lc_source_new_json", error, error_len),
+        }
+    })
+}
