@@ -71,6 +71,11 @@ struct Dnsmasq {
     port: u16,
     child: Option<Child>,
     lines: Option<Receiver<String>>,
+    /// While stopped: sockets bound to `port` (UDP, and TCP listening) so that no other process
+    /// (a parallel test's dnsmasq, any resolver's client socket) takes the port and either
+    /// answers queries meant for a stopped server or keeps it from restarting there. Queries
+    /// to the stopped server go unanswered (they time out) instead of being refused.
+    held: Option<(std::net::UdpSocket, std::net::TcpListener)>,
 }
 
 impl Dnsmasq {
@@ -85,7 +90,7 @@ impl Dnsmasq {
             assert!(std::env::var_os("CI").is_none(), "{msg}");
             return None;
         }
-        let mut server = Dnsmasq { dir: TempDir::new(test), port: 0, child: None, lines: None };
+        let mut server = Dnsmasq { dir: TempDir::new(test), port: 0, child: None, lines: None, held: None };
         server.dir.write("hosts", hosts);
         server.dir.write("dnsmasq.conf", config);
         // A free port now may be taken by the time dnsmasq binds it: try a few.
@@ -101,6 +106,7 @@ impl Dnsmasq {
     /// Runs dnsmasq on `self.port` and waits until it has read its hosts file (it binds its
     /// sockets before); false if it exited first (port taken).
     fn launch(&mut self) -> bool {
+        self.held = None;
         let mut child = Command::new(dnsmasq_binary().unwrap())
             .arg("--keep-in-foreground")
             .arg("--log-facility=-")
@@ -132,7 +138,7 @@ impl Dnsmasq {
         if self.wait_for_line("read ").is_ok() {
             return true;
         }
-        self.stop();
+        self.kill();
         false
     }
 
@@ -165,13 +171,23 @@ impl Dnsmasq {
 
     /// Restarts dnsmasq on the same port with `config` (SIGHUP does not re-read SRV records).
     fn restart_with_config(&mut self, config: &str) {
-        self.stop();
+        self.kill();
         self.dir.write("dnsmasq.conf", config);
         assert!(self.launch(), "dnsmasq did not restart on port {}", self.port);
     }
 
-    /// Kills dnsmasq (by PID) and reaps it.
+    /// Stops dnsmasq, keeping its port for a restart (see `held`).
     fn stop(&mut self) {
+        self.kill();
+        let addr = ("127.0.0.1", self.port);
+        // Fails only if another process took the port in the meantime; a restart then fails.
+        if let (Ok(udp), Ok(tcp)) = (std::net::UdpSocket::bind(addr), std::net::TcpListener::bind(addr)) {
+            self.held = Some((udp, tcp));
+        }
+    }
+
+    /// Kills dnsmasq (by PID) and reaps it.
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -182,7 +198,7 @@ impl Dnsmasq {
 
 impl Drop for Dnsmasq {
     fn drop(&mut self) {
-        self.stop();
+        self.kill();
     }
 }
 
