@@ -17,12 +17,13 @@ use leastconn::dns::{self, IpVersions};
 use leastconn::source::{Context, Source};
 use leastconn::{Clock, ManualClock, Multi, Pool, Static, Upstream};
 
-/// Per-attempt resolver timeout (with no retries) in the tests that stop their server, so that
-/// a query to it fails in 0.3 s; elsewhere the defaults (5 s, 2 retries) absorb a loaded CI.
-const TIMEOUT: Duration = Duration::from_millis(300);
+/// Per-attempt resolver timeout (with no retries) in the tests that stop their server. A query
+/// to a stopped server is refused at once (see `Refuser`), so this only bounds an answer from
+/// a running one, which on a loaded machine may take a while: long enough never to fire there.
+const TIMEOUT: Duration = Duration::from_secs(20);
 /// How long to wait for dnsmasq to say it is ready or has re-read its hosts (a bound on a
 /// broken setup, not a synchronisation delay: the tests wait for dnsmasq's own log line).
-const READY: Duration = Duration::from_secs(10);
+const READY: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------- the dnsmasq harness
 
@@ -71,11 +72,57 @@ struct Dnsmasq {
     port: u16,
     child: Option<Child>,
     lines: Option<Receiver<String>>,
-    /// While stopped: sockets bound to `port` (UDP, and TCP listening) so that no other process
-    /// (a parallel test's dnsmasq, any resolver's client socket) takes the port and either
-    /// answers queries meant for a stopped server or keeps it from restarting there. Queries
-    /// to the stopped server go unanswered (they time out) instead of being refused.
-    held: Option<(std::net::UdpSocket, std::net::TcpListener)>,
+    /// While stopped, `port` stays ours (see `Refuser`).
+    held: Option<Refuser>,
+}
+
+/// Holds a stopped server's port so that no other process (a parallel test's dnsmasq, any
+/// resolver's client socket) takes it, which could answer queries meant for the stopped
+/// server or keep it from restarting there; and makes every lookup sent there fail at once,
+/// whatever its timeout: each UDP query gets a truncated empty answer (TC), and the retry over
+/// TCP that this asks for finds its connection closed without an answer.
+struct Refuser {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Refuser {
+    /// None if another process took the port in the meantime (a restart then fails).
+    fn bind(port: u16) -> Option<Refuser> {
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port)).ok()?;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).ok()?;
+        // How often the thread looks at `stop`; not a delay anything waits out.
+        udp.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut msg = [0u8; 1500];
+            while !s.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = udp.recv_from(&mut msg) {
+                    if n >= 12 {
+                        // The query itself as a response (QR), truncated (TC), RCODE 0.
+                        msg[2] = (msg[2] | 0x82) & !0x04;
+                        msg[3] = 0;
+                        let _ = udp.send_to(&msg[..n], from);
+                    }
+                }
+                while let Ok((conn, _)) = tcp.accept() {
+                    drop(conn);
+                }
+            }
+        });
+        Some(Refuser { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Refuser {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap(); // and with it, both sockets are closed
+        }
+    }
 }
 
 impl Dnsmasq {
@@ -179,11 +226,7 @@ impl Dnsmasq {
     /// Stops dnsmasq, keeping its port for a restart (see `held`).
     fn stop(&mut self) {
         self.kill();
-        let addr = ("127.0.0.1", self.port);
-        // Fails only if another process took the port in the meantime; a restart then fails.
-        if let (Ok(udp), Ok(tcp)) = (std::net::UdpSocket::bind(addr), std::net::TcpListener::bind(addr)) {
-            self.held = Some((udp, tcp));
-        }
+        self.held = Refuser::bind(self.port);
     }
 
     /// Kills dnsmasq (by PID) and reaps it.
