@@ -17,12 +17,13 @@ use leastconn::dns::{self, IpVersions};
 use leastconn::source::{Context, Source};
 use leastconn::{Clock, ManualClock, Multi, Pool, Static, Upstream};
 
-/// Per-attempt resolver timeout (with no retries) in the tests that stop their server, so that
-/// a query to it fails in 0.3 s; elsewhere the defaults (5 s, 2 retries) absorb a loaded CI.
-const TIMEOUT: Duration = Duration::from_millis(300);
+/// Per-attempt resolver timeout (with no retries) in the tests that stop their server. A query
+/// to a stopped server is refused at once (see `Refuser`), so this only bounds an answer from
+/// a running one, which on a loaded machine may take a while: long enough never to fire there.
+const TIMEOUT: Duration = Duration::from_secs(20);
 /// How long to wait for dnsmasq to say it is ready or has re-read its hosts (a bound on a
 /// broken setup, not a synchronisation delay: the tests wait for dnsmasq's own log line).
-const READY: Duration = Duration::from_secs(10);
+const READY: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------- the dnsmasq harness
 
@@ -71,6 +72,57 @@ struct Dnsmasq {
     port: u16,
     child: Option<Child>,
     lines: Option<Receiver<String>>,
+    /// While stopped, `port` stays ours (see `Refuser`).
+    held: Option<Refuser>,
+}
+
+/// Holds a stopped server's port so that no other process (a parallel test's dnsmasq, any
+/// resolver's client socket) takes it, which could answer queries meant for the stopped
+/// server or keep it from restarting there; and makes every lookup sent there fail at once,
+/// whatever its timeout: each UDP query gets a truncated empty answer (TC), and the retry over
+/// TCP that this asks for finds its connection closed without an answer.
+struct Refuser {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Refuser {
+    /// None if another process took the port in the meantime (a restart then fails).
+    fn bind(port: u16) -> Option<Refuser> {
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port)).ok()?;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).ok()?;
+        // How often the thread looks at `stop`; not a delay anything waits out.
+        udp.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut msg = [0u8; 1500];
+            while !s.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = udp.recv_from(&mut msg) {
+                    if n >= 12 {
+                        // The query itself as a response (QR), truncated (TC), RCODE 0.
+                        msg[2] = (msg[2] | 0x82) & !0x04;
+                        msg[3] = 0;
+                        let _ = udp.send_to(&msg[..n], from);
+                    }
+                }
+                while let Ok((conn, _)) = tcp.accept() {
+                    drop(conn);
+                }
+            }
+        });
+        Some(Refuser { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Refuser {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap(); // and with it, both sockets are closed
+        }
+    }
 }
 
 impl Dnsmasq {
@@ -85,7 +137,7 @@ impl Dnsmasq {
             assert!(std::env::var_os("CI").is_none(), "{msg}");
             return None;
         }
-        let mut server = Dnsmasq { dir: TempDir::new(test), port: 0, child: None, lines: None };
+        let mut server = Dnsmasq { dir: TempDir::new(test), port: 0, child: None, lines: None, held: None };
         server.dir.write("hosts", hosts);
         server.dir.write("dnsmasq.conf", config);
         // A free port now may be taken by the time dnsmasq binds it: try a few.
@@ -101,6 +153,7 @@ impl Dnsmasq {
     /// Runs dnsmasq on `self.port` and waits until it has read its hosts file (it binds its
     /// sockets before); false if it exited first (port taken).
     fn launch(&mut self) -> bool {
+        self.held = None;
         let mut child = Command::new(dnsmasq_binary().unwrap())
             .arg("--keep-in-foreground")
             .arg("--log-facility=-")
@@ -132,7 +185,7 @@ impl Dnsmasq {
         if self.wait_for_line("read ").is_ok() {
             return true;
         }
-        self.stop();
+        self.kill();
         false
     }
 
@@ -165,13 +218,19 @@ impl Dnsmasq {
 
     /// Restarts dnsmasq on the same port with `config` (SIGHUP does not re-read SRV records).
     fn restart_with_config(&mut self, config: &str) {
-        self.stop();
+        self.kill();
         self.dir.write("dnsmasq.conf", config);
         assert!(self.launch(), "dnsmasq did not restart on port {}", self.port);
     }
 
-    /// Kills dnsmasq (by PID) and reaps it.
+    /// Stops dnsmasq, keeping its port for a restart (see `held`).
     fn stop(&mut self) {
+        self.kill();
+        self.held = Refuser::bind(self.port);
+    }
+
+    /// Kills dnsmasq (by PID) and reaps it.
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -182,7 +241,7 @@ impl Dnsmasq {
 
 impl Drop for Dnsmasq {
     fn drop(&mut self) {
-        self.stop();
+        self.kill();
     }
 }
 

@@ -16,7 +16,8 @@
 //! * at the end every in-flight counter is exactly zero and the live host states are exactly
 //!   the hosts of the final list (removed hosts were reclaimed).
 //!
-//! `LEASTCONN_STRESS_SECS` sets the duration per policy (default 3 s; three policies). Under
+//! `LEASTCONN_STRESS_SECS` sets the duration per policy (default 3 s; three policies); each
+//! thread does at least `MIN_OPS` operations however it is scheduled. Under
 //! Miri each worker does a few dozen operations instead.
 
 use std::collections::HashMap;
@@ -31,6 +32,9 @@ const ADDRS: usize = 8;
 const WORKERS: usize = if cfg!(miri) { 2 } else { 4 };
 /// Operations per worker under Miri (which runs a few thousand times slower).
 const MIRI_OPS: u64 = 150;
+/// Natively, the fewest operations each worker and the chaos thread do, however the threads
+/// are scheduled (on a loaded machine a thread may get little of the test's duration).
+const MIN_OPS: u64 = 2_000;
 const MAX_HELD: usize = 4;
 /// One release in this many reports a failure (more often under Miri, whose runs are short).
 const FAIL_ONE_IN: u8 = if cfg!(miri) { 8 } else { 128 };
@@ -93,9 +97,10 @@ fn churning_source(seed: u64, acc: Arc<Accounting>) -> impl leastconn::Source {
     })
 }
 
-/// Natively, until the main thread says stop; under Miri, for a fixed number of operations.
+/// Natively, until the main thread says stop and at least `MIN_OPS` are done; under Miri, for
+/// a fixed number of operations.
 fn keep_going(stop: &AtomicBool, done: u64) -> bool {
-    if cfg!(miri) { done < MIRI_OPS } else { !stop.load(Ordering::Relaxed) }
+    if cfg!(miri) { done < MIRI_OPS } else { done < MIN_OPS || !stop.load(Ordering::Relaxed) }
 }
 
 fn worker(pool: Pool, acc: Arc<Accounting>, stop: Arc<AtomicBool>, seed: u64) {

@@ -12,10 +12,24 @@
       keep-alive, so every one is a new TLS connection to the backend) and records the
       statuses and whether the backend saw a resumed session.
 
-  e2e.py capped PORT N OUT.json PATH
-      Sends N requests at once (one thread each) to PATH (/capped: a slow backend with
-      max_conns=1 and a fast one; /uncapped: the same without max_conns) and records each
-      response's backend and the slow backend's peak concurrency.
+  e2e.py held PORT PATH RUN N OUT.json NAME=BACKEND_PORT... [--then-release NAME --more M]
+      Sends N requests at once (one thread and connection each, header X-Run: RUN-1) to a
+      path the backends hold (see backend.py), waits until the named backends hold all N,
+      and records where each landed (backend, nginx worker pid). With --then-release, it
+      answers the requests held by NAME, waits for their responses, sends M more (RUN-2),
+      and records again. Then it answers every request and checks that each got 200. No
+      request completes while a batch is placed, so each worker's picks in a batch see
+      exactly the counts the records show, whatever the timing and accept distribution.
+
+  e2e.py reload NGINX_PID WRK_PID RUN WORKERS RELOADS ACCESS_LOG OUT.json
+      Under the wrk load RUN: waits until the current workers have served requests of RUN,
+      sends the master SIGHUP, waits until the new workers have served requests of RUN, and
+      so on RELOADS times; then stops wrk (SIGINT; it still prints its summary) and waits
+      until only the last generation of workers is left. Records each generation's pids and
+      how many requests of RUN each served.
+
+  e2e.py selftest
+      Runs the report's checks on made-up logs (run.sh runs it first).
 
   e2e.py report DIR
       Reads DIR/test.json (written by run.sh), the wrk outputs, the access log, the status
@@ -26,15 +40,21 @@ Standard library only.
 
 import http.client
 import json
+import os
 import re
+import signal
 import statistics
 import sys
 import threading
 import time
 
+# Bounds on a broken setup, never waits for something to happen: every wait below polls for
+# the event it needs and gives up (failing the test) only after this long.
+PATIENCE = 180.0
+
 
 def fetch_status(port):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
     try:
         conn.request("GET", "/leastconn_status", headers={"Connection": "close"})
         resp = conn.getresponse()
@@ -47,6 +67,8 @@ def fetch_status(port):
 
 
 def collect(port, workers, attempts=400):
+    # Fresh connections to a reuseport listener are spread by a hash of the client port with
+    # a random key: the chance of missing one of 2 workers in 400 requests is 2**-399.
     seen = {}
     for _ in range(attempts):
         doc = fetch_status(port)
@@ -82,7 +104,7 @@ def cmd_tls(args):
     port, n, out = int(args[0]), int(args[1]), args[2]
     results = []
     for _ in range(n):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
         try:
             conn.request("GET", "/tls", headers={"Connection": "close"})
             resp = conn.getresponse()
@@ -95,28 +117,160 @@ def cmd_tls(args):
     return 0
 
 
-def cmd_capped(args):
-    port, n, out, path = int(args[0]), int(args[1]), args[2], args[3]
-    results = [None] * n
+def get_json(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
 
-    def one(i):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+def wait_for(what, condition, interval=0.05):
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gave up after {PATIENCE:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Batch:
+    """Requests sent at once, each on its own connection and thread; replies kept in order."""
+
+    def __init__(self, port, path, run, n):
+        self.replies = [None] * n
+        self.lock = threading.Lock()
+        self.done = 0
+        self.threads = [threading.Thread(target=self.one, args=(port, path, run, i)) for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def one(self, port, path, run, i):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
         try:
-            conn.request("GET", path, headers={"Connection": "close"})
+            conn.request("GET", path, headers={"Connection": "close", "X-Run": run})
             resp = conn.getresponse()
             resp.read()
-            results[i] = {"status": resp.status, "backend": resp.getheader("X-Backend"),
-                          "peak": int(resp.getheader("X-Peak") or 0)}
+            reply = {"status": resp.status, "backend": resp.getheader("X-Backend"),
+                     "peak": int(resp.getheader("X-Peak") or 0)}
+        except Exception as e:  # recorded, and the check fails on it
+            reply = {"status": 0, "error": repr(e)}
         finally:
             conn.close()
+        with self.lock:
+            self.replies[i] = reply
+            self.done += 1
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    def finished(self):
+        with self.lock:
+            return self.done
+
+    def join(self):
+        for t in self.threads:
+            t.join()
+        return self.replies
+
+
+def cmd_held(args):
+    port, path, run, n, out = int(args[0]), args[1], args[2], int(args[3]), args[4]
+    rest = args[5:]
+    release_first, more = None, 0
+    if "--then-release" in rest:
+        release_first = rest[rest.index("--then-release") + 1]
+        more = int(rest[rest.index("--more") + 1])
+        rest = rest[:rest.index("--then-release")]
+    backends = dict(kv.split("=") for kv in rest)  # name -> port
+
+    def holding():
+        return {name: get_json(int(p), "/_held")["held"] for name, p in backends.items()}
+
+    def held_count():
+        return sum(len(v) for v in holding().values())
+
+    batches, placed, released = [], [], 0
+    first = Batch(port, path, f"{run}-1", n)
+    batches.append(first)
+    wait_for(f"{n} held requests of {run}-1 (or a failed one)",
+             lambda: held_count() == n or first.finished() > 0)
+    placed.append(holding())
+    if release_first is not None and first.finished() == 0:
+        released = len(placed[0][release_first])
+        get_json(int(backends[release_first]), "/_release")
+        # A reply is written only after nginx released its pick, in the same event handler,
+        # so once the client has it the worker's count is already lowered.
+        wait_for(f"{released} replies from {release_first}", lambda: first.finished() == released)
+        second = Batch(port, path, f"{run}-2", more)
+        batches.append(second)
+        wait_for(f"{n - released + more} held requests of {run}",
+                 lambda: held_count() == n - released + more or first.finished() > released
+                 or second.finished() > 0)
+        placed.append(holding())
+    for p in backends.values():
+        get_json(int(p), "/_release")
+    replies = [b.join() for b in batches]
     with open(out, "w") as f:
-        json.dump(results, f)
+        json.dump({"run": run, "n": n, "more": more, "expect2": n - released + more if release_first else 0,
+                   "placed": placed + [{}] * (2 - len(placed)), "replies": replies,
+                   "released_first": release_first}, f)
+    return 0
+
+
+def children(ppid):
+    """PIDs of the processes whose parent is ppid."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
+                found.add(int(entry))
+    return found
+
+
+def cmd_reload(args):
+    nginx_pid, wrk_pid, run, workers, reloads = int(args[0]), int(args[1]), args[2], int(args[3]), int(args[4])
+    access, out = args[5], args[6]
+    per_gen = 10  # requests each generation must have served before the next step
+    served = {}
+    offset = 0
+
+    def read_log():
+        nonlocal offset
+        with open(access) as f:
+            f.seek(offset)
+            chunk = f.read()
+        complete = chunk[:chunk.rfind("\n") + 1]
+        offset += len(complete.encode())
+        for line in complete.splitlines():
+            fields = line.split("\t")
+            if fields[0] == run:
+                pid = int(fields[5])
+                served[pid] = served.get(pid, 0) + 1
+
+    def served_by(gen):
+        read_log()
+        return sum(served.get(pid, 0) for pid in gen)
+
+    generations = [children(nginx_pid)]
+    seen = set(generations[0])
+    wait_for(f"{per_gen} requests of {run} served by workers {sorted(generations[0])}",
+             lambda: served_by(generations[-1]) >= per_gen)
+    for _ in range(reloads):
+        os.kill(nginx_pid, signal.SIGHUP)
+        wait_for("the new workers", lambda: len(children(nginx_pid) - seen) == workers)
+        generations.append(children(nginx_pid) - seen)
+        seen |= generations[-1]
+        wait_for(f"{per_gen} requests of {run} served by the new workers {sorted(generations[-1])}",
+                 lambda: served_by(generations[-1]) >= per_gen)
+    os.kill(wrk_pid, signal.SIGINT)
+    wait_for("the old workers to exit", lambda: children(nginx_pid) == generations[-1], interval=0.1)
+    read_log()
+    with open(out, "w") as f:
+        json.dump({"generations": [sorted(g) for g in generations],
+                   "served": [served_by(g) for g in generations]}, f)
     return 0
 
 
@@ -136,21 +290,122 @@ def read_wrk(path):
     return w
 
 
+class Entry:
+    """One access log line: status, upstream addresses tried in order, pid of the worker, and
+    the request's start and end in ms of that worker's clock ($msec - $request_time, $msec)."""
+
+    def __init__(self, line):
+        run, self.status, addrs, msec, request_time, pid = line.rstrip("\n").split("\t")
+        self.run, self.pid = run, int(pid)
+        self.tried = [a.strip() for a in re.split(r"[,:] (?=\S)", addrs) if a.strip()] if addrs != "-" else []
+        self.end = ms(msec)
+        self.start = self.end - ms(request_time)
+
+
+def ms(seconds):
+    """'12.345' -> 12345, exactly (nginx logs milliseconds)."""
+    whole, _, frac = seconds.partition(".")
+    return int(whole) * 1000 + int((frac + "000")[:3])
+
+
 def read_access(path):
-    """run id -> list of (status, [upstream addresses tried, in order], end time in s)."""
+    """run id -> list of Entry."""
     runs = {}
     with open(path) as f:
         for line in f:
-            run, status, addrs, msec = line.rstrip("\n").split("\t")
-            tried = [a.strip() for a in re.split(r"[,:] (?=\S)", addrs) if a.strip()] if addrs != "-" else []
-            runs.setdefault(run, []).append((status, tried, float(msec)))
+            e = Entry(line)
+            runs.setdefault(e.run, []).append(e)
     return runs
 
 
 def shares(entries, backends):
-    final = [tried[-1] for status, tried, _ in entries if status == "200" and tried]
+    final = [e.tried[-1] for e in entries if e.status == "200" and e.tried]
     total = len(final) or 1
     return {name: 100.0 * final.count(addr) / total for name, addr in backends.items()}
+
+
+def per_worker(placed, run=None):
+    """{pid: {backend: requests held}} from a held snapshot, optionally of one batch only."""
+    counts = {}
+    for backend, records in placed.items():
+        for rec in records:
+            if run is None or rec["run"] == run:
+                counts.setdefault(rec["worker"], {b: 0 for b in placed})[backend] += 1
+    return counts
+
+
+def fmt(counts):
+    """{pid: {backend: n}} -> 'pid a/b/c 3/3/3, ...' (workers in pid order)."""
+    return ", ".join(f"{pid} {'/'.join(c)} {'/'.join(str(n) for n in c.values())}"
+                     for pid, c in sorted(counts.items())) or "none"
+
+
+def least_conn_violations(before, after):
+    """Picks that were not onto a least loaded host. While no request completes, each pick of a
+    least-conn worker goes to a host with the fewest in flight, so every host that received a
+    pick ends at most one above the least loaded host: max over picked hosts of (after - 1)
+    <= min over all hosts of after. This is exactly the condition for a sequence of
+    least-loaded picks from `before` to `after` to exist."""
+    bad = []
+    for worker, counts in after.items():
+        start = before.get(worker, {b: 0 for b in counts})
+        low = min(counts.values())
+        for b, n in counts.items():
+            if n < start[b] or (n > start[b] and n - 1 > low):
+                bad.append(f"worker {worker}: {start} -> {counts}")
+                break
+    return bad
+
+
+def dead_backend(entries, dead_addr, max_fails):
+    """What the log of a run after `dead_addr` died shows, per worker: {pid: failures} (tries
+    at it followed by a try elsewhere), and the tries at it that started after the worker had
+    recorded max_fails failures. Nginx logs a request only after it released every try, and
+    the start and end of requests in one worker come from that worker's cached clock, so a
+    request that starts (strictly) after the request holding the max_fails-th failure ended
+    was picked after that failure was recorded: with fail_timeout longer than the test, such
+    a request must not try the dead host, however requests were spread over the workers."""
+    failures, late = {}, []
+    for pid in sorted({e.pid for e in entries}):
+        mine = [e for e in entries if e.pid == pid]
+        failed = sorted(e.end for e in mine if dead_addr in e.tried[:-1])
+        failures[pid] = len(failed)
+        if len(failed) >= max_fails:
+            marked_at = failed[max_fails - 1]
+            late += [e for e in mine if dead_addr in e.tried and e.start > marked_at]
+    return failures, late
+
+
+def cmd_selftest(args):
+    """The checks above on made-up logs, including the spread that failed CI once: one worker
+    took all 8 tries at the dead host, the other none."""
+    def entry(pid, start, end, tried, status="200"):
+        return Entry(f"r\t{status}\t{', '.join(tried)}\t{end // 1000}.{end % 1000:03d}\t"
+                     f"{(end - start) // 1000}.{(end - start) % 1000:03d}\t{pid}")
+    dead, ok1, ok2 = "127.0.0.1:2", "127.0.0.1:1", "127.0.0.1:3"
+    # Worker 1: 8 requests in flight at once all tried the dead host before any failure came
+    # back (each started at 1000, before the first failure at 1001), then none did.
+    one_worker = [entry(1, 1000, 1001 + i, [dead, ok1]) for i in range(8)]
+    one_worker += [entry(1, 1010 + i, 1020 + i, [ok2]) for i in range(20)]
+    one_worker += [entry(2, 1000 + i, 1010 + i, [ok1]) for i in range(20)]
+    assert dead_backend(one_worker, dead, 2) == ({1: 8, 2: 0}, [])
+    # A try that starts after the worker's second failure is caught.
+    late = one_worker + [entry(1, 1003, 1030, [dead, ok2])]
+    assert len(dead_backend(late, dead, 2)[1]) == 1
+    # Same millisecond as the second failure's end: may have been picked before it.
+    assert dead_backend(one_worker + [entry(1, 1002, 1030, [dead, ok2])], dead, 2)[1] == []
+    # A request cut (499) while trying the dead host is not a failure.
+    assert dead_backend([entry(2, 5, 6, [dead], "499")], dead, 2) == ({2: 0}, [])
+
+    # Least-conn placement: 3 hosts, held requests.
+    assert not least_conn_violations({}, {"w": {"a": 2, "b": 1, "c": 1}, "v": {"a": 0, "b": 0, "c": 1}})
+    assert least_conn_violations({}, {"w": {"a": 3, "b": 1, "c": 1}})
+    # After a's were answered: new picks fill a up to the others first.
+    assert not least_conn_violations({"w": {"a": 0, "b": 3, "c": 3}}, {"w": {"a": 4, "b": 3, "c": 3}})
+    assert least_conn_violations({"w": {"a": 0, "b": 3, "c": 3}}, {"w": {"a": 2, "b": 4, "c": 4}})  # round robin
+    assert not least_conn_violations({"w": {"a": 0, "b": 3, "c": 3}}, {"w": {"a": 2, "b": 3, "c": 3}})
+    print("e2e.py selftest: ok")
+    return 0
 
 
 def cmd_report(args):
@@ -158,7 +413,7 @@ def cmd_report(args):
     with open(f"{d}/test.json") as f:
         test = json.load(f)
     backends = test["backends"]  # name -> address
-    slow, dead = test["slow"], test["dead"]
+    slow, dead, max_fails = test["slow"], test["dead"], test["max_fails"]
     access = read_access(f"{d}/access.log")
     failures = []
 
@@ -167,15 +422,19 @@ def cmd_report(args):
             failures.append(what)
         return "ok" if ok else "FAIL"
 
+    def load(name):
+        with open(f"{d}/{name}.json") as f:
+            return json.load(f)
+
     rows = []
     for run in test["runs"]:
         w = read_wrk(f"{d}/wrk-{run['id']}.out")
         entries = access.get(run["id"], [])
-        # 499: wrk closed the connection at its deadline with the request still in flight.
-        cut = sum(1 for status, _, _ in entries if status == "499")
-        non200 = sum(1 for status, _, _ in entries if status not in ("200", "499"))
+        # 499: wrk closed the connection at its end with the request still in flight.
+        cut = sum(1 for e in entries if e.status == "499")
+        non200 = sum(1 for e in entries if e.status not in ("200", "499"))
         s = shares(entries, backends)
-        retried = sum(1 for _, tried, _ in entries if len(tried) > 1)
+        retried = sum(1 for e in entries if len(e.tried) > 1)
         rows.append(dict(run, wrk=w, logged=len(entries), non200=non200, cut=cut, shares=s, retried=retried))
 
     names = list(backends)
@@ -200,66 +459,93 @@ def cmd_report(args):
                     f"(cut = 499s of requests in flight when wrk stopped, <= {test['connections']} connections)",
                     "ok" if not any(f.startswith("run ") for f in failures) else "FAIL"))
 
+    # Placement while no request completes: exact least-conn decisions in every worker.
+    for name, balancer in (("balance-lc", "leastconn"), ("balance-builtin", "least_conn")):
+        doc = load(name)
+        first, second = doc["placed"]
+        replies = [r for batch in doc["replies"] for r in batch]
+        run = doc["run"]
+        b1, b2 = per_worker(first), per_worker(second)
+        kept = per_worker(second, f"{run}-1")
+        bad = least_conn_violations({}, b1) + least_conn_violations(kept, b2)
+        ok = not bad and all(r["status"] == 200 for r in replies)
+        ok = ok and sum(map(len, first.values())) == doc["n"] and sum(map(len, second.values())) == doc["expect2"]
+        results.append((f"{balancer} placement, requests held: {doc['n']} at once -> {fmt(b1)}; "
+                        f"{doc['released_first']}'s answered, {doc['more']} more -> {fmt(b2)}; each pick on a "
+                        f"least loaded host; {sum(r['status'] == 200 for r in replies)}/{len(replies)} ok",
+                        check(ok, f"{balancer} placed requests off the least loaded "
+                                  f"host: {bad or 'replies/counts wrong'}")))
+
     cmp_rows = [r for r in rows if r["phase"] == "compare"]
 
     def pooled_share(balancer, name):
         entries = [e for r in cmp_rows if r["balancer"] == balancer for e in access[r["id"]]]
         return shares(entries, backends)[name]
 
+    # Figures only: how requests spread under a closed-loop load, and throughput, depend on
+    # timing (and on a loaded machine on everything else running); the checks above and below
+    # assert what each policy guarantees instead.
     lc_slow, builtin_slow = pooled_share("leastconn", slow), pooled_share("least_conn", slow)
-    results.append((f"slow backend share: leastconn {lc_slow:.2f}% <= least_conn {builtin_slow:.2f}% + 2",
-                    check(lc_slow <= builtin_slow + 2.0, "slow share above least_conn's + 2 points")))
-    results.append((f"slow backend share: leastconn {lc_slow:.2f}% < 15% (round robin: 33.3%)",
-                    check(lc_slow < 15.0, "slow share not far below a third")))
-
     lc_rps = [r["wrk"]["rps"] for r in cmp_rows if r["balancer"] == "leastconn"]
     builtin_rps = [r["wrk"]["rps"] for r in cmp_rows if r["balancer"] == "least_conn"]
     ratio = statistics.median(lc_rps) / statistics.median(builtin_rps)
-    results.append((f"throughput: median {statistics.median(lc_rps):.0f} vs {statistics.median(builtin_rps):.0f} "
-                    f"req/s over {len(lc_rps)} alternating runs each = {ratio:.3f}x >= 0.95x",
-                    check(ratio >= 0.95, f"throughput ratio {ratio:.3f} below 0.95")))
+    results.append((f"reported: slow backend share leastconn {lc_slow:.2f}%, least_conn {builtin_slow:.2f}% "
+                    f"(round robin: 33.33%)", "-"))
+    results.append((f"reported: throughput median {statistics.median(lc_rps):.0f} vs "
+                    f"{statistics.median(builtin_rps):.0f} req/s over {len(lc_rps)} alternating runs each "
+                    f"= {ratio:.3f}x", "-"))
 
-    # Reload: no request lost, and new workers really took over.
-    with open(f"{d}/status-before-reload.json") as f:
-        before = set(json.load(f))
-    with open(f"{d}/status-after-reload.json") as f:
-        after = set(json.load(f))
+    # Reload: no request lost, every generation of workers served requests, and the new
+    # workers really took over.
+    before = {int(p) for p in load("status-before-reload")}
+    after = {int(p) for p in load("status-after-reload")}
+    gens = load("reload")
     reload_row = next(r for r in rows if r["phase"] == "reload")
-    ok = reload_row["wrk"]["errors"] == 0 and reload_row["non200"] == 0 and not (before & after)
-    ok = ok and reload_row["cut"] <= test["connections"]
+    ok = reload_row["wrk"]["errors"] == 0 and reload_row["non200"] == 0 and reload_row["cut"] <= test["connections"]
+    ok = ok and before == set(gens["generations"][0]) and after == set(gens["generations"][-1])
+    ok = ok and len(gens["generations"]) == test["reloads"] + 1 and all(n > 0 for n in gens["served"])
     results.append((f"reload x{test['reloads']} under load: {int(reload_row['wrk']['requests'])} requests, "
-                    f"{reload_row['wrk']['errors']} errors, {reload_row['non200']} non-2xx, "
-                    f"workers {sorted(before)} -> {sorted(after)}",
+                    f"{reload_row['wrk']['errors']} errors, {reload_row['non200']} non-2xx; workers "
+                    + " -> ".join(f"{g} ({n} requests)" for g, n in zip(gens["generations"], gens["served"])),
                     check(ok, "reload lost requests or kept the old workers")))
 
-    # Dead backend: unavailable after max_fails in every worker, no client error.
+    # Dead backend: in each worker, no attempt at it starts after that worker recorded
+    # max_fails failures (the window, fail_timeout, outlasts the test); no client error.
+    # Which worker takes which request is the kernel's choice, so nothing is assumed about it.
     dead_addr = backends[dead]
-    with open(f"{d}/status-dead.json") as f:
-        dead_status = json.load(f)
+    idle = load("status-idle")
+    lc_runs = {r["id"] for r in rows if r["balancer"] == "leastconn"}
     for r in (r for r in rows if r["phase"] == "dead"):
         entries = access[r["id"]]
-        start = min(t for _, _, t in entries)
-        hits = [t for _, tried, t in entries if dead_addr in tried]
-        served = sum(1 for _, tried, _ in entries if tried and tried[-1] == dead_addr)
-        last_ms = 1000 * (max(hits) - start) if hits else 0
-        ok = r["wrk"]["errors"] == 0 and r["non200"] == 0 and served == 0 and hits and last_ms < 1000
-        what = (f"dead backend {dead} via {r['balancer']}: {len(hits)} attempts, all retried elsewhere, the last "
-                f"{last_ms:.0f} ms into the {r['wrk']['duration_us'] / 1e6:.0f} s run; "
+        hits = [e for e in entries if dead_addr in e.tried]
+        served = sum(1 for e in entries if e.status == "200" and e.tried and e.tried[-1] == dead_addr)
+        per_pid, late = dead_backend(entries, dead_addr, max_fails)
+        ok = r["wrk"]["errors"] == 0 and r["non200"] == 0 and served == 0 and hits and not late
+        what = (f"dead backend {dead} via {r['balancer']}: {len(hits)} tries, failures per worker {per_pid}, "
+                f"{len(late)} tries started after the worker's failure {max_fails}, {served} served; "
                 f"{r['wrk']['errors']} client errors, {r['non200']} non-2xx")
         if r["balancer"] == "leastconn":
-            marked, worker_failures = True, []
-            for doc in dead_status.values():
-                for u in doc["upstreams"]:
-                    for h in u["hosts"] if u["name"] == "lc" else []:
-                        if h["address"] == dead_addr:
-                            worker_failures.append(h["failures"])
-                            marked &= h["unhealthy"] and h["recent_failures"] >= test["max_fails"]
-            ok = ok and marked and sum(worker_failures) == len(hits)
-            what += f"; unhealthy in every worker (max_fails={test['max_fails']}) after {worker_failures} failures"
+            # Each worker's own counters agree with its log, and it marked the host unhealthy
+            # exactly when it had seen max_fails failures.
+            logged = {}
+            for e in (e for run in lc_runs for e in access.get(run, [])):
+                if dead_addr in e.tried[:-1]:
+                    logged[e.pid] = logged.get(e.pid, 0) + 1
+            shown = {}
+            for pid, doc in idle.items():
+                for h in next(u["hosts"] for u in doc["upstreams"] if u["name"] == "lc"):
+                    if h["address"] == dead_addr:
+                        shown[int(pid)] = h
+            agree = all(logged.get(pid, 0) == h["failures"] for pid, h in shown.items())
+            agree = agree and set(logged) <= set(shown)
+            marked = all(h["unhealthy"] == (h["failures"] >= max_fails)
+                         and (not h["unhealthy"] or h["recent_failures"] >= max_fails) for h in shown.values())
+            ok = ok and agree and marked
+            what += (f"; status (failures, unhealthy) "
+                     f"{ {pid: (h['failures'], h['unhealthy']) for pid, h in sorted(shown.items())} } matches "
+                     f"each worker's log and max_fails={max_fails}")
         results.append((what, check(ok, f"dead backend not handled by {r['balancer']}")))
 
-    with open(f"{d}/status-idle.json") as f:
-        idle = json.load(f)
     total_in_flight = in_flight(idle)
     picks = sum(h["picks"] for doc in idle.values() for u in doc["upstreams"] for h in u["hosts"])
     results.append((f"after the load: {total_in_flight} in flight in {len(idle)} workers ({picks} picks since "
@@ -277,8 +563,7 @@ def cmd_report(args):
                     f"`down` shown down, `backup` unix socket with max_conns=7 listed",
                     check(ok, f"status of upstream shapes {views} does not match {expect}")))
 
-    with open(f"{d}/tls.json") as f:
-        tls = json.load(f)
+    tls = load("tls")
     ok_count = sum(1 for t in tls if t["status"] == 200)
     reused = sum(1 for t in tls if t["reused"] == "1")
     # Each worker's first connection has no session yet; TLS 1.3 sends its ticket after the
@@ -287,20 +572,24 @@ def cmd_report(args):
     results.append((f"https upstream: {ok_count}/{len(tls)} requests ok, {reused} on resumed TLS sessions",
                     check(ok_count == len(tls) and fresh <= 2 * test["workers"], "TLS sessions not resumed")))
 
-    def burst(name):
-        with open(f"{d}/{name}.json") as f:
-            replies = json.load(f)
-        ok_count = sum(1 for c in replies if c and c["status"] == 200)
-        on_slow = [c for c in replies if c and c["backend"] == "capped"]
-        return len(replies), ok_count, len(on_slow), max((c["peak"] for c in on_slow), default=0)
-
-    n, ok_count, on_slow, peak = burst("capped")
-    _, control_ok, control_on_slow, control_peak = burst("uncapped")
-    # max_conns is per worker (no zone), as in nginx: at most one request per worker.
-    ok = ok_count == n and control_ok == n and 0 < peak <= test["workers"] < control_peak
-    results.append((f"max_conns=1: {n} concurrent requests, {ok_count} ok, {on_slow} on the capped backend, "
-                    f"peak {peak} in flight (<= {test['workers']} workers); without max_conns "
-                    f"{control_on_slow} went there, peak {control_peak}",
+    # max_conns=1 (per worker without a zone, as in nginx), with every request held: a worker
+    # with k requests puts exactly one on the capped host when k >= 2 (the first of any two
+    # picks that finds it free takes it) and at most one when k = 1; the control without
+    # max_conns splits each worker's requests evenly.
+    capped, uncapped = load("capped"), load("uncapped")
+    cap = per_worker(capped["placed"][0])
+    ctl = per_worker(uncapped["placed"][0])
+    replies = [r for doc in (capped, uncapped) for batch in doc["replies"] for r in batch]
+    ok = all(r["status"] == 200 for r in replies)
+    ok = ok and sum(map(len, capped["placed"][0].values())) == capped["n"]
+    ok = ok and sum(map(len, uncapped["placed"][0].values())) == uncapped["n"]
+    ok = ok and all(c["capped"] == (1 if sum(c.values()) >= 2 else c["capped"]) and c["capped"] <= 1
+                    for c in cap.values())
+    ok = ok and not least_conn_violations({}, ctl)
+    on_capped = sum(c["capped"] for c in cap.values())
+    on_uncapped = sum(c["capped"] for c in ctl.values())
+    results.append((f"max_conns=1: {capped['n']} requests held at once -> {fmt(cap)}: {on_capped} on the "
+                    f"capped host, 1 per worker with 2 or more; without max_conns {fmt(ctl)}",
                     check(ok, "max_conns not honoured")))
 
     with open(f"{d}/error.log") as f:
@@ -320,7 +609,8 @@ def cmd_report(args):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    commands = {"status": cmd_status, "tls": cmd_tls, "capped": cmd_capped, "report": cmd_report}
+    commands = {"status": cmd_status, "tls": cmd_tls, "held": cmd_held, "reload": cmd_reload, "report": cmd_report,
+                "selftest": cmd_selftest}
     return commands[cmd](args)
 
 

@@ -3,22 +3,28 @@
 #
 # One nginx (2 workers, test prefix, loopback only) proxies two ports to the same three
 # backends: one through `leastconn` (this module), one through nginx's built-in `least_conn`.
-# Backend c answers ten times slower than a and b. Phases, each under wrk load:
-#   compare  five rounds of built-in and module runs, alternating which goes first;
-#   reload   the module's port while the master gets SIGHUP twice;
-#   dead     both ports after backend b was killed.
+# Backend c answers ten times slower than a and b. Phases:
+#   balance  on both ports, requests the backends hold until told: where each landed, per
+#            worker, must be a least loaded host (exact, whatever the timing);
+#   compare  five rounds of built-in and module wrk runs, alternating which goes first
+#            (figures only: spread and throughput under load depend on timing);
+#   reload   wrk on the module's port while the master gets SIGHUP twice, each once the
+#            workers of the moment have served requests;
+#   dead     wrk on both ports after backend b was killed.
 # Before them `nginx -t` must refuse bad values; after them an https upstream must resume TLS
-# sessions. Then e2e.py checks and prints the table (see its `report`). Needs: nginx, wrk,
-# python3, openssl, and the module built by build.sh. Environment: LEASTCONN_NGINX_PORT_BASE
-# (18080: uses base+1..5 and base+10..12), LEASTCONN_NGINX_SECONDS (4 per run),
-# LEASTCONN_NGINX_KEEP=1 keeps the prefix with its logs. Processes started here are stopped
-# by PID, also on failure.
+# sessions and max_conns=1 must hold (held requests again). Then e2e.py checks and prints the
+# table (see its `report`). Every check holds on any spread of connections over the workers
+# and on a loaded machine: waits are for events (log lines, held requests, processes), with
+# generous bounds that only a broken setup reaches. Needs: nginx, wrk, python3, openssl, and
+# the module built by build.sh. Ports are free ones chosen at run time (backends bind port 0;
+# nginx is retried on other ports if one was taken meanwhile). Environment:
+# LEASTCONN_NGINX_SECONDS (4 per wrk run), LEASTCONN_NGINX_KEEP=1 keeps the prefix with its
+# logs. Processes started here are stopped by PID, also on failure.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 module=${LEASTCONN_NGINX_MODULE:-$repo/ffi-tests/build/nginx/ngx_http_upstream_leastconn_module.so}
-base=${LEASTCONN_NGINX_PORT_BASE:-18080}
 duration=${LEASTCONN_NGINX_SECONDS:-4}
 connections=${LEASTCONN_NGINX_CONNECTIONS:-32}
 workers=2
@@ -31,14 +37,19 @@ for cmd in nginx wrk python3 openssl; do
   command -v "$cmd" >/dev/null || { echo "run.sh: $cmd not found" >&2; exit 1; }
 done
 nginx_bin=$(command -v nginx)
-
-port_a=$((base + 1)) port_b=$((base + 2)) port_c=$((base + 3)) port_tls=$((base + 4)) port_cap=$((base + 5))
-port_lc=$((base + 10)) port_builtin=$((base + 11)) port_status=$((base + 12))
+python3 "$here/e2e.py" selftest
 
 prefix=$(mktemp -d /tmp/leastconn-nginx.XXXXXX)
 mkdir -p "$prefix"/{logs,tmp/body,tmp/proxy,tmp/fastcgi,tmp/uwsgi,tmp/scgi}
 pids=()
 nginx_pid=
+
+# Whether a child still runs (exited children stay zombies until waited for).
+running() {
+  local state
+  state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
 
 cleanup() {
   local rc=$?
@@ -53,6 +64,12 @@ cleanup() {
   fi
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
+  done
+  # A child signalled before it exec'd may have caught TERM with this shell's trap: KILL
+  # whatever is left, so that the wait below returns.
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
   if [ "$rc" -ne 0 ]; then
@@ -70,7 +87,7 @@ trap 'exit 143' TERM
 wait_port() {
   python3 - "$1" <<'EOF'
 import socket, sys, time
-deadline = time.monotonic() + 10
+deadline = time.monotonic() + 120  # a bound on a broken setup
 while True:
     try:
         socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
@@ -82,24 +99,43 @@ while True:
 EOF
 }
 
-for port in "$port_a" "$port_b" "$port_c" "$port_tls" "$port_cap" "$port_lc" "$port_builtin" "$port_status"; do
-  if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), timeout=0.2)" 2>/dev/null; then
-    echo "run.sh: port $port is in use; set LEASTCONN_NGINX_PORT_BASE" >&2
-    exit 1
-  fi
-done
+# Starts backend.py on a free port (it binds port 0) and sets backend_port to the port it
+# reports once listening.
+backend() { # name delay-ms [cert key]
+  local name=$1 log=$prefix/logs/backend-$1.log
+  python3 "$here/backend.py" 0 "$2" "$name" "${@:3}" >"$log" 2>&1 &
+  pids+=($!)
+  backend_pid=$!
+  backend_port=
+  for _ in $(seq 2400); do # a bound on a broken setup (120 s), not a delay
+    # The log may not exist yet: the child opens it.
+    backend_port=$(sed -n "s/^backend $name on 127\.0\.0\.1:\([0-9]*\),.*/\1/p" "$log" 2>/dev/null || true)
+    [ -n "$backend_port" ] && return 0
+    kill -0 "$backend_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "run.sh: backend $name did not start:" >&2
+  cat "$log" >&2
+  exit 1
+}
 
 # Backends: a and b fast, c ten times slower.
-python3 "$here/backend.py" "$port_a" "$fast_ms" a >"$prefix/logs/backend-a.log" 2>&1 & pids+=($!); pid_a=$!
-python3 "$here/backend.py" "$port_b" "$fast_ms" b >"$prefix/logs/backend-b.log" 2>&1 & pids+=($!); pid_b=$!
-python3 "$here/backend.py" "$port_c" "$slow_ms" c >"$prefix/logs/backend-c.log" 2>&1 & pids+=($!)
+backend a "$fast_ms"; port_a=$backend_port
+backend b "$fast_ms"; port_b=$backend_port pid_b=$backend_pid
+backend c "$slow_ms"; port_c=$backend_port
 # And one over TLS, to check that sessions to upstreams are resumed.
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
   -keyout "$prefix/tls.key" -out "$prefix/tls.crt" 2>/dev/null
-python3 "$here/backend.py" "$port_tls" 0 tls "$prefix/tls.crt" "$prefix/tls.key" \
-  >"$prefix/logs/backend-tls.log" 2>&1 & pids+=($!)
+backend tls 0 "$prefix/tls.crt" "$prefix/tls.key"; port_tls=$backend_port
 # And a slow one behind max_conns=1, to check the cap.
-python3 "$here/backend.py" "$port_cap" "$slow_ms" capped >"$prefix/logs/backend-capped.log" 2>&1 & pids+=($!)
+backend capped "$slow_ms"; port_cap=$backend_port
+
+# nginx's own ports: free now; if another process takes one before nginx binds it, nginx
+# is started again on others (see start_nginx).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port_lc=$(free_port) port_builtin=$(free_port) port_status=$(free_port)
 
 # A hostname that resolves to several addresses: through a private /etc/hosts in a mount
 # namespace when we may make one (root), otherwise whatever `localhost` resolves to here.
@@ -119,11 +155,13 @@ print(','.join(dict.fromkeys(f'[{a[4][0]}]:{a[4][1]}' if a[0] == socket.AF_INET6
 fi
 
 servers() {
-  echo "server 127.0.0.1:$port_a max_fails=$max_fails fail_timeout=30s;"
-  echo "        server 127.0.0.1:$port_b max_fails=$max_fails fail_timeout=30s;"
-  echo "        server 127.0.0.1:$port_c max_fails=$max_fails fail_timeout=30s;"
+  # fail_timeout: a window the test cannot outlast, however slowly it runs.
+  echo "server 127.0.0.1:$port_a max_fails=$max_fails fail_timeout=1h;"
+  echo "        server 127.0.0.1:$port_b max_fails=$max_fails fail_timeout=1h;"
+  echo "        server 127.0.0.1:$port_c max_fails=$max_fails fail_timeout=1h;"
 }
 
+write_conf() {
 cat >"$prefix/nginx.conf" <<EOF
 load_module $module;
 worker_processes $workers;
@@ -138,7 +176,7 @@ http {
     fastcgi_temp_path $prefix/tmp/fastcgi;
     uwsgi_temp_path $prefix/tmp/uwsgi;
     scgi_temp_path $prefix/tmp/scgi;
-    log_format runs "\$http_x_run\t\$status\t\$upstream_addr\t\$msec";
+    log_format runs "\$http_x_run\t\$status\t\$upstream_addr\t\$msec\t\$request_time\t\$pid";
     access_log off;
 
     upstream lc {
@@ -177,8 +215,11 @@ http {
 
     proxy_http_version 1.1;
     proxy_set_header Connection "";
+    proxy_set_header X-Worker \$pid;
+    proxy_set_header X-Run \$http_x_run;
     proxy_next_upstream error timeout;
-    proxy_connect_timeout 2s;
+    # A bound on a broken setup: on loopback the kernel completes connects at once.
+    proxy_connect_timeout 60s;
 
     server {
         listen 127.0.0.1:$port_lc;
@@ -200,6 +241,8 @@ http {
     }
 }
 EOF
+}
+write_conf
 
 "${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" -t -q
 
@@ -217,9 +260,37 @@ reject() { # expected-message sed-expression
 reject '"zone" is not supported' 's/^\( *\)leastconn;$/\1leastconn; zone lc 64k;/'
 reject 'has weight above' "s/server 127.0.0.1:$port_a max_fails/server 127.0.0.1:$port_a weight=2000000 max_fails/"
 reject 'max_fails=5000' 's/max_fails=2 /max_fails=5000 /'
-"${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" -g 'daemon off;' &
-nginx_pid=$!
-for port in "$port_a" "$port_b" "$port_c" "$port_tls" "$port_cap" "$port_lc" "$port_builtin" "$port_status"; do
+# Starts nginx; it has bound its ports once its master has started all workers (logged at
+# notice level). Another process may have taken a port since it was chosen: then nginx exits,
+# and it is started again on other free ports.
+start_nginx() {
+  local attempt started
+  for attempt in 1 2 3 4 5; do
+    : >"$prefix/logs/error.log"
+    "${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
+      -g 'daemon off;' &
+    nginx_pid=$!
+    for _ in $(seq 2400); do # a bound on a broken setup (120 s), not a delay
+      started=$(grep -c 'start worker process' "$prefix/logs/error.log" || true)
+      [ "$started" -ge "$workers" ] && return 0
+      kill -0 "$nginx_pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    if kill -0 "$nginx_pid" 2>/dev/null || ! grep -q 'Address already in use' "$prefix/logs/error.log"; then
+      echo "run.sh: nginx did not start (attempt $attempt)" >&2
+      exit 1
+    fi
+    wait "$nginx_pid" || true
+    nginx_pid=
+    echo "run.sh: a port was taken before nginx bound it; choosing others"
+    port_lc=$(free_port) port_builtin=$(free_port) port_status=$(free_port)
+    write_conf
+  done
+  echo "run.sh: nginx could not bind free ports in 5 attempts" >&2
+  exit 1
+}
+start_nginx
+for port in "$port_lc" "$port_builtin" "$port_status"; do
   wait_port "$port"
 done
 echo "run.sh: nginx $nginx_pid with $workers workers under $prefix; backends a, b (${fast_ms} ms), c (${slow_ms} ms)"
@@ -228,11 +299,19 @@ runs=()
 load() { # id balancer phase port seconds [wrk options]
   local id=$1 balancer=$2 phase=$3 port=$4 seconds=$5
   shift 5
-  wrk -t1 -c"$connections" -d"${seconds}s" --timeout 5s -H "X-Run: $id" -s "$here/report.lua" "$@" \
+  # --timeout: a bound on a broken setup; on a loaded machine a reply may take seconds.
+  wrk -t1 -c"$connections" -d"${seconds}s" --timeout 60s -H "X-Run: $id" -s "$here/report.lua" "$@" \
     "http://127.0.0.1:$port/" >"$prefix/wrk-$id.out" 2>&1
   grep '^WRK ' "$prefix/wrk-$id.out" | sed "s/^/run.sh: $id: /"
   runs+=("{\"id\": \"$id\", \"balancer\": \"$balancer\", \"phase\": \"$phase\"}")
 }
+
+# Placement, while every backend holds its requests: before any load, so nothing else is in
+# flight. 24 at once, then 24 more after a's were answered.
+python3 "$here/e2e.py" held "$port_lc" /hold balance-lc 24 "$prefix/balance-lc.json" \
+  a="$port_a" b="$port_b" c="$port_c" --then-release a --more 24
+python3 "$here/e2e.py" held "$port_builtin" /hold balance-builtin 24 "$prefix/balance-builtin.json" \
+  a="$port_a" b="$port_b" c="$port_c" --then-release a --more 24
 
 load warm-builtin least_conn warmup "$port_builtin" 1
 load warm-lc leastconn warmup "$port_lc" 1
@@ -247,35 +326,31 @@ for round in 1 2 3 4 5; do
 done
 
 python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-before-reload.json"
-reload_seconds=$((duration + 3 < 7 ? 7 : duration + 3))  # the SIGHUPs come at 2 s and 5 s
-(
-  sleep 2; kill -HUP "$nginx_pid"
-  sleep 3; kill -HUP "$nginx_pid"
-) &
-reloader=$!
-pids+=("$reloader")
 # Each request on a new connection: an old worker closing an idle keep-alive connection
 # while the client sends on it is a race of HTTP keep-alive itself, whatever the balancer.
-load reload-lc leastconn reload "$port_lc" "$reload_seconds" -H "Connection: close"
-wait "$reloader"
-# The old workers leave once their requests are done; the status port then only reaches new ones.
-for _ in $(seq 100); do
-  [ "$(pgrep -c -P "$nginx_pid")" -le "$workers" ] && break
-  sleep 0.1
-done
+# wrk runs until e2e.py has seen every generation of workers serve and stops it (SIGINT);
+# its duration is only a bound.
+wrk -t1 -c"$connections" -d600s --timeout 60s -H "X-Run: reload-lc" -H "Connection: close" \
+  -s "$here/report.lua" "http://127.0.0.1:$port_lc/" >"$prefix/wrk-reload-lc.out" 2>&1 &
+wrk_pid=$!
+pids+=("$wrk_pid")
+python3 "$here/e2e.py" reload "$nginx_pid" "$wrk_pid" reload-lc "$workers" 2 "$prefix/logs/access.log" \
+  "$prefix/reload.json"
+wait "$wrk_pid"
+grep '^WRK ' "$prefix/wrk-reload-lc.out" | sed "s/^/run.sh: reload-lc: /"
+runs+=('{"id": "reload-lc", "balancer": "leastconn", "phase": "reload"}')
 python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-after-reload.json"
 
 kill "$pid_b"
 wait "$pid_b" 2>/dev/null || true
 load dead-lc leastconn dead "$port_lc" "$duration"
-python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-dead.json"
 load dead-builtin least_conn dead "$port_builtin" "$duration"
 
 python3 "$here/e2e.py" tls "$port_lc" 40 "$prefix/tls.json"
-python3 "$here/e2e.py" capped "$port_lc" "$connections" "$prefix/capped.json" /capped
-# The control, after it (the backend's peak only grows): the same without max_conns.
-python3 "$here/e2e.py" capped "$port_lc" "$connections" "$prefix/uncapped.json" /uncapped
-python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-idle.json" --idle 10
+python3 "$here/e2e.py" held "$port_lc" /capped/hold capped 8 "$prefix/capped.json" capped="$port_cap" a="$port_a"
+# The control: the same without max_conns.
+python3 "$here/e2e.py" held "$port_lc" /uncapped/hold uncapped 8 "$prefix/uncapped.json" capped="$port_cap" a="$port_a"
+python3 "$here/e2e.py" status "$port_status" "$workers" "$prefix/status-idle.json" --idle 120
 
 kill -QUIT "$nginx_pid"
 wait "$nginx_pid"
