@@ -276,10 +276,7 @@ const ERRORS: &[(&str, &str)] = &[
         r#"{"dynamic_upstreams":{"source":"docker","port":"0"}}"#,
         r#"dynamic_upstreams.port: "0": expected a port number from 1 to 65535"#,
     ),
-    (
-        r#"{"dynamic_upstreams":{"source":"docker","network":"web"}}"#,
-        "dynamic_upstreams.network: unknown field",
-    ),
+    (r#"{"dynamic_upstreams":{"source":"docker","network":"web"}}"#, "dynamic_upstreams.network: unknown field"),
     (
         r#"{"dynamic_upstreams":{"source":"docker","host":"tcp://10.0.0.1:2375"}}"#,
         r#"dynamic_upstreams: docker host "tcp://10.0.0.1:2375": expected a Unix socket, unix:///path (tcp:// and ssh:// are not supported)"#,

@@ -195,7 +195,9 @@ fn docker(obj: &Obj<'_>) -> Result<Box<dyn Source>, Error> {
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        v.as_str().map(str::to_owned).ok_or_else(|| error(&format!("{path}.{key}[{i}]"), "expected a string"))
+                        v.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| error(&format!("{path}.{key}[{i}]"), "expected a string"))
                     })
                     .collect::<Result<Vec<_>, _>>()?,
                 _ => return Err(error(&join(&path, key), "expected a string or a list of strings")),
