@@ -221,6 +221,7 @@ fn sources_load_on_their_own() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "opens sockets (the docker source)")]
 fn a_docker_source_whose_daemon_is_absent_is_skipped_inside_multi() {
     let dir = std::env::temp_dir().join(format!("leastconn-json-docker-{}", std::process::id()));
     let json = format!(

@@ -207,6 +207,7 @@ fn skip(why: &str) {
 
 /// Everything in one function: the service and image are reused across the cases.
 #[test]
+#[cfg_attr(miri, ignore = "runs podman and opens sockets")]
 fn docker_source_follows_podman_containers() {
     let Some(busybox) = find("busybox") else { return skip("busybox not found (Debian: busybox-static)") };
     if find("podman").is_none() || find("runc").is_none() {

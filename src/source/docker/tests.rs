@@ -151,6 +151,7 @@ fn host_must_be_a_unix_socket() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "opens sockets")]
 fn unreachable_daemon_is_the_fetch_error() {
     let dir = std::env::temp_dir().join(format!("leastconn-docker-unit-{}", std::process::id()));
     let source = Docker::builder().host(format!("unix://{}/absent.sock", dir.display())).build().unwrap();
@@ -240,6 +241,7 @@ impl Drop for FakeDaemon {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "opens sockets")]
 fn failed_listing_is_retried_while_the_event_stream_stays_up() {
     const ONE: &str = r#"[{"Id": "c1", "Names": ["/a"], "Labels": {"com.caddyserver.http.enable": "true"},
         "NetworkSettings": {"Networks": {"podman": {"IPAddress": "10.88.0.2"}}}}]"#;
@@ -263,6 +265,7 @@ fn failed_listing_is_retried_while_the_event_stream_stays_up() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "opens sockets")]
 fn daemon_error_status_is_the_fetch_error_with_its_message() {
     let daemon = FakeDaemon::start("status", usize::MAX, "[]");
     let source = Docker::builder().host(daemon.host()).build().unwrap();
