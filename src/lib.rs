@@ -80,6 +80,7 @@ pub use reservation::{Outcome, Reservation};
 pub use source::dns;
 #[cfg(not(loom))]
 pub use source::docker;
+#[cfg(not(loom))]
 pub use source::etcd;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};

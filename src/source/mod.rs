@@ -16,6 +16,7 @@ mod closure;
 pub mod dns;
 #[cfg(not(loom))]
 pub mod docker;
+#[cfg(not(loom))]
 pub mod etcd;
 mod grace;
 mod multi;
