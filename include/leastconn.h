@@ -614,10 +614,14 @@ lc_status lc_pool_set_down(const struct lc_pool *pool, const char *address, bool
 // request); it may be NULL when `exclude_len` is 0. `*out` must not hold a reservation
 // (zeroed or released; otherwise `LC_ERR_INVALID_ARGUMENT`, so that a reservation is never
 // silently lost). On success it holds the new reservation, which must be released exactly
-// once with `lc_pick_release()`. `LC_ERR_NO_UPSTREAM` when no host is available.
+// once with `lc_pick_release()`. `LC_ERR_NO_UPSTREAM` when no host is available, or when 8
+// reservations in one select lost their race to other threads filling or downing the hosts
+// its scans chose (CONCURRENCY.md, known anomalies): the bound that keeps a select
+// wait-free.
 //
-// Wait-free: no lock, no system call, and no allocation once the thread is warmed up
-// (`lc_thread_warmup()`; without it the thread's first select allocates once). May be
+// Wait-free once the thread is warmed up (`lc_thread_warmup()`): no lock, no system call, no
+// allocation. Without the warm-up, the thread's first select may allocate, take the C
+// library's thread-exit lock and make system calls (registering the thread), once. May be
 // called from any thread.
 lc_status lc_pool_select(const struct lc_pool *pool,
                          const uint64_t *exclude,
@@ -650,7 +654,9 @@ void lc_thread_warmup(void);
 // for the rule).
 //
 // Wait-free (with `LC_OUTCOME_FAILURE` too; CONCURRENCY.md gives the step bound): no lock,
-// no allocation, no system call. May be called from any thread.
+// no allocation, no system call. The exception is a refused release
+// (`LC_ERR_NOT_IN_FLIGHT`, a caller's bug), which logs an error: it formats a message and
+// calls the log callback. May be called from any thread.
 lc_status lc_pick_release(struct lc_pick *pick, lc_outcome outcome);
 
 // Creates a picker for `pool`. `seed` seeds its random generator (tie breaks and p2c

@@ -245,21 +245,32 @@ impl Host {
 
     /// Records one failed request at the current time.
     ///
-    /// The ticket comes before the clock read, and the slot only ever moves forward in time
-    /// (`fetch_max`), so a thread descheduled anywhere in here can never replace a newer
-    /// timestamp with its older one (see CONCURRENCY.md, "failure window").
+    /// The ticket comes before the clock read, and the slot only ever moves forward in time (a
+    /// CAS that never writes an older value), so a thread descheduled anywhere in here can
+    /// never replace a newer timestamp with its older one (CONCURRENCY.md, "failure window").
     pub(crate) fn record_failure(&self) {
         if self.fails.is_empty() {
             return;
         }
-        // Relaxed: only spreads writers over the slots; the slot's `fetch_max` decides.
+        // Relaxed: only spreads writers over the slots; the slot's CAS decides.
         let ticket = self.fail_next.fetch_add(1, Ordering::Relaxed);
         let now = self.health.clock.now_ns();
-        // Release: a reader of this slot that acts on it sees a fully written timestamp.
-        // `fetch_max` is a CAS loop on x86-64; each retry means another thread raised this
-        // slot after our clock read, which each thread can do at most once before its next
-        // clock read returns a time not older than ours (CONCURRENCY.md, protocol 4, "Steps").
-        self.fails[ticket % self.fails.len()].fetch_max(now, Ordering::Release);
+        let slot = &self.fails[ticket % self.fails.len()];
+        // Relaxed: only the starting guess; the CAS decides, and a slot already at or past
+        // `now` keeps its newer failure (ours would be the older one the ring drops).
+        let mut seen = slot.load(Ordering::Relaxed);
+        // Not `fetch_max`, whose CAS loop on x86-64 retries whenever the slot changed at all:
+        // this loop retries only while the slot stays older than `now`, i.e. only when another
+        // thread raised it with a clock read older than ours, which each thread can do at most
+        // once (its next clock read comes after ours). CONCURRENCY.md, protocol 4, "Steps".
+        while seen < now {
+            // Release: a reader of this slot that acts on it sees a fully written timestamp.
+            // Relaxed on failure: the value seen is only compared with `now`.
+            match slot.compare_exchange(seen, now, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(newer) => seen = newer,
+            }
+        }
         // SeqCst fence between our slot update and the loads of the other slots: without it,
         // two concurrent failures could each miss the other's update (store buffering) and
         // both conclude "fewer than max_fails", losing the failure that fills the window.

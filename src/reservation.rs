@@ -96,7 +96,7 @@ impl Reservation {
     /// Ends the request with `outcome`.
     ///
     /// Wait-free, no lock, no allocation: one RMW; a failure also updates the host's failure
-    /// ring (one `fetch_max`, whose retries CONCURRENCY.md bounds by the number of threads).
+    /// ring (one CAS loop, whose retries CONCURRENCY.md bounds by the number of threads).
     pub fn release(self, outcome: Outcome) {
         let released = self.release_raw(outcome);
         debug_assert!(released, "a reservation found nothing in flight on its host");
