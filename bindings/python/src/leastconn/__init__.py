@@ -36,7 +36,7 @@ from ._errors import (
 )
 from ._native import ffi as _ffi
 from ._native import lib as _lib
-from ._pool import HostStats, Pick, Picker, Policy, Pool, RefreshReport
+from ._pool import HostStats, Pick, Picker, Policy, Pool, RefreshReport, thread_warmup
 from ._sources import SRV, A, Callback, Grace, Multi, Source, Static, Upstream, UpstreamLike
 
 #: The version of the library this package was built with ("MAJOR.MINOR.PATCH").
@@ -88,6 +88,7 @@ __all__ = [
     "Upstream",
     "UpstreamLike",
     "status_message",
+    "thread_warmup",
 ]
 
 # Status codes added to the C ABI after this file was written get generated classes

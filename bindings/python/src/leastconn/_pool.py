@@ -87,6 +87,11 @@ class Pick:
     lands on the host it was picked from even after that host left the list or the pool was
     closed. A pick may be released from any thread; concurrent releases of one pick are
     safe (one succeeds, the others raise :class:`AlreadyReleasedError`).
+
+    The library binds a reservation to the address of the C struct it was selected into
+    (``lc_pick.check``) and refuses a release through a copy. A ``Pick`` owns that struct
+    (allocated by the select, never moved or copied), so every release of it, and of a
+    ``copy.copy`` of it, which shares the struct, reaches the original.
     """
 
     __slots__ = ("_c", "_done", "address", "host_id", "index", "tag", "__weakref__")
@@ -119,11 +124,16 @@ class Pick:
         Raises :class:`AlreadyReleasedError` if the pick was released already.
         """
         outcome = lib.LC_OUTCOME_SUCCESS if ok else lib.LC_OUTCOME_FAILURE
+        self._release(outcome, quiet_if_released=False)
+
+    def _release(self, outcome: int, quiet_if_released: bool) -> None:
         status = lib.lc_pick_release(self._c, outcome)
-        if status == lib.LC_OK:
+        # LC_ERR_NOT_IN_FLIGHT consumes the pick too (the library logged it).
+        if status in (lib.LC_OK, lib.LC_ERR_NOT_IN_FLIGHT):
             self._done = True
-        else:
-            raise _errors.error_for(status, f"release of {self.address}")
+        if status == lib.LC_OK or (quiet_if_released and status == lib.LC_ERR_ALREADY_RELEASED):
+            return
+        raise _errors.error_for(status, f"release of {self.address}")
 
     def __enter__(self) -> "Pick":
         return self
@@ -133,11 +143,7 @@ class Pick:
         if self._done:
             return
         outcome = lib.LC_OUTCOME_SUCCESS if exc_type is None else lib.LC_OUTCOME_FAILURE
-        status = lib.lc_pick_release(self._c, outcome)
-        if status == lib.LC_OK:
-            self._done = True
-        elif status != lib.LC_ERR_ALREADY_RELEASED:
-            raise _errors.error_for(status, f"release of {self.address}")
+        self._release(outcome, quiet_if_released=True)
 
     def __del__(self) -> None:
         # A pick dropped unreleased would hold its host's in-flight count forever.
@@ -378,8 +384,16 @@ class Pool:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # The Caddy JSON constructor (lc_pool_new_json) belongs here as a classmethod
-    # `Pool.from_json(text)` once the C ABI has it.
+
+def thread_warmup() -> None:
+    """Prepares the calling thread so that the library's selects on it never allocate.
+
+    A thread's first select otherwise allocates once inside the library (its per-thread
+    record and random generator). :meth:`Pool.picker` does this for the thread that calls
+    it; call this on other threads that select, e.g. as a ``ThreadPoolExecutor``
+    ``initializer``. Cheap and idempotent; any thread, at any time.
+    """
+    lib.lc_thread_warmup()
 
 
 class Picker:
