@@ -2,7 +2,8 @@
 
 A :class:`Pool` holds upstreams (from a list, or from sources: :class:`Static`,
 :class:`Callback`, :class:`Multi`, :class:`Grace`, :class:`A`, :class:`SRV`, :class:`Docker`,
-:class:`Etcd`) and picks the least-loaded one for each request::
+:class:`Etcd`, :class:`Json`), or from a Caddy ``reverse_proxy`` handler's JSON
+(:meth:`Pool.from_json`), and picks the least-loaded one for each request::
 
     import leastconn
 
@@ -47,6 +48,7 @@ from ._sources import (
     Docker,
     Etcd,
     Grace,
+    Json,
     Multi,
     Source,
     Static,
@@ -84,6 +86,7 @@ __all__ = [
     "InvalidLimitError",
     "InvalidUtf8Error",
     "InvalidWeightError",
+    "Json",
     "LIBRARY_VERSION",
     "LeastconnError",
     "MAX_REQUESTS",

@@ -7,12 +7,21 @@ import threading
 import warnings
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional, Tuple, Type, Union
+from typing import Any, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 from . import _errors
 from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
 from ._native import ffi, lib
-from ._sources import Source, UpstreamLike, as_source, cstring, in_callback, millis
+from ._sources import (
+    Source,
+    UpstreamLike,
+    as_source,
+    cstring,
+    in_callback,
+    json_text,
+    millis,
+    new_from_json,
+)
 
 
 class Policy(enum.IntEnum):
@@ -258,7 +267,39 @@ class Pool:
         source = as_source(upstreams)._build()
         out = ffi.new("lc_pool **")
         _errors.check(lib.lc_pool_new(config, source, out), "pool")
-        self._handle = _Handle(out[0])
+        self._adopt(out[0], interval_ms)
+
+    @classmethod
+    def from_json(
+        cls,
+        handler: Union[str, bytes, Mapping[str, Any]],
+        *,
+        refresh_interval: Optional[float] = None,
+    ) -> "Pool":
+        """A pool from the JSON of a Caddy ``reverse_proxy`` handler (the object ``caddy
+        adapt`` prints for it), refreshed once; the root README's "Caddy JSON as the
+        configuration" section lists the fields read and ignored.
+
+        ``handler`` is the JSON text (``str`` or UTF-8 ``bytes``) or the decoded object (a
+        ``dict``, serialised with :func:`json.dumps`). Policy, passive health and the
+        sources come from the document; ``refresh_interval`` (seconds) starts the library's
+        refresher as for the constructor. A failing first refresh is logged and leaves the
+        pool empty. Raises :class:`InvalidConfigError` (also a ``ValueError``) with the
+        library's message naming the JSON path
+        (``dynamic_upstreams.sources[1].port: expected a string``).
+        """
+        text = json_text(handler, "handler")
+        interval_ms = None
+        if refresh_interval is not None:
+            interval_ms = millis(refresh_interval, "refresh_interval")
+        ptr = new_from_json(lib.lc_pool_new_json, "lc_pool **", text, "pool from JSON")
+        self = cls.__new__(cls)
+        self._adopt(ptr, interval_ms)
+        return self
+
+    def _adopt(self, ptr: Any, interval_ms: Optional[int]) -> None:
+        """Takes ownership of a new ``lc_pool *`` and starts its refresher if asked."""
+        self._handle = _Handle(ptr)
         # Also runs at interpreter exit, so that no refresher thread outlives Python.
         self._finalizer = weakref.finalize(self, self._handle.close)
         if interval_ms is not None:

@@ -11,6 +11,7 @@ New kinds of source are added here: a frozen dataclass deriving from :class:`Sou
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import (
@@ -505,6 +506,57 @@ class Etcd(Source):
         return _new_source(lambda out: lib.lc_source_etcd_new(cfg, out), "etcd source")
 
 
+#: Room for the library's message on a JSON error; a longer one is cut to fit.
+_JSON_ERROR_LEN = 4096
+
+
+def json_text(document: Union[str, bytes, Mapping[str, Any]], what: str) -> str:
+    """The JSON text of ``document``: a ``str``, UTF-8 ``bytes``, or a decoded object."""
+    if isinstance(document, bytes):
+        try:
+            return document.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _errors.InvalidUtf8Error(f"{what}: {exc}") from None
+    if isinstance(document, str):
+        return document
+    if isinstance(document, Mapping):
+        return json.dumps(document)
+    raise TypeError(f"{what} must be JSON text or a dict, not {type(document).__name__}")
+
+
+def new_from_json(fn: Any, out_type: str, text: str, context: str) -> Any:
+    """Calls ``lc_pool_new_json`` or ``lc_source_new_json`` (``fn``) on ``text``; returns the
+    new object or raises the typed error carrying the library's message."""
+    keep: List[Any] = []
+    c_text = cstring(text, "JSON", keep)
+    out = ffi.new(out_type)
+    error = ffi.new("char[]", _JSON_ERROR_LEN)
+    status = fn(c_text, out, error, _JSON_ERROR_LEN)
+    if status != lib.LC_OK:
+        detail = ffi.string(error).decode("utf-8", "replace")
+        raise _errors.error_for(status, context, detail)
+    return out[0]
+
+
+@dataclass(frozen=True)
+class Json(Source):
+    """A source from the JSON of one Caddy ``dynamic_upstreams`` module object: ``a``,
+    ``srv``, ``docker``, ``etcd``, leastconn's ``static``, or a ``multi`` of them, with
+    leastconn's ``weight``, ``max_requests``, ``tier`` and ``grace`` extensions, e.g.
+    ``{"source": "etcd", "endpoints": ["http://10.0.0.5:2379"], "key": "/services/api/"}``.
+
+    ``document`` is the JSON text (``str`` or UTF-8 ``bytes``) or the decoded object (a
+    ``dict``). It is parsed when a pool is built from it; a malformed one raises
+    :class:`InvalidConfigError` with the library's message naming the JSON path.
+    """
+
+    document: Union[str, bytes, Mapping[str, Any]]
+
+    def _build(self) -> Any:
+        text = json_text(self.document, "source JSON")
+        return new_from_json(lib.lc_source_new_json, "lc_source **", text, "source from JSON")
+
+
 __all__ = [
     "A",
     "SRV",
@@ -512,6 +564,7 @@ __all__ = [
     "Docker",
     "Etcd",
     "Grace",
+    "Json",
     "Multi",
     "Source",
     "Static",
