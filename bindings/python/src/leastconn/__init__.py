@@ -1,8 +1,9 @@
 """leastconn: wait-free least-connections upstream selection, from Python.
 
 A :class:`Pool` holds upstreams (from a list, or from sources: :class:`Static`,
-:class:`Callback`, :class:`Multi`, :class:`Grace`, :class:`A`, :class:`SRV`) and picks the
-least-loaded one for each request::
+:class:`Callback`, :class:`Multi`, :class:`Grace`, :class:`A`, :class:`SRV`, :class:`Docker`,
+:class:`Etcd`, :class:`Json`), or from a Caddy ``reverse_proxy`` handler's JSON
+(:meth:`Pool.from_json`), and picks the least-loaded one for each request::
 
     import leastconn
 
@@ -22,22 +23,38 @@ from ._errors import (
     ClosedError,
     InvalidAddressError,
     InvalidArgumentError,
+    InvalidConfigError,
     InvalidLimitError,
     InvalidUtf8Error,
     InvalidWeightError,
     LeastconnError,
     NotFoundError,
+    NotInFlightError,
     NoUpstreamError,
     NullPointerError,
     OsError,
     PanicError,
+    PickMovedError,
     SourceFailedError,
     status_message,
 )
 from ._native import ffi as _ffi
 from ._native import lib as _lib
-from ._pool import HostStats, Pick, Picker, Policy, Pool, RefreshReport
-from ._sources import SRV, A, Callback, Grace, Multi, Source, Static, Upstream, UpstreamLike
+from ._pool import HostStats, Pick, Picker, Policy, Pool, RefreshReport, thread_warmup
+from ._sources import (
+    SRV,
+    A,
+    Callback,
+    Docker,
+    Etcd,
+    Grace,
+    Json,
+    Multi,
+    Source,
+    Static,
+    Upstream,
+    UpstreamLike,
+)
 
 #: The version of the library this package was built with ("MAJOR.MINOR.PATCH").
 LIBRARY_VERSION: str = _ffi.string(_lib.lc_version()).decode()
@@ -59,13 +76,17 @@ __all__ = [
     "Callback",
     "CancelledError",
     "ClosedError",
+    "Docker",
+    "Etcd",
     "Grace",
     "HostStats",
     "InvalidAddressError",
     "InvalidArgumentError",
+    "InvalidConfigError",
     "InvalidLimitError",
     "InvalidUtf8Error",
     "InvalidWeightError",
+    "Json",
     "LIBRARY_VERSION",
     "LeastconnError",
     "MAX_REQUESTS",
@@ -74,10 +95,12 @@ __all__ = [
     "Multi",
     "NoUpstreamError",
     "NotFoundError",
+    "NotInFlightError",
     "NullPointerError",
     "OsError",
     "PanicError",
     "Pick",
+    "PickMovedError",
     "Picker",
     "Policy",
     "Pool",
@@ -88,10 +111,11 @@ __all__ = [
     "Upstream",
     "UpstreamLike",
     "status_message",
+    "thread_warmup",
 ]
 
 # Status codes added to the C ABI after this file was written get generated classes
-# (LC_ERR_PICK_MOVED -> PickMovedError); export them too.
+# (LC_ERR_SOME_NEW_CODE -> SomeNewCodeError); export them too.
 for _cls in sorted(set(_errors._BY_STATUS.values()), key=lambda c: c.__name__):
     if _cls.__name__ not in globals():
         globals()[_cls.__name__] = _cls

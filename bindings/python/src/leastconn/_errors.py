@@ -3,7 +3,7 @@
 Every non-zero ``lc_status`` becomes a :class:`LeastconnError` carrying the number and the
 library's own message (``lc_status_str``). Known codes have their own subclass; a code this
 module was not written for still gets a subclass, generated from its ``LC_ERR_*`` name in the
-header the extension was built from (``LC_ERR_PICK_MOVED`` -> ``PickMovedError``; an
+header the extension was built from (``LC_ERR_SOME_NEW_CODE`` -> ``SomeNewCodeError``; an
 ``LC_ERR_INVALID_*`` one is also a ``ValueError``), and a
 number missing even there falls back to :class:`LeastconnError` itself.
 """
@@ -82,6 +82,22 @@ class OsError(LeastconnError):
     """The operating system refused something (e.g. creating the refresher thread)."""
 
 
+class PickMovedError(LeastconnError):
+    """A copy of a pick was released at another address than the one it was selected into;
+    nothing was released (a binding bug if it ever reaches you: a :class:`~leastconn.Pick`
+    keeps its C struct where the select put it)."""
+
+
+class NotInFlightError(LeastconnError):
+    """The picked host had nothing in flight, so nothing was released: the reservation was
+    released already through an undetectable copy. The pick is consumed."""
+
+
+class InvalidConfigError(LeastconnError, ValueError):
+    """A Caddy JSON configuration is malformed or asks for something unsupported; the text
+    names the JSON path (``dynamic_upstreams.sources[1].port: expected a string``)."""
+
+
 class ClosedError(LeastconnError, ValueError):
     """The pool was used after :meth:`leastconn.Pool.close`."""
 
@@ -100,6 +116,9 @@ _KNOWN: Dict[str, Type[LeastconnError]] = {
     "PANIC": PanicError,
     "INVALID_ARGUMENT": InvalidArgumentError,
     "OS": OsError,
+    "PICK_MOVED": PickMovedError,
+    "NOT_IN_FLIGHT": NotInFlightError,
+    "INVALID_CONFIG": InvalidConfigError,
 }
 
 
@@ -132,10 +151,14 @@ def status_message(status: int) -> str:
     return text
 
 
-def error_for(status: int, context: str) -> LeastconnError:
-    """The exception for a non-zero status, its message prefixed with ``context``."""
+def error_for(status: int, context: str, detail: str = "") -> LeastconnError:
+    """The exception for a non-zero status, its message prefixed with ``context`` and
+    followed by ``detail`` (the library's own explanation, where it gives one)."""
     cls = _BY_STATUS.get(status, LeastconnError)
-    return cls(f"{context}: {status_message(status)} (status {status})", status)
+    text = f"{context}: {status_message(status)} (status {status})"
+    if detail:
+        text += f": {detail}"
+    return cls(text, status)
 
 
 def check(status: int, context: str) -> None:

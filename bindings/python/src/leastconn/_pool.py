@@ -7,12 +7,21 @@ import threading
 import warnings
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional, Tuple, Type, Union
+from typing import Any, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 from . import _errors
 from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
 from ._native import ffi, lib
-from ._sources import Source, UpstreamLike, as_source, cstring, in_callback, millis
+from ._sources import (
+    Source,
+    UpstreamLike,
+    as_source,
+    cstring,
+    in_callback,
+    json_text,
+    millis,
+    new_from_json,
+)
 
 
 class Policy(enum.IntEnum):
@@ -87,6 +96,11 @@ class Pick:
     lands on the host it was picked from even after that host left the list or the pool was
     closed. A pick may be released from any thread; concurrent releases of one pick are
     safe (one succeeds, the others raise :class:`AlreadyReleasedError`).
+
+    The library binds a reservation to the address of the C struct it was selected into
+    (``lc_pick.check``) and refuses a release through a copy. A ``Pick`` owns that struct
+    (allocated by the select, never moved or copied), so every release of it, and of a
+    ``copy.copy`` of it, which shares the struct, reaches the original.
     """
 
     __slots__ = ("_c", "_done", "address", "host_id", "index", "tag", "__weakref__")
@@ -119,11 +133,16 @@ class Pick:
         Raises :class:`AlreadyReleasedError` if the pick was released already.
         """
         outcome = lib.LC_OUTCOME_SUCCESS if ok else lib.LC_OUTCOME_FAILURE
+        self._release(outcome, quiet_if_released=False)
+
+    def _release(self, outcome: int, quiet_if_released: bool) -> None:
         status = lib.lc_pick_release(self._c, outcome)
-        if status == lib.LC_OK:
+        # LC_ERR_NOT_IN_FLIGHT consumes the pick too (the library logged it).
+        if status in (lib.LC_OK, lib.LC_ERR_NOT_IN_FLIGHT):
             self._done = True
-        else:
-            raise _errors.error_for(status, f"release of {self.address}")
+        if status == lib.LC_OK or (quiet_if_released and status == lib.LC_ERR_ALREADY_RELEASED):
+            return
+        raise _errors.error_for(status, f"release of {self.address}")
 
     def __enter__(self) -> "Pick":
         return self
@@ -133,11 +152,7 @@ class Pick:
         if self._done:
             return
         outcome = lib.LC_OUTCOME_SUCCESS if exc_type is None else lib.LC_OUTCOME_FAILURE
-        status = lib.lc_pick_release(self._c, outcome)
-        if status == lib.LC_OK:
-            self._done = True
-        elif status != lib.LC_ERR_ALREADY_RELEASED:
-            raise _errors.error_for(status, f"release of {self.address}")
+        self._release(outcome, quiet_if_released=True)
 
     def __del__(self) -> None:
         # A pick dropped unreleased would hold its host's in-flight count forever.
@@ -252,7 +267,39 @@ class Pool:
         source = as_source(upstreams)._build()
         out = ffi.new("lc_pool **")
         _errors.check(lib.lc_pool_new(config, source, out), "pool")
-        self._handle = _Handle(out[0])
+        self._adopt(out[0], interval_ms)
+
+    @classmethod
+    def from_json(
+        cls,
+        handler: Union[str, bytes, Mapping[str, Any]],
+        *,
+        refresh_interval: Optional[float] = None,
+    ) -> "Pool":
+        """A pool from the JSON of a Caddy ``reverse_proxy`` handler (the object ``caddy
+        adapt`` prints for it), refreshed once; the root README's "Caddy JSON as the
+        configuration" section lists the fields read and ignored.
+
+        ``handler`` is the JSON text (``str`` or UTF-8 ``bytes``) or the decoded object (a
+        ``dict``, serialised with :func:`json.dumps`). Policy, passive health and the
+        sources come from the document; ``refresh_interval`` (seconds) starts the library's
+        refresher as for the constructor. A failing first refresh is logged and leaves the
+        pool empty. Raises :class:`InvalidConfigError` (also a ``ValueError``) with the
+        library's message naming the JSON path
+        (``dynamic_upstreams.sources[1].port: expected a string``).
+        """
+        text = json_text(handler, "handler")
+        interval_ms = None
+        if refresh_interval is not None:
+            interval_ms = millis(refresh_interval, "refresh_interval")
+        ptr = new_from_json(lib.lc_pool_new_json, "lc_pool **", text, "pool from JSON")
+        self = cls.__new__(cls)
+        self._adopt(ptr, interval_ms)
+        return self
+
+    def _adopt(self, ptr: Any, interval_ms: Optional[int]) -> None:
+        """Takes ownership of a new ``lc_pool *`` and starts its refresher if asked."""
+        self._handle = _Handle(ptr)
         # Also runs at interpreter exit, so that no refresher thread outlives Python.
         self._finalizer = weakref.finalize(self, self._handle.close)
         if interval_ms is not None:
@@ -378,8 +425,16 @@ class Pool:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # The Caddy JSON constructor (lc_pool_new_json) belongs here as a classmethod
-    # `Pool.from_json(text)` once the C ABI has it.
+
+def thread_warmup() -> None:
+    """Prepares the calling thread so that the library's selects on it never allocate.
+
+    A thread's first select otherwise allocates once inside the library (its per-thread
+    record and random generator). :meth:`Pool.picker` does this for the thread that calls
+    it; call this on other threads that select, e.g. as a ``ThreadPoolExecutor``
+    ``initializer``. Cheap and idempotent; any thread, at any time.
+    """
+    lib.lc_thread_warmup()
 
 
 class Picker:

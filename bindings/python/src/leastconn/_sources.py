@@ -5,15 +5,27 @@ A source here is a plain, immutable description: nothing is allocated in the lib
 there is never a half-consumed handle to get wrong. Building walks the tree and hands each C
 source to its parent (``multi``, ``grace``) or to the pool, which consume it.
 
-New kinds of source (``docker``, ``etcd``, ...) are added here: a frozen dataclass deriving
-from :class:`Source` whose ``_build()`` returns a new ``lc_source *`` or raises.
+New kinds of source are added here: a frozen dataclass deriving from :class:`Source` whose
+``_build()`` returns a new ``lc_source *`` or raises.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from . import _errors
 from ._errors import InvalidAddressError, InvalidArgumentError, InvalidLimitError
@@ -352,11 +364,207 @@ class SRV(Source):
         return _new_source(lambda out: lib.lc_source_dns_srv_new(cfg, out), "srv source")
 
 
+def _port(port: int, what: str, allow_zero: bool) -> int:
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"{what} must be an int, not {type(port).__name__}")
+    if not (0 if allow_zero else 1) <= port < 65536:
+        raise InvalidAddressError(f"{what} {port} is out of range")
+    return port
+
+
+def _fill_template(cfg: Any, src: Any) -> None:
+    """The weight, max_requests, tier and tag every upstream of a docker/etcd source gets."""
+    cfg.weight = _uint(src.weight, "weight", _U32, _errors.InvalidWeightError)
+    cfg.max_requests = _uint(src.max_requests, "max_requests", _U32, InvalidLimitError)
+    cfg.tier = _uint(src.tier, "tier", _U32, InvalidLimitError)
+    cfg.tag = ffi.cast("void *", _uint(src.tag, "tag", _U64, InvalidArgumentError))
+
+
+def _strings(values: Any, what: str) -> Tuple[str, ...]:
+    """A tuple of strings from a list of them (a lone string is refused, not split)."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be a list of str, not a single {type(values).__name__}")
+    return tuple(values)
+
+
+LabelValues = Union[None, str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Docker(Source):
+    """Caddy's ``docker`` upstreams: ``ip:port`` of each running container labelled
+    ``com.caddyserver.http.enable=true`` that is healthy (or has no healthcheck) and carries
+    the required ``labels``, in container-name order.
+
+    ``host`` is the daemon's socket, ``unix:///path``; ``None``: ``DOCKER_HOST`` when the
+    source is built, else ``unix:///var/run/docker.sock`` (``tcp://``, ``ssh://`` are
+    refused). ``port`` 0: each container's label ``com.caddyserver.http.upstream.port``.
+    ``labels`` maps a key to the accepted value, a list of accepted values, or ``None`` /
+    ``[]`` for any value (keys ANDed, values ORed). ``refresh`` (seconds): the safety-net
+    re-list period (events re-list in between); ``timeout``: the bound on each request to
+    the daemon. Nothing is contacted when the pool is built from it; the first refresh
+    starts a watcher thread and waits at most twice ``timeout`` for its first listing. While
+    the daemon is unreachable the source fails (inside a :class:`Multi`: logged and skipped;
+    wrap it in :class:`Grace` to keep its last list).
+    """
+
+    host: Optional[str] = None
+    port: int = 0
+    labels: Mapping[str, LabelValues] = field(default_factory=dict)
+    refresh: float = 30.0
+    timeout: float = 5.0
+    weight: int = 1
+    max_requests: int = 0
+    tier: int = 0
+    tag: int = 0
+
+    def _build(self) -> Any:
+        keep: List[Any] = []
+        cfg = ffi.new("lc_docker_config *")
+        _errors.check(lib.lc_docker_config_default(cfg), "docker source")
+        if self.host is not None:
+            cfg.host = cstring(self.host, "host", keep)
+        cfg.port = _port(self.port, "port", allow_zero=True)
+        if not isinstance(self.labels, Mapping):
+            raise TypeError(f"labels must be a mapping, not {type(self.labels).__name__}")
+        pairs: List[Tuple[Any, Any]] = []
+        for key, values in self.labels.items():
+            c_key = cstring(key, "label key", keep)
+            if values is None:
+                values = ()
+            elif isinstance(values, str):
+                values = (values,)
+            else:
+                values = _strings(values, f"values of label {key!r}")
+            if not values:
+                pairs.append((c_key, ffi.NULL))
+            for value in values:
+                pairs.append((c_key, cstring(value, f"value of label {key!r}", keep)))
+        if pairs:
+            arr = ffi.new("lc_docker_label[]", len(pairs))
+            keep.append(arr)
+            for i, (c_key, c_value) in enumerate(pairs):
+                arr[i].key = c_key
+                arr[i].value = c_value
+            cfg.labels = arr
+            cfg.labels_len = len(pairs)
+        # 0 is refused by the library (InvalidLimitError), as it should be here.
+        cfg.refresh_ms = millis(self.refresh, "refresh")
+        cfg.timeout_ms = millis(self.timeout, "timeout")
+        _fill_template(cfg, self)
+        return _new_source(lambda out: lib.lc_source_docker_new(cfg, out), "docker source")
+
+
+@dataclass(frozen=True)
+class Etcd(Source):
+    """Upstreams kept under the key ``prefix`` in etcd (as the Caddy module
+    deanchou/caddy_etcd reads them), watched rather than read per request.
+
+    ``endpoints`` are client URLs ``http://host:port`` (port 2379 if absent; ``host:port``
+    also works), tried in order; at least one (``https`` is refused). Each key under the
+    prefix holds a dial address or the module's JSON
+    (``{"endpoints": ["http://10.0.0.1:8080"], "version": "v"}``); when
+    ``version_key`` (``None``: the prefix followed by ``.version``) holds a non-empty value
+    only JSON entries of that version count. ``timeout`` (seconds) bounds each call to etcd
+    and the first refresh's wait; ``resync`` is the safety-net re-read period. Nothing is
+    read when the pool is built from it: the first refresh starts a watcher thread, later
+    refreshes copy its list. While no endpoint answers the source fails (inside a
+    :class:`Multi`: logged and skipped; wrap it in :class:`Grace` to keep its last list).
+    ``weight``, ``max_requests`` and ``tier`` apply to entries that set none.
+    """
+
+    endpoints: Sequence[str]
+    prefix: str
+    version_key: Optional[str] = None
+    timeout: float = 5.0
+    resync: float = 300.0
+    weight: int = 1
+    max_requests: int = 0
+    tier: int = 0
+    tag: int = 0
+
+    def _build(self) -> Any:
+        keep: List[Any] = []
+        cfg = ffi.new("lc_etcd_config *")
+        _errors.check(lib.lc_etcd_config_default(cfg), "etcd source")
+        endpoints = [cstring(e, "endpoint", keep) for e in _strings(self.endpoints, "endpoints")]
+        if endpoints:
+            arr = ffi.new("const char *[]", endpoints)
+            keep.append(arr)
+            cfg.endpoints = arr
+            cfg.endpoints_len = len(endpoints)
+        cfg.prefix = cstring(self.prefix, "prefix", keep)
+        if self.version_key is not None:
+            cfg.version_key = cstring(self.version_key, "version_key", keep)
+        # The C struct reads 0 as "the default"; here 0 is an error, not silently 5 s.
+        for what, seconds in (("timeout", self.timeout), ("resync", self.resync)):
+            ms = millis(seconds, what)
+            if ms == 0:
+                raise InvalidLimitError(f"{what} {seconds!r} s is out of range (at least 1 ms)")
+            setattr(cfg, f"{what}_ms", ms)
+        _fill_template(cfg, self)
+        return _new_source(lambda out: lib.lc_source_etcd_new(cfg, out), "etcd source")
+
+
+#: Room for the library's message on a JSON error; a longer one is cut to fit.
+_JSON_ERROR_LEN = 4096
+
+
+def json_text(document: Union[str, bytes, Mapping[str, Any]], what: str) -> str:
+    """The JSON text of ``document``: a ``str``, UTF-8 ``bytes``, or a decoded object."""
+    if isinstance(document, bytes):
+        try:
+            return document.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _errors.InvalidUtf8Error(f"{what}: {exc}") from None
+    if isinstance(document, str):
+        return document
+    if isinstance(document, Mapping):
+        return json.dumps(document)
+    raise TypeError(f"{what} must be JSON text or a dict, not {type(document).__name__}")
+
+
+def new_from_json(fn: Any, out_type: str, text: str, context: str) -> Any:
+    """Calls ``lc_pool_new_json`` or ``lc_source_new_json`` (``fn``) on ``text``; returns the
+    new object or raises the typed error carrying the library's message."""
+    keep: List[Any] = []
+    c_text = cstring(text, "JSON", keep)
+    out = ffi.new(out_type)
+    error = ffi.new("char[]", _JSON_ERROR_LEN)
+    status = fn(c_text, out, error, _JSON_ERROR_LEN)
+    if status != lib.LC_OK:
+        detail = ffi.string(error).decode("utf-8", "replace")
+        raise _errors.error_for(status, context, detail)
+    return out[0]
+
+
+@dataclass(frozen=True)
+class Json(Source):
+    """A source from the JSON of one Caddy ``dynamic_upstreams`` module object: ``a``,
+    ``srv``, ``docker``, ``etcd``, leastconn's ``static``, or a ``multi`` of them, with
+    leastconn's ``weight``, ``max_requests``, ``tier`` and ``grace`` extensions, e.g.
+    ``{"source": "etcd", "endpoints": ["http://10.0.0.5:2379"], "key": "/services/api/"}``.
+
+    ``document`` is the JSON text (``str`` or UTF-8 ``bytes``) or the decoded object (a
+    ``dict``). It is parsed when a pool is built from it; a malformed one raises
+    :class:`InvalidConfigError` with the library's message naming the JSON path.
+    """
+
+    document: Union[str, bytes, Mapping[str, Any]]
+
+    def _build(self) -> Any:
+        text = json_text(self.document, "source JSON")
+        return new_from_json(lib.lc_source_new_json, "lc_source **", text, "source from JSON")
+
+
 __all__ = [
     "A",
     "SRV",
     "Callback",
+    "Docker",
+    "Etcd",
     "Grace",
+    "Json",
     "Multi",
     "Source",
     "Static",
