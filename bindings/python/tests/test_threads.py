@@ -53,10 +53,14 @@ def test_threads_pick_while_another_refreshes():
     refreshes = [0]
 
     def refresher():
-        while not done.is_set():
+        # At least one refresh however the threads are scheduled (the pickers may all be
+        # done before this thread first runs).
+        while True:
             turn[0] += 1
             pool.refresh()
             refreshes[0] += 1
+            if done.is_set():
+                break
 
     pickers = [picker(c) for c in counts]
 
