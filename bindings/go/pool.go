@@ -97,8 +97,7 @@ func NewPool(source *Source, config *Config) (*Pool, error) {
 	return wrapPool(out), nil
 }
 
-// Other constructors (the Caddy JSON configuration, when the C API has it) go here, each
-// ending in wrapPool.
+// NewPoolJSON (json.go) builds a pool from Caddy's JSON; every constructor ends in wrapPool.
 
 func wrapPool(ptr *C.lc_pool) *Pool {
 	p := &Pool{ptr: ptr, drained: make(chan struct{})}

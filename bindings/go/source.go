@@ -254,5 +254,5 @@ func millis(d time.Duration, op string) (C.uint64_t, error) {
 	return C.uint64_t((d + time.Millisecond - 1) / time.Millisecond), nil
 }
 
-// New kinds of source (docker, etcd, ... when the C API has them) go here or in a file of
-// their own like dns.go, each a constructor returning a *Source through newSource.
+// Other kinds of source have files of their own: dns.go (a, srv), docker.go, etcd.go, and
+// json.go (a source from Caddy's JSON).
