@@ -358,14 +358,15 @@ func (pk *Picker) Close() error {
 	return nil
 }
 
-// ThreadWarmup prepares the OS thread the calling goroutine runs on so that its selects
-// never allocate in the library, from the first one on (lc_thread_warmup). A thread's first
-// select otherwise allocates once inside the library (a per-thread record and the seeding
-// of its random generator); nothing is wrong without it. Go moves goroutines between
-// threads, so this helps a goroutine that called runtime.LockOSThread first (a worker
-// pinned to its thread, which then warms up once); on any other goroutine it warms only
-// the thread it happens to run on now. NewPicker warms the thread it runs on in the same
-// way. Cheap and idempotent; any goroutine, at any time.
+// ThreadWarmup prepares the OS thread the calling goroutine runs on so that the library's
+// selects on it are wait-free from the first one on (lc_thread_warmup). A thread's first
+// select otherwise may allocate, take the C library's thread-exit lock and make system
+// calls (registering the thread), once; nothing is wrong without it. A Go Select still
+// allocates its Pick and the C memory of its lc_pick every time. Go moves goroutines
+// between threads, so this helps a goroutine that called runtime.LockOSThread first (a
+// worker pinned to its thread, which then warms up once); on any other goroutine it warms
+// only the thread it happens to run on now. NewPicker warms the thread it runs on in the
+// same way. Cheap and idempotent; any goroutine, at any time.
 func ThreadWarmup() {
 	C.lc_thread_warmup()
 }
