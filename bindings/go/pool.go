@@ -146,7 +146,9 @@ func (p *Pool) Close() error {
 }
 
 // Select picks a host by the pool's policy and reserves it for one request; none of the
-// excluded hosts is picked. ErrNoUpstream when no host is available. The Pick must be
+// excluded hosts is picked. ErrNoUpstream when no host is available, or when 8 reservations
+// in one select lost their race to other threads filling or downing the hosts it chose (the
+// bound that keeps a select wait-free; CONCURRENCY.md, known anomalies). The Pick must be
 // released exactly once (see Pick.Release).
 func (p *Pool) Select(excluded ...HostID) (*Pick, error) {
 	if err := p.enter(); err != nil {
