@@ -80,10 +80,11 @@ lc_go_selected lc_go_picker_select(lc_picker *picker, const uint64_t *exclude,
     return selected(lc_picker_select(picker, exclude, exclude_len, pick), pick);
 }
 
-/* Releases and frees the pick; on an error the pick is kept (the caller decides). */
+/* Releases and frees the pick, also on LC_ERR_NOT_IN_FLIGHT (the library consumed it); on
+ * another error the pick still holds its reservation and is kept. */
 lc_status lc_go_release(lc_pick *pick, lc_outcome outcome) {
     lc_status st = lc_pick_release(pick, outcome);
-    if (st == LC_OK) free(pick);
+    if (st == LC_OK || st == LC_ERR_NOT_IN_FLIGHT) free(pick);
     return st;
 }
 
@@ -108,3 +109,10 @@ lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n) {
 void lc_go_noop(void) {}
 
 void lc_go_set_tag(void **slot, uintptr_t tag) { *slot = (void *)tag; }
+
+/* For the tests: releases a copy of `pick` made at another address (a stack struct), which
+ * the library must refuse with LC_ERR_PICK_MOVED, leaving the original's reservation. */
+lc_status lc_go_release_copy(const lc_pick *pick, lc_outcome outcome) {
+    lc_pick copy = *pick;
+    return lc_pick_release(&copy, outcome);
+}

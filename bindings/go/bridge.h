@@ -31,6 +31,8 @@ lc_status lc_go_release(lc_pick *pick, lc_outcome outcome);
 void lc_go_pick_free(lc_pick *pick);
 lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n);
 void lc_go_noop(void);
+/* For the tests: releases a copy of the pick made at another address. */
+lc_status lc_go_release_copy(const lc_pick *pick, lc_outcome outcome);
 /* Stores an integer tag into a void * field of a struct in C memory. */
 void lc_go_set_tag(void **slot, uintptr_t tag);
 

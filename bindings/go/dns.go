@@ -90,7 +90,12 @@ func DefaultSRVConfig(service, proto, name string) SRVConfig {
 type cStrings []unsafe.Pointer
 
 func (cs *cStrings) add(s, op string) (*C.char, error) {
-	p, err := cString(s, op)
+	return cs.addAs(s, op, C.LC_ERR_INVALID_ADDRESS)
+}
+
+// addAs is add with the status of a NUL byte in s (what the field's other bad values get).
+func (cs *cStrings) addAs(s, op string, nulStatus C.lc_status) (*C.char, error) {
+	p, err := cStringAs(s, op, nulStatus)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +105,11 @@ func (cs *cStrings) add(s, op string) (*C.char, error) {
 
 // array copies strs into a C array of C strings (nil for none).
 func (cs *cStrings) array(strs []string, op string) (**C.char, error) {
+	return cs.arrayAs(strs, op, C.LC_ERR_INVALID_ADDRESS)
+}
+
+// arrayAs is array with the status of a NUL byte in a string.
+func (cs *cStrings) arrayAs(strs []string, op string, nulStatus C.lc_status) (**C.char, error) {
 	if len(strs) == 0 {
 		return nil, nil
 	}
@@ -107,7 +117,7 @@ func (cs *cStrings) array(strs []string, op string) (**C.char, error) {
 	*cs = append(*cs, arr)
 	slots := unsafe.Slice((**C.char)(arr), len(strs))
 	for i, s := range strs {
-		p, err := cs.add(s, op)
+		p, err := cs.addAs(s, op, nulStatus)
 		if err != nil {
 			return nil, err
 		}

@@ -61,12 +61,15 @@ var (
 	ErrPanic           = &Error{Status: C.LC_ERR_PANIC}
 	ErrInvalidArgument = &Error{Status: C.LC_ERR_INVALID_ARGUMENT}
 	ErrOS              = &Error{Status: C.LC_ERR_OS}
-	// Statuses newer than some libraries this package may be built against, defined by
-	// number so that the package compiles against any header: with an older library their
-	// message is "unknown status", and no call returns them.
-	ErrPickMoved     = &Error{Status: 14}
-	ErrNotInFlight   = &Error{Status: 15}
-	ErrInvalidConfig = &Error{Status: 16}
+	// A release of a pick copied to another address. The package keeps every lc_pick in C
+	// memory from its select to its release, so a Pick's Release never gets it.
+	ErrPickMoved = &Error{Status: C.LC_ERR_PICK_MOVED}
+	// A release that found its host with nothing in flight (a C-side copy of a pick released
+	// twice); logged by the library. A Pick's Release never gets it either.
+	ErrNotInFlight = &Error{Status: C.LC_ERR_NOT_IN_FLIGHT}
+	// A malformed Caddy JSON configuration (NewPoolJSON, JSONSource): Error.Detail is the
+	// library's message, which names the JSON path.
+	ErrInvalidConfig = &Error{Status: C.LC_ERR_INVALID_CONFIG}
 )
 
 // Errors of the Go layer itself (no library status).

@@ -57,3 +57,30 @@ func ExampleNewPool() {
 	// then 10.0.9.1:8080
 	// no upstream left: leastconn: select: no upstream available
 }
+
+// A pool from the reverse_proxy handler that `caddy adapt` prints, and a malformed one.
+func ExampleNewPoolJSON() {
+	pool, err := leastconn.NewPoolJSON([]byte(`{
+		"upstreams": [{"dial": "10.0.0.1:8080", "max_requests": 100}, {"dial": "10.0.0.2:8080"}],
+		"load_balancing": {"selection_policy": {"policy": "first"}},
+		"health_checks": {"passive": {"fail_duration": "30s", "max_fails": 3}}}`))
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
+	pick, err := pool.Select()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("picked", pick.Address())
+	pick.Release(leastconn.Success)
+
+	_, err = leastconn.NewPoolJSON([]byte(`{"upstreams": [{"dial": 8080}]}`))
+	var lcErr *leastconn.Error
+	if errors.Is(err, leastconn.ErrInvalidConfig) && errors.As(err, &lcErr) {
+		fmt.Println(lcErr.Detail)
+	}
+	// Output:
+	// picked 10.0.0.1:8080
+	// upstreams[0].dial: expected a string
+}

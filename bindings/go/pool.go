@@ -97,8 +97,7 @@ func NewPool(source *Source, config *Config) (*Pool, error) {
 	return wrapPool(out), nil
 }
 
-// Other constructors (the Caddy JSON configuration, when the C API has it) go here, each
-// ending in wrapPool.
+// NewPoolJSON (json.go) builds a pool from Caddy's JSON; every constructor ends in wrapPool.
 
 func wrapPool(ptr *C.lc_pool) *Pool {
 	p := &Pool{ptr: ptr, drained: make(chan struct{})}
@@ -147,7 +146,9 @@ func (p *Pool) Close() error {
 }
 
 // Select picks a host by the pool's policy and reserves it for one request; none of the
-// excluded hosts is picked. ErrNoUpstream when no host is available. The Pick must be
+// excluded hosts is picked. ErrNoUpstream when no host is available, or when 8 reservations
+// in one select lost their race to other threads filling or downing the hosts it chose (the
+// bound that keeps a select wait-free; CONCURRENCY.md, known anomalies). The Pick must be
 // released exactly once (see Pick.Release).
 func (p *Pool) Select(excluded ...HostID) (*Pick, error) {
 	if err := p.enter(); err != nil {
@@ -357,6 +358,19 @@ func (pk *Picker) Close() error {
 		pk.ptr = nil
 	}
 	return nil
+}
+
+// ThreadWarmup prepares the OS thread the calling goroutine runs on so that the library's
+// selects on it are wait-free from the first one on (lc_thread_warmup). A thread's first
+// select otherwise may allocate, take the C library's thread-exit lock and make system
+// calls (registering the thread), once; nothing is wrong without it. A Go Select still
+// allocates its Pick and the C memory of its lc_pick every time. Go moves goroutines
+// between threads, so this helps a goroutine that called runtime.LockOSThread first (a
+// worker pinned to its thread, which then warms up once); on any other goroutine it warms
+// only the thread it happens to run on now. NewPicker warms the thread it runs on in the
+// same way. Cheap and idempotent; any goroutine, at any time.
+func ThreadWarmup() {
+	C.lc_thread_warmup()
 }
 
 // Outcome says how the request sent to a picked host ended.

@@ -71,8 +71,13 @@ func (s *Source) Close() error {
 
 // cString copies s into C memory, refusing an embedded NUL (C would silently cut it short).
 func cString(s, op string) (*C.char, error) {
+	return cStringAs(s, op, C.LC_ERR_INVALID_ADDRESS)
+}
+
+// cStringAs is cString with the status of a NUL byte in s.
+func cStringAs(s, op string, nulStatus C.lc_status) (*C.char, error) {
 	if strings.IndexByte(s, 0) >= 0 {
-		return nil, &Error{Status: C.LC_ERR_INVALID_ADDRESS, Op: op, Detail: fmt.Sprintf("%q contains a NUL byte", s)}
+		return nil, &Error{Status: Status(nulStatus), Op: op, Detail: fmt.Sprintf("%q contains a NUL byte", s)}
 	}
 	return C.CString(s), nil
 }
@@ -249,5 +254,5 @@ func millis(d time.Duration, op string) (C.uint64_t, error) {
 	return C.uint64_t((d + time.Millisecond - 1) / time.Millisecond), nil
 }
 
-// New kinds of source (docker, etcd, ... when the C API has them) go here or in a file of
-// their own like dns.go, each a constructor returning a *Source through newSource.
+// Other kinds of source have files of their own: dns.go (a, srv), docker.go, etcd.go, and
+// json.go (a source from Caddy's JSON).
