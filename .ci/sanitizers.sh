@@ -19,7 +19,7 @@ ln -s "$PWD/$lib/libleastconn.so" "$out/lib/libleastconn.so"
 ln -s "$PWD/$lib/libleastconn.so" "$out/lib/$soname"
 static_libs=$(sed -n 's/^Libs.private: //p' leastconn.pc.in)
 cflags=(-std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -pedantic -g -Iinclude)
-programs=(test_api test_threads test_dns test_docker test_json readme_example)
+programs=(test_api test_threads test_dns test_docker test_json readme_example readme_sources_test)
 
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

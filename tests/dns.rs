@@ -314,6 +314,7 @@ srv-host=_bad._tcp.test,bad*name.test,9001,1,1
 // ---------------------------------------------------------------- a
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn a_yields_ip_port_per_address_in_resolver_order() {
     let Some(server) = Dnsmasq::start("a_order", HOSTS, "") else { return };
     let a = |v| dns::A::builder("api.test").port(8080).versions(v).resolvers([server.resolver()]).build().unwrap();
@@ -336,6 +337,7 @@ fn a_yields_ip_port_per_address_in_resolver_order() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn a_reuses_its_result_within_refresh_and_sees_a_change_after() {
     let Some(server) = Dnsmasq::start("a_refresh", "10.0.0.1 svc.test\n", "") else { return };
     let (time, clock) = manual();
@@ -356,6 +358,7 @@ fn a_reuses_its_result_within_refresh_and_sees_a_change_after() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn a_failure_is_not_cached_and_multi_logs_and_skips_it() {
     let Some(mut server) = Dnsmasq::start("a_stopped", "10.0.0.1 stopped.test\n", "") else { return };
     let (time, clock) = manual();
@@ -399,6 +402,7 @@ fn an_ip_literal_yields_itself_without_any_server() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "calls the system resolver (getaddrinfo)")]
 fn without_resolvers_a_uses_the_system_resolution_and_etc_hosts() {
     // Every system maps localhost to a loopback address in /etc/hosts (or nss-myhostname).
     let a = dns::A::builder("localhost").port(8080).versions(IpVersions::V4).build().unwrap();
@@ -411,6 +415,7 @@ fn without_resolvers_a_uses_the_system_resolution_and_etc_hosts() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn counters_of_hosts_that_stay_in_the_answer_are_carried_over_each_refresh() {
     let Some(server) = Dnsmasq::start("a_counters", "10.0.0.1 pool.test\n10.0.0.2 pool.test\n", "") else {
         return;
@@ -473,6 +478,7 @@ fn counters_of_hosts_that_stay_in_the_answer_are_carried_over_each_refresh() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn a_lookup_works_from_inside_a_tokio_runtime() {
     let Some(server) = Dnsmasq::start("a_in_tokio", "10.0.0.1 async.test\n", "") else { return };
     let a = dns::A::builder("async.test").resolvers([server.resolver()]).build().unwrap();
@@ -489,6 +495,7 @@ fn srv(server: &Dnsmasq, name: &str) -> dns::SrvConfig {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn srv_yields_target_port_by_priority_then_weighted_order() {
     let Some(server) = Dnsmasq::start("srv_order", "", SRV) else { return };
     let by_parts = dns::Srv::service("api", "tcp", "test").resolvers([server.resolver()]).build().unwrap();
@@ -511,6 +518,7 @@ fn srv_yields_target_port_by_priority_then_weighted_order() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn srv_uses_the_usable_records_and_warns_about_the_others() {
     let Some(server) = Dnsmasq::start("srv_mixed", "", SRV) else { return };
     let mixed = srv(&server, "_mixed._tcp.test").build().unwrap();
@@ -527,6 +535,7 @@ fn srv_uses_the_usable_records_and_warns_about_the_others() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn srv_sees_changed_records_only_after_refresh() {
     let Some(mut server) = Dnsmasq::start("srv_refresh", "", "srv-host=_web._tcp.test,w1.test,80\n") else {
         return;
@@ -543,6 +552,7 @@ fn srv_sees_changed_records_only_after_refresh() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn srv_grace_period_keeps_the_last_good_list_then_lets_it_go() {
     let Some(mut server) = Dnsmasq::start("srv_grace", "", SRV) else { return };
     let (time, clock) = manual();
@@ -581,6 +591,7 @@ fn srv_grace_period_keeps_the_last_good_list_then_lets_it_go() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs dnsmasq and opens sockets")]
 fn srv_target_dot_says_the_service_is_not_available() {
     // Without a target dnsmasq answers RFC 2782's "decidedly not available" record (".").
     let Some(server) = Dnsmasq::start("srv_none", "", "srv-host=_none._tcp.test\n") else { return };

@@ -179,6 +179,7 @@ fn wait_for_list(source: &dyn Source, want: &[&str]) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs etcd and opens sockets")]
 fn initial_list_is_ordered_by_key_then_endpoint_in_both_forms() {
     let Some(server) = Etcd1::start("initial") else { return };
     server.put("/svc/b", r#"{"endpoints":["http://10.0.0.3:80","http://10.0.0.4:80"],"weight":3,"tier":1}"#);
@@ -194,6 +195,7 @@ fn initial_list_is_ordered_by_key_then_endpoint_in_both_forms() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs etcd and opens sockets")]
 fn puts_deletes_and_the_version_key_are_followed_and_counters_carried_over() {
     let Some(server) = Etcd1::start("follow") else { return };
     server.put("/svc/1", "10.0.0.1:80");
@@ -229,6 +231,7 @@ fn puts_deletes_and_the_version_key_are_followed_and_counters_carried_over() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs etcd and opens sockets")]
 fn a_version_key_outside_the_prefix_is_watched_too() {
     let Some(server) = Etcd1::start("version") else { return };
     server.put("/svc/a", r#"{"endpoints":["10.1.0.1:80"],"version":"v1"}"#);
@@ -241,6 +244,7 @@ fn a_version_key_outside_the_prefix_is_watched_too() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs etcd and opens sockets")]
 fn a_stopped_server_is_skipped_by_multi_kept_by_grace_and_a_restart_picked_up() {
     let Some(mut server) = Etcd1::start("restart") else { return };
     server.put("/svc/a", "10.0.0.1:80");

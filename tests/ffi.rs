@@ -261,6 +261,35 @@ fn readme_code_block_is_the_compiled_example() {
     assert!(block == example, "the C example in README.md must equal ffi-tests/c/readme_example.c");
 }
 
+/// The README's C block that builds a `multi` of static, Docker and etcd sources: compiled
+/// strictly (inside `readme_sources_test.c`), run (it contacts nothing), and equal to the file.
+fn readme_sources(link: Link) {
+    let out = build_and_run("readme_sources", Lang::C, "ffi-tests/c/readme_sources_test.c", link);
+    assert_eq!(out, "built the multi of static, docker, etcd and etcd from JSON\n");
+}
+
+#[test]
+fn readme_sources_static() {
+    readme_sources(Link::Static);
+}
+
+#[test]
+fn readme_sources_shared() {
+    readme_sources(Link::Shared);
+}
+
+#[test]
+fn readme_sources_block_is_the_compiled_file() {
+    let doc = fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let file = fs::read_to_string(Path::new(ROOT).join("ffi-tests/c/readme_sources.c")).unwrap();
+    let block = doc
+        .split("```c\n")
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| block.contains("static lc_status api_sources("))
+        .expect("the ```c block with api_sources() in README.md");
+    assert!(block == file, "the multi-source C block in README.md must equal ffi-tests/c/readme_sources.c");
+}
+
 #[test]
 fn header_compiles_alone_as_strict_c99_and_cxx17() {
     let dir = scratch("header");

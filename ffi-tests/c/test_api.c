@@ -907,6 +907,56 @@ static void test_log_callback_may_free_the_refreshing_pool(void) {
     CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
 }
 
+/* A callback source that frees its own pool from inside the refresh of that pool. */
+struct self_freeing {
+    lc_pool *pool; /* freed (and set to NULL) by the next fetch */
+    unsigned calls;
+    unsigned freed;
+    unsigned freed_during_fetch;
+};
+
+static lc_status self_freeing_fetch(void *userdata, lc_upstream_list *list) {
+    struct self_freeing *s = (struct self_freeing *)userdata;
+    lc_upstream u = upstream("10.0.0.1:80");
+    s->calls++;
+    if (s->pool != NULL) {
+        lc_pool_free(s->pool);
+        s->pool = NULL;
+        /* The refresh still holds the pool, so this source and its userdata live on. */
+        s->freed_during_fetch = s->freed;
+    }
+    CHECK_OK(lc_upstream_list_push(list, &u));
+    return LC_OK;
+}
+
+static void self_freeing_free(void *userdata) {
+    ((struct self_freeing *)userdata)->freed++;
+}
+
+static void test_callback_source_may_free_its_refreshing_pool(void) {
+    struct self_freeing s;
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+    lc_refresh_report report;
+    lc_pick p;
+    memset(&s, 0, sizeof s);
+    memset(&p, 0, sizeof p);
+    memset(&report, 0, sizeof report);
+    CHECK_OK(lc_source_callback_new(self_freeing_fetch, &s, self_freeing_free, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool)); /* the first refresh: s.pool is still NULL */
+    CHECK(s.calls == 1);
+    CHECK_OK(lc_pool_select(pool, NO_EXCLUDE, &p));
+    s.pool = pool;
+    /* The second fetch frees the pool mid-refresh; the refresh still publishes its list. */
+    CHECK_OK(lc_pool_refresh(pool, &report));
+    CHECK(s.calls == 2 && s.pool == NULL);
+    CHECK(s.freed_during_fetch == 0);
+    CHECK(report.upstreams == 1 && report.hosts == 1 && report.generation == 2);
+    CHECK(s.freed == 1); /* the source went with the pool, once the refresh returned */
+    CHECK(strcmp(p.address, "10.0.0.1:80") == 0);
+    CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
+}
+
 static void test_log_callback(void) {
     struct dynamic d;
     lc_pool *pool = NULL;
@@ -952,6 +1002,7 @@ int main(void) {
     test_picker();
     test_refresher();
     test_log_callback_may_free_the_refreshing_pool();
+    test_callback_source_may_free_its_refreshing_pool();
     CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
     printf("%lu checks passed\n", checks_passed);
     return 0;

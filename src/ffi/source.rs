@@ -120,7 +120,10 @@ pub struct lc_upstream_list {
 ///
 /// May be called from the refresher's thread and from any thread calling
 /// `lc_pool_refresh()` (never concurrently for one pool: refreshes are serialised), so it
-/// and `userdata` must be usable from any thread. It must not free its own pool; a
+/// and `userdata` must be usable from any thread. It may free its own pool with
+/// `lc_pool_free()`: the refresh that called it (`lc_pool_refresh()` or a refresher) holds
+/// its own reference to the pool, so this source and `userdata` stay alive until that
+/// refresh returns, and `free_userdata` runs after the callback, never during it. A
 /// `lc_pool_refresh()` of its own pool from inside it returns `LC_ERR_INVALID_ARGUMENT`
 /// instead of waiting for itself.
 pub type lc_source_fn = Option<extern "C" fn(userdata: *mut c_void, list: *mut lc_upstream_list) -> lc_status>;
