@@ -88,6 +88,7 @@ fn caddy_adapt_outputs_load() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "tens of thousands of loads: far too slow under Miri, and the loader has no unsafe code")]
 fn no_prefix_and_no_retyped_field_of_a_loading_handler_panics() {
     for (name, json) in LOADS {
         let cut = (0..json.len()).filter(|&n| json.is_char_boundary(n));
