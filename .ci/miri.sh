@@ -6,11 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup toolchain list | grep -q '^nightly'; then
-  rustup toolchain install nightly --profile minimal
-fi
-if ! rustup +nightly component list --installed | grep -q '^miri'; then
-  rustup +nightly component add miri rust-src
+# Some nightlies ship without Miri: --allow-downgrade takes the newest nightly that has both
+# components, so a fresh machine never fails here on the day's nightly.
+if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^miri' ||
+   ! rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  rustup toolchain install nightly --profile minimal --component miri,rust-src --allow-downgrade
 fi
 cargo +nightly miri setup
 # Miri runs a few thousand times slower than native code; the tests keep it bounded by doing
