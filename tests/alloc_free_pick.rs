@@ -113,13 +113,13 @@ fn picker_picks_allocate_nothing_from_the_first() {
     assert_eq!(n, 0, "allocations in 1,001 Picker::select + release");
 }
 
-/// The figure above is not vacuous: without the warm-up, a thread's first pick allocates
-/// (arc-swap's debt node, fastrand's seeding), and the counter sees it.
+/// The figures above are not vacuous: the counter sees an allocation made on the measured
+/// thread. (Whether a cold thread's first pick allocates is not asserted here: arc-swap hands
+/// a new thread the node of a thread that has exited, so it depends on which of this binary's
+/// test threads finished first. `ffi-tests/c/test_alloc.c` shows it deterministically: a
+/// thread the C program creates has no Rust thread handle yet, so its first select allocates.)
 #[test]
-fn first_pick_without_warm_up_allocates() {
-    let clock = ManualClock::new();
-    let pool = pool(Policy::LeastConn, &clock);
-    let n =
-        std::thread::spawn(move || allocations(|| pool.select().unwrap().release(Outcome::Success))).join().unwrap();
-    assert!(n > 0, "the counting allocator saw no allocation in a cold thread's first pick");
+fn the_counter_sees_an_allocation_on_the_measured_thread() {
+    let n = std::thread::spawn(|| allocations(|| drop(std::hint::black_box(Box::new(7u64))))).join().unwrap();
+    assert_eq!(n, 1, "one Box::new on the measured thread");
 }
