@@ -72,6 +72,9 @@ def cstring(text: str, what: str, keep: List[Any]) -> Any:
 
 
 def _uint(value: int, what: str, limit: int, exc: type) -> int:
+    """``value`` checked against the width of its C field (``limit``), so that a value the
+    field cannot hold raises the library's typed error rather than cffi's ``OverflowError``;
+    the library checks the real range (``MAX_WEIGHT``, ``MAX_TIER`` ...) itself."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
     if not 0 <= value < limit:
@@ -97,10 +100,17 @@ def fill_upstream(c: Any, up: UpstreamLike, keep: List[Any]) -> None:
     if not isinstance(up, Upstream):
         raise TypeError(f"an upstream is a str or an Upstream, not {type(up).__name__}")
     c.address = cstring(up.address, "address", keep)
-    c.weight = _uint(up.weight, "weight", _U32, _errors.InvalidWeightError)
-    c.max_requests = _uint(up.max_requests, "max_requests", _U32, InvalidLimitError)
-    c.tier = _uint(up.tier, "tier", _U32, InvalidLimitError)
-    c.tag = ffi.cast("void *", _uint(up.tag, "tag", _U64, InvalidArgumentError))
+    _fill_template(c, up)
+
+
+def _fill_template(c: Any, src: Any) -> None:
+    """Copies ``weight``, ``max_requests``, ``tier`` and ``tag`` from ``src`` (an
+    :class:`Upstream`, or a source giving them to every upstream it yields) into ``c``, an
+    ``lc_upstream`` or a source's config, which name those fields alike."""
+    c.weight = _uint(src.weight, "weight", _U32, _errors.InvalidWeightError)
+    c.max_requests = _uint(src.max_requests, "max_requests", _U32, InvalidLimitError)
+    c.tier = _uint(src.tier, "tier", _U32, InvalidLimitError)
+    c.tag = ffi.cast("void *", _uint(src.tag, "tag", _U64, InvalidArgumentError))
 
 
 def _new_source(call: Callable[[Any], int], context: str) -> Any:
@@ -280,13 +290,9 @@ def _fill_dns_common(cfg: Any, src: Any, keep: List[Any]) -> None:
         cfg.resolvers_len = len(resolvers)
     cfg.timeout_ms = millis(src.timeout, "timeout")
     if src.retries is not None:
-        if not 0 <= src.retries < 2**31:
-            raise InvalidLimitError(f"retries {src.retries} is out of range")
-        cfg.retries = src.retries
-    cfg.weight = _uint(src.weight, "weight", _U32, _errors.InvalidWeightError)
-    cfg.max_requests = _uint(src.max_requests, "max_requests", _U32, InvalidLimitError)
-    cfg.tier = _uint(src.tier, "tier", _U32, InvalidLimitError)
-    cfg.tag = ffi.cast("void *", _uint(src.tag, "tag", _U64, InvalidArgumentError))
+        # Negative is refused here: the library would read -1 as "the default" (None here).
+        cfg.retries = _uint(src.retries, "retries", 1 << 31, InvalidLimitError)
+    _fill_template(cfg, src)
 
 
 @dataclass(frozen=True)
@@ -370,14 +376,6 @@ def _port(port: int, what: str, allow_zero: bool) -> int:
     if not (0 if allow_zero else 1) <= port < 65536:
         raise InvalidAddressError(f"{what} {port} is out of range")
     return port
-
-
-def _fill_template(cfg: Any, src: Any) -> None:
-    """The weight, max_requests, tier and tag every upstream of a docker/etcd source gets."""
-    cfg.weight = _uint(src.weight, "weight", _U32, _errors.InvalidWeightError)
-    cfg.max_requests = _uint(src.max_requests, "max_requests", _U32, InvalidLimitError)
-    cfg.tier = _uint(src.tier, "tier", _U32, InvalidLimitError)
-    cfg.tag = ffi.cast("void *", _uint(src.tag, "tag", _U64, InvalidArgumentError))
 
 
 def _strings(values: Any, what: str) -> Tuple[str, ...]:
