@@ -31,6 +31,7 @@ from . import _errors
 from ._errors import InvalidAddressError, InvalidArgumentError, InvalidLimitError
 from ._native import ffi, lib
 
+_U16 = 1 << 16
 _U32 = 1 << 32
 _U64 = 1 << 64
 
@@ -322,11 +323,8 @@ class A(Source):
         cfg = ffi.new("lc_dns_a_config *")
         _errors.check(lib.lc_dns_a_config_default(cfg), "a source")
         cfg.name = cstring(self.name, "name", keep)
-        if isinstance(self.port, bool) or not isinstance(self.port, int):
-            raise TypeError("port must be an int")
-        if not 0 < self.port < 65536:
-            raise InvalidAddressError(f"port {self.port} is out of range")
-        cfg.port = self.port
+        # Port 0 is refused by the library (InvalidAddressError).
+        cfg.port = _uint(self.port, "port", _U16, InvalidAddressError)
         if self.versions not in _IP_VERSIONS:
             raise InvalidArgumentError(f"versions must be one of {sorted(_IP_VERSIONS)}")
         cfg.versions = getattr(lib, _IP_VERSIONS[self.versions])
@@ -368,14 +366,6 @@ class SRV(Source):
         cfg.grace_period_ms = millis(self.grace_period, "grace period")
         _fill_dns_common(cfg, self, keep)
         return _new_source(lambda out: lib.lc_source_dns_srv_new(cfg, out), "srv source")
-
-
-def _port(port: int, what: str, allow_zero: bool) -> int:
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"{what} must be an int, not {type(port).__name__}")
-    if not (0 if allow_zero else 1) <= port < 65536:
-        raise InvalidAddressError(f"{what} {port} is out of range")
-    return port
 
 
 def _strings(values: Any, what: str) -> Tuple[str, ...]:
@@ -422,7 +412,7 @@ class Docker(Source):
         _errors.check(lib.lc_docker_config_default(cfg), "docker source")
         if self.host is not None:
             cfg.host = cstring(self.host, "host", keep)
-        cfg.port = _port(self.port, "port", allow_zero=True)
+        cfg.port = _uint(self.port, "port", _U16, InvalidAddressError)
         if not isinstance(self.labels, Mapping):
             raise TypeError(f"labels must be a mapping, not {type(self.labels).__name__}")
         pairs: List[Tuple[Any, Any]] = []
