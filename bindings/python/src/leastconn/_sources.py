@@ -281,9 +281,16 @@ class Grace(Source):
 _IP_VERSIONS = {"both": "LC_IP_BOTH", "v4": "LC_IP_V4", "v6": "LC_IP_V6"}
 
 
+def _strings(values: Any, what: str) -> Tuple[str, ...]:
+    """A tuple of strings from a list of them (a lone string is refused, not split)."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be a list of str, not a single {type(values).__name__}")
+    return tuple(values)
+
+
 def _fill_dns_common(cfg: Any, src: Any, keep: List[Any]) -> None:
     cfg.refresh_ms = millis(src.refresh, "refresh")
-    resolvers = [cstring(r, "resolver", keep) for r in src.resolvers]
+    resolvers = [cstring(r, "resolver", keep) for r in _strings(src.resolvers, "resolvers")]
     if resolvers:
         arr = ffi.new("const char *[]", resolvers)
         keep.append(arr)
@@ -366,13 +373,6 @@ class SRV(Source):
         cfg.grace_period_ms = millis(self.grace_period, "grace period")
         _fill_dns_common(cfg, self, keep)
         return _new_source(lambda out: lib.lc_source_dns_srv_new(cfg, out), "srv source")
-
-
-def _strings(values: Any, what: str) -> Tuple[str, ...]:
-    """A tuple of strings from a list of them (a lone string is refused, not split)."""
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{what} must be a list of str, not a single {type(values).__name__}")
-    return tuple(values)
 
 
 LabelValues = Union[None, str, Sequence[str]]
