@@ -94,6 +94,12 @@ def test_bad_arguments_raise():
     with pytest.raises(leastconn.InvalidLimitError):
         Pool([A], max_fails=10**6)
     with pytest.raises(leastconn.InvalidLimitError):
+        Pool([A], max_fails=-1)
+    with pytest.raises(leastconn.InvalidLimitError):
+        Pool([A], max_fails=2**32)
+    with pytest.raises(TypeError):
+        Pool([A], max_fails=1.0)
+    with pytest.raises(leastconn.InvalidLimitError):
         Pool([A], fail_duration=-1)
     with pytest.raises(leastconn.InvalidLimitError):
         Pool([A], max_fails=1, fail_duration=0)

@@ -13,8 +13,10 @@ from . import _errors
 from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
 from ._native import ffi, lib
 from ._sources import (
+    _U32,
     Source,
     UpstreamLike,
+    _uint,
     as_source,
     cstring,
     in_callback,
@@ -257,11 +259,7 @@ class Pool:
             config.policy = Policy(policy)
         except ValueError:
             raise InvalidArgumentError(f"unknown policy {policy!r}") from None
-        if isinstance(max_fails, bool) or not isinstance(max_fails, int):
-            raise TypeError("max_fails must be an int")
-        if not 0 <= max_fails < 2**32:
-            raise InvalidLimitError(f"max_fails {max_fails} is out of range")
-        config.max_fails = max_fails
+        config.max_fails = _uint(max_fails, "max_fails", _U32, InvalidLimitError)
         config.fail_duration_ms = millis(fail_duration, "fail_duration")
         interval_ms = None
         if refresh_interval is not None:
