@@ -152,9 +152,14 @@ LOCAL = "127.0.0.1"  # an IP literal: an a source wrongly accepted would look no
             leastconn.SRV("internal", max_requests=leastconn.MAX_REQUESTS + 1),
             leastconn.InvalidLimitError,
         ),
+        (Callback(42), TypeError),
+        (leastconn.Grace(leastconn.Static([A]), -1), leastconn.InvalidLimitError),
+        (leastconn.Grace(leastconn.Static([A]), "1"), TypeError),
+        (leastconn.Grace(leastconn.Static(["bad"]), 1), leastconn.InvalidAddressError),
+        (leastconn.Multi([A], leastconn.Static(["bad"])), leastconn.InvalidAddressError),
     ],
 )
-def test_bad_dns_sources_raise(source, error):
+def test_bad_sources_raise(source, error):
     with pytest.raises(error) as info:
         # Built and freed, not a pool: a config wrongly accepted must not look anything up.
         lib.lc_source_free(source._build())
