@@ -17,15 +17,11 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Tuple
+from typing import List, Tuple
 
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-
-# What the Rust standard library needs from the system when linked statically; the same
-# list as `Libs.private` in leastconn.pc.in.
-NATIVE_LIBS = ["gcc_s", "util", "rt", "pthread", "m", "dl", "c"]
 
 # The Python functions the library calls back; their userdata is a cffi handle.
 CALLBACKS = """
@@ -75,6 +71,16 @@ def build_library(root: Path) -> Tuple[Path, Path]:
     return static_lib, header
 
 
+def native_libs(root: Path) -> List[str]:
+    """What the Rust standard library needs from the system when linked statically: the
+    ``-l`` flags of ``Libs.private`` in ``leastconn.pc.in``, the project's one list of them."""
+    pc = root / "leastconn.pc.in"
+    for line in pc.read_text().splitlines():
+        if line.startswith("Libs.private:"):
+            return [flag[len("-l") :] for flag in line.split()[1:] if flag.startswith("-l")]
+    raise RuntimeError(f"no Libs.private line in {pc}")
+
+
 def cdef_from_header(text: str) -> str:
     """Turns the cbindgen header into a cdef cffi can parse.
 
@@ -107,7 +113,7 @@ ffibuilder.set_source(
     '#include "leastconn.h"',
     include_dirs=[str(HEADER.parent)],
     extra_objects=[str(STATIC_LIB)],
-    libraries=NATIVE_LIBS,
+    libraries=native_libs(ROOT),
 )
 
 if __name__ == "__main__":

@@ -41,8 +41,8 @@ import leastconn
 RETRYABLE = (ConnectionError, OSError, asyncio.IncompleteReadError)
 
 
-async def read_request(reader: asyncio.StreamReader) -> Tuple[bytes, bytes]:
-    """An HTTP/1.1 request head and its body (Content-Length only)."""
+async def read_message(reader: asyncio.StreamReader) -> Tuple[bytes, bytes]:
+    """An HTTP/1.1 request or response: its head and its body (Content-Length only)."""
     head = await reader.readuntil(b"\r\n\r\n")
     length = 0
     for line in head.split(b"\r\n")[1:]:
@@ -54,14 +54,9 @@ async def read_request(reader: asyncio.StreamReader) -> Tuple[bytes, bytes]:
 
 
 async def read_response(reader: asyncio.StreamReader) -> bytes:
-    """A whole HTTP/1.1 response with Content-Length, as raw bytes."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    return head + (await reader.readexactly(length) if length else b"")
+    """A whole HTTP/1.1 response, as raw bytes."""
+    head, body = await read_message(reader)
+    return head + body
 
 
 def response(status: str, body: bytes) -> bytes:
@@ -87,7 +82,7 @@ class Backend:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await read_request(reader)
+            await read_message(reader)
             if self.delay:
                 await asyncio.sleep(self.delay)
             self.served += 1
@@ -127,7 +122,7 @@ class Proxy:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head, body = await read_request(reader)
+            head, body = await read_message(reader)
             tried: List[leastconn.Pick] = []
             answer = response("502 Bad Gateway", b"no backend answered")
             for _ in range(self.tries):

@@ -94,6 +94,12 @@ def test_bad_arguments_raise():
     with pytest.raises(leastconn.InvalidLimitError):
         Pool([A], max_fails=10**6)
     with pytest.raises(leastconn.InvalidLimitError):
+        Pool([A], max_fails=-1)
+    with pytest.raises(leastconn.InvalidLimitError):
+        Pool([A], max_fails=2**32)
+    with pytest.raises(TypeError):
+        Pool([A], max_fails=1.0)
+    with pytest.raises(leastconn.InvalidLimitError):
         Pool([A], fail_duration=-1)
     with pytest.raises(leastconn.InvalidLimitError):
         Pool([A], max_fails=1, fail_duration=0)
@@ -109,6 +115,58 @@ def test_bad_arguments_raise():
         with pytest.raises(leastconn.NotFoundError) as info:
             pool.set_down(B)
         assert info.value.status == lib.LC_ERR_NOT_FOUND
+
+
+LOCAL = "127.0.0.1"  # an IP literal: an a source wrongly accepted would look nothing up
+
+
+@pytest.mark.parametrize(
+    "source, error",
+    [
+        (leastconn.A(LOCAL, port=0), leastconn.InvalidAddressError),
+        (leastconn.A(LOCAL, port=65536), leastconn.InvalidAddressError),
+        (leastconn.A(LOCAL, port="80"), TypeError),
+        (leastconn.A(LOCAL, versions="v5"), leastconn.InvalidArgumentError),
+        (leastconn.A(LOCAL, versions="v6"), leastconn.InvalidArgumentError),
+        (leastconn.A(LOCAL, retries=-1), leastconn.InvalidLimitError),
+        (leastconn.A(LOCAL, retries=2**31), leastconn.InvalidLimitError),
+        (leastconn.A(LOCAL, retries=1.5), TypeError),
+        (leastconn.A(LOCAL, refresh=-1), leastconn.InvalidLimitError),
+        (leastconn.A(LOCAL, timeout="5"), TypeError),
+        (leastconn.A(LOCAL, resolvers=["not a resolver"]), leastconn.InvalidAddressError),
+        (leastconn.A(LOCAL, resolvers="10.0.0.53"), TypeError),
+        (leastconn.A(LOCAL, weight=0), leastconn.InvalidWeightError),
+        (leastconn.A(LOCAL, tier=leastconn.MAX_TIER + 1), leastconn.InvalidLimitError),
+        (leastconn.A(LOCAL, tag=2**64), leastconn.InvalidArgumentError),
+        (leastconn.A(""), leastconn.InvalidAddressError),
+        (leastconn.A("a\0b"), leastconn.InvalidArgumentError),
+        (leastconn.A("\udc80"), leastconn.InvalidUtf8Error),
+        (leastconn.SRV("internal", service="api"), leastconn.InvalidArgumentError),
+        (leastconn.SRV("internal", service="api", proto="\udc80"), leastconn.InvalidUtf8Error),
+        (leastconn.SRV("bad name!"), leastconn.InvalidAddressError),
+        (leastconn.SRV("internal", grace_period=-1), leastconn.InvalidLimitError),
+        (leastconn.SRV("internal", retries=-1), leastconn.InvalidLimitError),
+        (leastconn.SRV("internal", resolvers=["10.0.0.53:99999"]), leastconn.InvalidAddressError),
+        (leastconn.SRV("internal", weight=leastconn.MAX_WEIGHT + 1), leastconn.InvalidWeightError),
+        (
+            leastconn.SRV("internal", max_requests=leastconn.MAX_REQUESTS + 1),
+            leastconn.InvalidLimitError,
+        ),
+        (Callback(42), TypeError),
+        (leastconn.Grace(leastconn.Static([A]), -1), leastconn.InvalidLimitError),
+        (leastconn.Grace(leastconn.Static([A]), "1"), TypeError),
+        (leastconn.Grace(leastconn.Static(["bad"]), 1), leastconn.InvalidAddressError),
+        (leastconn.Multi([A], leastconn.Static(["bad"])), leastconn.InvalidAddressError),
+    ],
+)
+def test_bad_sources_raise(source, error):
+    with pytest.raises(error) as info:
+        # Built and freed, not a pool: a config wrongly accepted must not look anything up.
+        lib.lc_source_free(source._build())
+    if issubclass(error, leastconn.LeastconnError):
+        assert isinstance(info.value, ValueError)
+        if info.value.status is not None:
+            assert leastconn.status_message(info.value.status) in str(info.value)
 
 
 def raises_value_error():

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 import leastconn
-from leastconn import Callback, Grace, Multi, Pool, Static, Upstream
+from leastconn import Callback, Grace, Multi, Pool, Static, Upstream, _log
+from leastconn._native import lib
 
 A, B, C = "10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"
 
@@ -179,6 +180,26 @@ def test_library_log_records_reach_logging(caplog):
     assert any(r.levelno == logging.ERROR and "KeyError" in r.getMessage() for r in records), [
         r.getMessage() for r in records
     ]
+
+
+def test_a_refused_log_callback_warns_and_forwards_nothing(monkeypatch):
+    # The library refuses when the process already has another Rust `log` logger; that
+    # cannot be arranged here once the package is imported, so the refusal is simulated.
+    class RefusingLib:
+        LC_OK = lib.LC_OK
+
+        def lc_log_set_callback(self, *args):
+            return lib.LC_ERR_INVALID_ARGUMENT
+
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+    registered = []
+    monkeypatch.setattr(_log, "lib", RefusingLib())
+    monkeypatch.setattr(_log.atexit, "register", lambda *a: registered.append(a))
+    with pytest.warns(RuntimeWarning, match="not forwarded"):
+        _log.install()
+    assert registered == []
 
 
 def test_version_and_limits():

@@ -7,6 +7,7 @@ import pytest
 
 import leastconn
 from leastconn import Callback, Pool
+from leastconn._native import lib
 
 THREADS = 4
 PICKS = 2000
@@ -131,14 +132,17 @@ def test_refresher_thread_calls_python_and_stops_on_close():
 
 
 def test_close_during_a_call_frees_the_pool_only_when_the_call_ends():
-    # What the race above relies on, made deterministic: a call in progress (entered, as
-    # select does around lc_pool_select) keeps the pool allocated across close().
+    # What the race above relies on, made deterministic: a call in progress (the one
+    # select makes around lc_pool_select) keeps the pool allocated across close().
     pool = Pool(["10.0.0.1:80"])
     handle = pool._handle
-    in_call = handle.enter()
-    pool.close()
-    assert handle.ptr == in_call
-    with pytest.raises(leastconn.ClosedError):
-        pool.select()
-    handle.exit()
+
+    def closes_mid_call(in_call):
+        pool.close()
+        assert handle.ptr == in_call
+        with pytest.raises(leastconn.ClosedError):
+            pool.select()
+        return lib.LC_OK
+
+    handle.call(closes_mid_call)
     assert handle.ptr is None

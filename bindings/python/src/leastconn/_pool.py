@@ -7,14 +7,16 @@ import threading
 import warnings
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 from . import _errors
 from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
 from ._native import ffi, lib
 from ._sources import (
+    _U32,
     Source,
     UpstreamLike,
+    _uint,
     as_source,
     cstring,
     in_callback,
@@ -184,21 +186,24 @@ class _Handle:
         self.closed = False
         self.lock = threading.Lock()
 
-    def enter(self) -> Any:
+    def call(self, fn: Callable[..., int], *args: Any) -> int:
+        """``fn(pool, *args)`` with the pool kept alive for the call; returns its status."""
         with self.lock:
             if self.closed:
                 raise ClosedError("the pool is closed")
             self.users += 1
-            return self.ptr
-
-    def exit(self) -> None:
-        ptr = None
-        with self.lock:
-            self.users -= 1
-            if self.closed and self.users == 0:
-                ptr, self.ptr = self.ptr, None
-        if ptr is not None:
-            lib.lc_pool_free(ptr)
+            ptr = self.ptr
+        try:
+            return fn(ptr, *args)
+        finally:
+            with self.lock:
+                self.users -= 1
+                # The last call out of a closed pool frees it.
+                last = self.closed and self.users == 0
+                if last:
+                    self.ptr = None
+            if last:
+                lib.lc_pool_free(ptr)
 
     def close(self) -> None:
         # The library forbids freeing a pool or stopping a refresher from inside a source
@@ -254,11 +259,7 @@ class Pool:
             config.policy = Policy(policy)
         except ValueError:
             raise InvalidArgumentError(f"unknown policy {policy!r}") from None
-        if isinstance(max_fails, bool) or not isinstance(max_fails, int):
-            raise TypeError("max_fails must be an int")
-        if not 0 <= max_fails < 2**32:
-            raise InvalidLimitError(f"max_fails {max_fails} is out of range")
-        config.max_fails = max_fails
+        config.max_fails = _uint(max_fails, "max_fails", _U32, InvalidLimitError)
         config.fail_duration_ms = millis(fail_duration, "fail_duration")
         interval_ms = None
         if refresh_interval is not None:
@@ -319,11 +320,7 @@ class Pool:
         """
         ids, arr = _exclusion(exclude)
         c = ffi.new("lc_pick *")
-        ptr = self._handle.enter()
-        try:
-            status = lib.lc_pool_select(ptr, arr, len(ids), c)
-        finally:
-            self._handle.exit()
+        status = self._handle.call(lib.lc_pool_select, arr, len(ids), c)
         if status != lib.LC_OK:
             raise _errors.error_for(status, "select")
         return Pick(c)
@@ -335,11 +332,7 @@ class Pool:
         source fails (the current list stays).
         """
         report = ffi.new("lc_refresh_report *")
-        ptr = self._handle.enter()
-        try:
-            status = lib.lc_pool_refresh(ptr, report)
-        finally:
-            self._handle.exit()
+        status = self._handle.call(lib.lc_pool_refresh, report)
         _errors.check(status, "refresh")
         return RefreshReport(
             upstreams=report.upstreams,
@@ -355,22 +348,14 @@ class Pool:
         """
         keep: List[Any] = []
         c_address = cstring(address, "address", keep)
-        ptr = self._handle.enter()
-        try:
-            status = lib.lc_pool_set_down(ptr, c_address, bool(down))
-        finally:
-            self._handle.exit()
+        status = self._handle.call(lib.lc_pool_set_down, c_address, bool(down))
         _errors.check(status, f"set_down {address!r}")
 
     def stats(self) -> List[HostStats]:
         """The statistics of every host of the current list, in list order."""
         found: List[HostStats] = []
         handle = ffi.new_handle(found)
-        ptr = self._handle.enter()
-        try:
-            status = lib.lc_pool_stats(ptr, lib._lc_py_stats, handle)
-        finally:
-            self._handle.exit()
+        status = self._handle.call(lib.lc_pool_stats, lib._lc_py_stats, handle)
         _errors.check(status, "stats")
         return found
 
@@ -382,11 +367,7 @@ class Pool:
         keep: List[Any] = []
         c_address = cstring(address, "address", keep)
         c = ffi.new("lc_host_stats *")
-        ptr = self._handle.enter()
-        try:
-            status = lib.lc_pool_host_stats(ptr, c_address, c)
-        finally:
-            self._handle.exit()
+        status = self._handle.call(lib.lc_pool_host_stats, c_address, c)
         _errors.check(status, f"host_stats {address!r}")
         return HostStats._from_c(address, c)
 
@@ -398,11 +379,7 @@ class Pool:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise InvalidArgumentError(f"seed must be an int from 0 to 2**64 - 1, not {seed!r}")
         out = ffi.new("lc_picker **")
-        ptr = self._handle.enter()
-        try:
-            status = lib.lc_picker_new(ptr, seed, out)
-        finally:
-            self._handle.exit()
+        status = self._handle.call(lib.lc_picker_new, seed, out)
         _errors.check(status, "picker")
         return Picker(out[0])
 

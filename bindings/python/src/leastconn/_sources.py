@@ -31,6 +31,7 @@ from . import _errors
 from ._errors import InvalidAddressError, InvalidArgumentError, InvalidLimitError
 from ._native import ffi, lib
 
+_U16 = 1 << 16
 _U32 = 1 << 32
 _U64 = 1 << 64
 
@@ -72,6 +73,9 @@ def cstring(text: str, what: str, keep: List[Any]) -> Any:
 
 
 def _uint(value: int, what: str, limit: int, exc: type) -> int:
+    """``value`` checked against the width of its C field (``limit``), so that a value the
+    field cannot hold raises the library's typed error rather than cffi's ``OverflowError``;
+    the library checks the real range (``MAX_WEIGHT``, ``MAX_TIER`` ...) itself."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
     if not 0 <= value < limit:
@@ -97,10 +101,17 @@ def fill_upstream(c: Any, up: UpstreamLike, keep: List[Any]) -> None:
     if not isinstance(up, Upstream):
         raise TypeError(f"an upstream is a str or an Upstream, not {type(up).__name__}")
     c.address = cstring(up.address, "address", keep)
-    c.weight = _uint(up.weight, "weight", _U32, _errors.InvalidWeightError)
-    c.max_requests = _uint(up.max_requests, "max_requests", _U32, InvalidLimitError)
-    c.tier = _uint(up.tier, "tier", _U32, InvalidLimitError)
-    c.tag = ffi.cast("void *", _uint(up.tag, "tag", _U64, InvalidArgumentError))
+    _fill_template(c, up)
+
+
+def _fill_template(c: Any, src: Any) -> None:
+    """Copies ``weight``, ``max_requests``, ``tier`` and ``tag`` from ``src`` (an
+    :class:`Upstream`, or a source giving them to every upstream it yields) into ``c``, an
+    ``lc_upstream`` or a source's config, which name those fields alike."""
+    c.weight = _uint(src.weight, "weight", _U32, _errors.InvalidWeightError)
+    c.max_requests = _uint(src.max_requests, "max_requests", _U32, InvalidLimitError)
+    c.tier = _uint(src.tier, "tier", _U32, InvalidLimitError)
+    c.tag = ffi.cast("void *", _uint(src.tag, "tag", _U64, InvalidArgumentError))
 
 
 def _new_source(call: Callable[[Any], int], context: str) -> Any:
@@ -270,9 +281,16 @@ class Grace(Source):
 _IP_VERSIONS = {"both": "LC_IP_BOTH", "v4": "LC_IP_V4", "v6": "LC_IP_V6"}
 
 
+def _strings(values: Any, what: str) -> Tuple[str, ...]:
+    """A tuple of strings from a list of them (a lone string is refused, not split)."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be a list of str, not a single {type(values).__name__}")
+    return tuple(values)
+
+
 def _fill_dns_common(cfg: Any, src: Any, keep: List[Any]) -> None:
     cfg.refresh_ms = millis(src.refresh, "refresh")
-    resolvers = [cstring(r, "resolver", keep) for r in src.resolvers]
+    resolvers = [cstring(r, "resolver", keep) for r in _strings(src.resolvers, "resolvers")]
     if resolvers:
         arr = ffi.new("const char *[]", resolvers)
         keep.append(arr)
@@ -280,13 +298,9 @@ def _fill_dns_common(cfg: Any, src: Any, keep: List[Any]) -> None:
         cfg.resolvers_len = len(resolvers)
     cfg.timeout_ms = millis(src.timeout, "timeout")
     if src.retries is not None:
-        if not 0 <= src.retries < 2**31:
-            raise InvalidLimitError(f"retries {src.retries} is out of range")
-        cfg.retries = src.retries
-    cfg.weight = _uint(src.weight, "weight", _U32, _errors.InvalidWeightError)
-    cfg.max_requests = _uint(src.max_requests, "max_requests", _U32, InvalidLimitError)
-    cfg.tier = _uint(src.tier, "tier", _U32, InvalidLimitError)
-    cfg.tag = ffi.cast("void *", _uint(src.tag, "tag", _U64, InvalidArgumentError))
+        # Negative is refused here: the library would read -1 as "the default" (None here).
+        cfg.retries = _uint(src.retries, "retries", 1 << 31, InvalidLimitError)
+    _fill_template(cfg, src)
 
 
 @dataclass(frozen=True)
@@ -316,11 +330,8 @@ class A(Source):
         cfg = ffi.new("lc_dns_a_config *")
         _errors.check(lib.lc_dns_a_config_default(cfg), "a source")
         cfg.name = cstring(self.name, "name", keep)
-        if isinstance(self.port, bool) or not isinstance(self.port, int):
-            raise TypeError("port must be an int")
-        if not 0 < self.port < 65536:
-            raise InvalidAddressError(f"port {self.port} is out of range")
-        cfg.port = self.port
+        # Port 0 is refused by the library (InvalidAddressError).
+        cfg.port = _uint(self.port, "port", _U16, InvalidAddressError)
         if self.versions not in _IP_VERSIONS:
             raise InvalidArgumentError(f"versions must be one of {sorted(_IP_VERSIONS)}")
         cfg.versions = getattr(lib, _IP_VERSIONS[self.versions])
@@ -364,29 +375,6 @@ class SRV(Source):
         return _new_source(lambda out: lib.lc_source_dns_srv_new(cfg, out), "srv source")
 
 
-def _port(port: int, what: str, allow_zero: bool) -> int:
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"{what} must be an int, not {type(port).__name__}")
-    if not (0 if allow_zero else 1) <= port < 65536:
-        raise InvalidAddressError(f"{what} {port} is out of range")
-    return port
-
-
-def _fill_template(cfg: Any, src: Any) -> None:
-    """The weight, max_requests, tier and tag every upstream of a docker/etcd source gets."""
-    cfg.weight = _uint(src.weight, "weight", _U32, _errors.InvalidWeightError)
-    cfg.max_requests = _uint(src.max_requests, "max_requests", _U32, InvalidLimitError)
-    cfg.tier = _uint(src.tier, "tier", _U32, InvalidLimitError)
-    cfg.tag = ffi.cast("void *", _uint(src.tag, "tag", _U64, InvalidArgumentError))
-
-
-def _strings(values: Any, what: str) -> Tuple[str, ...]:
-    """A tuple of strings from a list of them (a lone string is refused, not split)."""
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{what} must be a list of str, not a single {type(values).__name__}")
-    return tuple(values)
-
-
 LabelValues = Union[None, str, Sequence[str]]
 
 
@@ -424,7 +412,7 @@ class Docker(Source):
         _errors.check(lib.lc_docker_config_default(cfg), "docker source")
         if self.host is not None:
             cfg.host = cstring(self.host, "host", keep)
-        cfg.port = _port(self.port, "port", allow_zero=True)
+        cfg.port = _uint(self.port, "port", _U16, InvalidAddressError)
         if not isinstance(self.labels, Mapping):
             raise TypeError(f"labels must be a mapping, not {type(self.labels).__name__}")
         pairs: List[Tuple[Any, Any]] = []
