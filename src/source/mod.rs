@@ -9,6 +9,8 @@
 //! panics and validates every upstream, so that a source that panics or returns garbage
 //! becomes a logged, skipped source error instead of a crash or a corrupt list.
 
+#[cfg(not(loom))]
+mod background;
 mod closure;
 // Not in loom builds, which leave out tokio (see Cargo.toml); no protocol of the pick path
 // lives there.
