@@ -141,6 +141,12 @@ pub fn fetch_checked(source: &dyn Source, ctx: &Context<'_>, out: &mut Vec<Upstr
     Err(err)
 }
 
+/// Checks a source's template: the weight, `max_requests` and tier its upstreams get (its
+/// address is ignored).
+pub(crate) fn validate_template(template: &Upstream) -> Result<(), Error> {
+    Upstream { address: "template:1".to_owned(), ..template.clone() }.validate()
+}
+
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()

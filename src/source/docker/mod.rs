@@ -66,7 +66,7 @@ pub use config::{DockerConfig, Values};
 
 use crate::error::{Error, SourceError};
 use crate::source::background::Background;
-use crate::source::{Context, Source};
+use crate::source::{Context, Source, validate_template};
 use crate::upstream::Upstream;
 
 /// The socket used when neither `DOCKER_HOST` nor [`DockerBuilder::host`] says otherwise.
@@ -213,7 +213,7 @@ impl DockerBuilder {
         if [self.refresh, self.timeout, self.debounce].iter().any(|d| *d > MAX_DURATION) {
             return Err(Error::new(InvalidLimit, "docker refresh, timeout and debounce must be at most 365 days"));
         }
-        Upstream { address: "template:1".to_owned(), ..self.template.clone() }.validate()?;
+        validate_template(&self.template)?;
         let settings = Settings {
             socket,
             port: self.port,

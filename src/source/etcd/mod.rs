@@ -68,7 +68,7 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, SourceError};
 use crate::source::background::Background;
-use crate::source::{Context, Source};
+use crate::source::{Context, Source, validate_template};
 use crate::upstream::Upstream;
 
 use client::Endpoint;
@@ -192,7 +192,7 @@ impl EtcdConfig {
         if self.timeout.is_zero() || self.resync.is_zero() {
             return Err(Error::new(ErrorKind::InvalidLimit, "etcd: timeout and resync must be above 0"));
         }
-        Upstream { address: "template:1".to_owned(), ..self.template.clone() }.validate()?;
+        validate_template(&self.template)?;
         let version_key = self.version_key.unwrap_or_else(|| format!("{}.version", self.prefix));
         Ok(Etcd {
             config: Arc::new(Settings {
