@@ -280,6 +280,24 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (r#"{"dynamic_upstreams":{"source":"docker","network":"web"}}"#, "dynamic_upstreams.network: unknown field"),
     (
+        r#"{"dynamic_upstreams":{"source":"docker","labels":{"role":1}}}"#,
+        "dynamic_upstreams.labels.role: expected a string or a list of strings",
+    ),
+    (
+        r#"{"dynamic_upstreams":{"source":"docker","port":70000}}"#,
+        r#"dynamic_upstreams.port: "70000": expected a port number from 1 to 65535"#,
+    ),
+    (r#"{"dynamic_upstreams":{"source":"docker","port":true}}"#, "dynamic_upstreams.port: expected a string"),
+    (
+        r#"{"dynamic_upstreams":{"source":"docker","refresh":"0s"}}"#,
+        "dynamic_upstreams: docker refresh and timeout must be above 0",
+    ),
+    (r#"{"dynamic_upstreams":{"source":"docker","weight":0}}"#, "dynamic_upstreams.weight: 0 is outside 1..=1000000"),
+    (
+        r#"{"dynamic_upstreams":{"source":"a","name":"h","resolver":{"addresses":["10.0.0.53"],"timeout":"1s"}}}"#,
+        "dynamic_upstreams.resolver.timeout: unknown field",
+    ),
+    (
         r#"{"dynamic_upstreams":{"source":"docker","host":"tcp://10.0.0.1:2375"}}"#,
         r#"dynamic_upstreams: docker host "tcp://10.0.0.1:2375": expected a Unix socket, unix:///path (tcp:// and ssh:// are not supported)"#,
     ),
@@ -314,6 +332,14 @@ const ERRORS: &[(&str, &str)] = &[
         r#"dynamic_upstreams: etcd endpoint "https://h:2379": scheme "https" is not supported (only http)"#,
     ),
     (r#"{"dynamic_upstreams":{"source":"etcd","key":"/k/"}}"#, "dynamic_upstreams: etcd: no endpoints"),
+    (
+        r#"{"dynamic_upstreams":{"source":"etcd","endpoints":["http://h:2379"],"key":"/k/","resync":0}}"#,
+        "dynamic_upstreams: etcd: timeout and resync must be above 0",
+    ),
+    (
+        r#"{"dynamic_upstreams":{"source":"etcd","endpoints":["http://h:2379"],"key":"/k/","tier":256}}"#,
+        "dynamic_upstreams.tier: 256 is outside 0..=255",
+    ),
     (
         r#"{"dynamic_upstreams":{"source":"etcd","endpoints":[2379],"key":"/k/"}}"#,
         "dynamic_upstreams.endpoints[0]: expected a string",

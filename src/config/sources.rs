@@ -123,14 +123,17 @@ fn resolvers(obj: &Obj<'_>) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// Caddy writes `port` as a string.
-fn port(obj: &Obj<'_>) -> Result<Option<u16>, Error> {
-    match obj.str("port")? {
-        None => Ok(None),
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n != 0 => Ok(Some(n)),
-            _ => Err(error(&join(&obj.path, "port"), format!("{p:?}: expected a port number from 1 to 65535"))),
-        },
+/// Caddy writes `port` as a string; `numbers` also accepts a JSON number (`docker`'s module
+/// takes either).
+fn port(obj: &Obj<'_>, numbers: bool) -> Result<Option<u16>, Error> {
+    let text = match obj.value("port") {
+        None => return Ok(None),
+        Some(Value::Number(n)) if numbers => n.to_string(),
+        Some(_) => obj.required_str("port")?.to_owned(),
+    };
+    match text.parse::<u16>() {
+        Ok(n) if n != 0 => Ok(Some(n)),
+        _ => Err(error(&join(&obj.path, "port"), format!("{text:?}: expected a port number from 1 to 65535"))),
     }
 }
 
@@ -139,7 +142,7 @@ fn a(obj: &Obj<'_>) -> Result<Box<dyn Source>, Error> {
     known.extend(DIAL);
     obj.only(&fields(&known, true), &[])?;
     let mut builder = A::builder(obj.required_str("name")?).template(template(obj)?).resolvers(resolvers(obj)?);
-    if let Some(p) = port(obj)? {
+    if let Some(p) = port(obj, false)? {
         builder = builder.port(p);
     }
     if let Some(r) = obj.duration("refresh")? {
@@ -185,13 +188,13 @@ fn docker(obj: &Obj<'_>) -> Result<Box<dyn Source>, Error> {
     let mut builder = Docker::builder().template(template(obj)?);
     if let Some(labels) = obj.value("labels") {
         let path = join(&obj.path, "labels");
-        let serde_json::Value::Object(map) = labels else {
+        let Value::Object(map) = labels else {
             return Err(error(&path, "expected an object of label keys to accepted values"));
         };
         for (key, values) in map {
             let values = match values {
-                serde_json::Value::String(v) => vec![v.clone()],
-                serde_json::Value::Array(list) => list
+                Value::String(v) => vec![v.clone()],
+                Value::Array(list) => list
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
@@ -205,16 +208,8 @@ fn docker(obj: &Obj<'_>) -> Result<Box<dyn Source>, Error> {
             builder = builder.label(key.clone(), values);
         }
     }
-    let port = match obj.value("port") {
-        None => None,
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        Some(_) => Some(obj.required_str("port")?.to_owned()),
-    };
-    if let Some(p) = port {
-        match p.parse::<u16>() {
-            Ok(n) if n != 0 => builder = builder.port(n),
-            _ => return Err(error(&join(&obj.path, "port"), format!("{p:?}: expected a port number from 1 to 65535"))),
-        }
+    if let Some(p) = port(obj, true)? {
+        builder = builder.port(p);
     }
     if let Some(h) = obj.str("host")? {
         builder = builder.host(h);

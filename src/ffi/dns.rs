@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::ffi::boundary::c_str;
 use crate::ffi::source::lc_source;
-use crate::ffi::status::{LC_ERR_INVALID_ARGUMENT, LC_ERR_INVALID_LIMIT, LC_OK, lc_status, status_of};
+use crate::ffi::source_config::{publish, strings, template};
+use crate::ffi::status::{LC_ERR_INVALID_ARGUMENT, LC_ERR_INVALID_LIMIT, LC_OK, lc_status};
 use crate::source::dns::{A, IpVersions, Srv};
-use crate::upstream::Upstream;
 
 /// Which address families an `a` source asks for (one of `LC_IP_*`).
 pub type lc_ip_versions = u32;
@@ -151,17 +151,6 @@ pub extern "C" fn lc_dns_srv_config_default(config: *mut lc_dns_srv_config) -> l
     })
 }
 
-/// Copies the resolver strings of a config, or gives the status to return.
-fn resolvers_from_c(list: &[*const c_char]) -> Result<Vec<String>, lc_status> {
-    list.iter()
-        .map(|&r| {
-            // SAFETY: each entry is documented as a NUL-terminated string live for the call
-            // (NULL is checked by `c_str`).
-            unsafe { c_str(r) }.map(str::to_owned)
-        })
-        .collect()
-}
-
 /// An optional string: NULL reads as empty.
 fn optional_str<'a>(ptr: *const c_char) -> Result<&'a str, lc_status> {
     if ptr.is_null() {
@@ -169,10 +158,6 @@ fn optional_str<'a>(ptr: *const c_char) -> Result<&'a str, lc_status> {
     }
     // SAFETY: a non-NULL string argument is NUL-terminated and live for the call (documented).
     unsafe { c_str(ptr) }
-}
-
-fn template(weight: u32, max_requests: u32, tier: u32, tag: *mut c_void) -> Upstream {
-    Upstream::new("").weight(weight).max_requests(max_requests).tier(tier).tag(tag.expose_provenance())
 }
 
 fn timeout_from_c(timeout_ms: u64) -> Option<Duration> {
@@ -183,21 +168,6 @@ fn retries_from_c(retries: i32) -> Result<Option<usize>, lc_status> {
     match retries {
         LC_DNS_RETRIES_DEFAULT => Ok(None),
         n => usize::try_from(n).map(Some).map_err(|_| LC_ERR_INVALID_LIMIT),
-    }
-}
-
-/// Writes a built source to `out` (the caller now owns it), or maps the build error.
-///
-/// # Safety
-/// `out` is valid for a write (checked by `try_out!`).
-unsafe fn publish(built: Result<impl crate::Source + 'static, crate::Error>, out: *mut *mut lc_source) -> lc_status {
-    match built {
-        Ok(source) => {
-            // SAFETY: the caller guarantees `out` is valid for a write.
-            unsafe { out.write(lc_source::into_raw(source)) };
-            LC_OK
-        }
-        Err(e) => status_of(&e),
     }
 }
 
@@ -229,7 +199,7 @@ pub extern "C" fn lc_source_dns_a_new(config: *const lc_dns_a_config, out: *mut 
             LC_IP_V6 => IpVersions::V6,
             _ => return LC_ERR_INVALID_ARGUMENT,
         };
-        let resolvers = match resolvers_from_c(try_slice!(config.resolvers, config.resolvers_len)) {
+        let resolvers = match strings(try_slice!(config.resolvers, config.resolvers_len)) {
             Ok(r) => r,
             Err(status) => return status,
         };
@@ -279,7 +249,7 @@ pub extern "C" fn lc_source_dns_srv_new(config: *const lc_dns_srv_config, out: *
             (Ok(_), Ok(_)) => return LC_ERR_INVALID_ARGUMENT,
             (Err(status), _) | (_, Err(status)) => return status,
         };
-        let resolvers = match resolvers_from_c(try_slice!(config.resolvers, config.resolvers_len)) {
+        let resolvers = match strings(try_slice!(config.resolvers, config.resolvers_len)) {
             Ok(r) => r,
             Err(status) => return status,
         };

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::ffi::boundary::c_str;
 use crate::ffi::source::lc_source;
-use crate::ffi::status::{LC_OK, lc_status, status_of};
+use crate::ffi::source_config::{publish, template};
+use crate::ffi::status::{LC_OK, lc_status};
 use crate::source::docker::Docker;
-use crate::upstream::Upstream;
 
 /// One label requirement of a `docker` source: the container must carry label `key`, with
 /// the value `value` (or any value if `value` is NULL). Requirements with different keys are
@@ -108,13 +108,7 @@ pub extern "C" fn lc_source_docker_new(config: *const lc_docker_config, out: *mu
         let mut builder = Docker::builder()
             .refresh(Duration::from_millis(config.refresh_ms))
             .timeout(Duration::from_millis(config.timeout_ms))
-            .template(
-                Upstream::new("")
-                    .weight(config.weight)
-                    .max_requests(config.max_requests)
-                    .tier(config.tier)
-                    .tag(config.tag.expose_provenance()),
-            );
+            .template(template(config.weight, config.max_requests, config.tier, config.tag));
         if !config.host.is_null() {
             builder = builder.host(try_str!(config.host));
         }
@@ -135,13 +129,7 @@ pub extern "C" fn lc_source_docker_new(config: *const lc_docker_config, out: *mu
             };
             builder = builder.label(key, value);
         }
-        match builder.build() {
-            Ok(source) => {
-                // SAFETY: `try_out!` checked that `out` is valid for a write.
-                unsafe { out.write(lc_source::into_raw(source)) };
-                LC_OK
-            }
-            Err(e) => status_of(&e),
-        }
+        // SAFETY: `try_out!` checked `out`.
+        unsafe { publish(builder.build(), out) }
     })
 }

@@ -4,11 +4,10 @@
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
-use crate::ffi::boundary::c_str;
 use crate::ffi::source::lc_source;
-use crate::ffi::status::{LC_OK, lc_status, status_of};
+use crate::ffi::source_config::{publish, strings, template};
+use crate::ffi::status::{LC_OK, lc_status};
 use crate::source::etcd::Etcd;
-use crate::upstream::Upstream;
 
 /// Settings of an `etcd` source (`lc_source_etcd_new()`). Start from
 /// `lc_etcd_config_default()` and set what you need, so that fields added in later versions
@@ -85,21 +84,16 @@ pub extern "C" fn lc_source_etcd_new(config: *const lc_etcd_config, out: *mut *m
         let out = try_out!(out);
         let config = try_ref!(config);
         let prefix = try_str!(config.prefix);
-        let mut endpoints = Vec::new();
-        for &e in try_slice!(config.endpoints, config.endpoints_len) {
-            // SAFETY: each entry is documented as a NUL-terminated string live for the call
-            // (NULL is checked by `c_str`).
-            match unsafe { c_str(e) } {
-                Ok(e) => endpoints.push(e.to_owned()),
-                Err(status) => return status,
-            }
-        }
-        let template = Upstream::new("")
-            .weight(config.weight)
-            .max_requests(config.max_requests)
-            .tier(config.tier)
-            .tag(config.tag.expose_provenance());
-        let mut builder = Etcd::builder(endpoints, prefix).template(template);
+        let endpoints = match strings(try_slice!(config.endpoints, config.endpoints_len)) {
+            Ok(e) => e,
+            Err(status) => return status,
+        };
+        let mut builder = Etcd::builder(endpoints, prefix).template(template(
+            config.weight,
+            config.max_requests,
+            config.tier,
+            config.tag,
+        ));
         if !config.version_key.is_null() {
             builder = builder.version_key(try_str!(config.version_key));
         }
@@ -109,13 +103,7 @@ pub extern "C" fn lc_source_etcd_new(config: *const lc_etcd_config, out: *mut *m
         if config.resync_ms != 0 {
             builder = builder.resync(Duration::from_millis(config.resync_ms));
         }
-        match builder.build() {
-            Ok(source) => {
-                // SAFETY: `try_out!` checked `out`.
-                unsafe { out.write(lc_source::into_raw(source)) };
-                LC_OK
-            }
-            Err(e) => status_of(&e),
-        }
+        // SAFETY: `try_out!` checked `out`.
+        unsafe { publish(builder.build(), out) }
     })
 }

@@ -40,6 +40,7 @@ mod pick;
 mod pool;
 mod refresher;
 pub(crate) mod source;
+mod source_config;
 mod stats;
 mod status;
 

@@ -9,6 +9,8 @@
 //! panics and validates every upstream, so that a source that panics or returns garbage
 //! becomes a logged, skipped source error instead of a crash or a corrupt list.
 
+#[cfg(not(loom))]
+mod background;
 mod closure;
 // Not in loom builds, which leave out tokio (see Cargo.toml); no protocol of the pick path
 // lives there.
@@ -137,6 +139,13 @@ pub fn fetch_checked(source: &dyn Source, ctx: &Context<'_>, out: &mut Vec<Upstr
     };
     out.truncate(start);
     Err(err)
+}
+
+/// Checks a source's template: the weight, `max_requests` and tier its upstreams get (its
+/// address is ignored).
+#[cfg(not(loom))]
+pub(crate) fn validate_template(template: &Upstream) -> Result<(), Error> {
+    Upstream { address: "template:1".to_owned(), ..template.clone() }.validate()
 }
 
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use hickory_resolver::ResolveError;
 
-use super::{Cache, DEFAULT_REFRESH, IpVersions, LookupOptions, from_template, validate_template};
+use super::{Cache, DEFAULT_REFRESH, IpVersions, LookupOptions, from_template};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, SourceError};
-use crate::source::{Cancelled, Context, Source};
+use crate::source::{Cancelled, Context, Source, validate_template};
 use crate::upstream::{Upstream, validate_address};
 
 /// Resolves a name and yields `ip:port` (`[ipv6]:port`) for each address, in the order the

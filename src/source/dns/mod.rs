@@ -183,11 +183,6 @@ fn parse_resolver(s: &str) -> Result<SocketAddr, Error> {
     }
 }
 
-/// Checks a template's fields (weight, `max_requests`, tier; its address is ignored).
-fn validate_template(template: &Upstream) -> Result<(), Error> {
-    Upstream { address: "template:1".to_owned(), ..template.clone() }.validate()
-}
-
 /// An upstream at `address` with the template's other fields.
 fn from_template(template: &Upstream, address: String) -> Upstream {
     Upstream { address, ..template.clone() }

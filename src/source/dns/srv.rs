@@ -3,10 +3,10 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use super::{Cache, DEFAULT_REFRESH, LookupOptions, from_template, validate_template};
+use super::{Cache, DEFAULT_REFRESH, LookupOptions, from_template};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, SourceError};
-use crate::source::{Cancelled, Context, Grace, Source};
+use crate::source::{Cancelled, Context, Grace, Source, validate_template};
 use crate::upstream::{Upstream, validate_address};
 
 /// Looks up SRV records and yields `target:port` for each, ordered by priority and, within a

@@ -59,16 +59,14 @@ mod config;
 mod watch;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use tokio::sync::oneshot;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::{DockerConfig, Values};
 
 use crate::error::{Error, SourceError};
-use crate::source::{Cancelled, Context, Source};
+use crate::source::background::Background;
+use crate::source::{Context, Source, validate_template};
 use crate::upstream::Upstream;
 
 /// The socket used when neither `DOCKER_HOST` nor [`DockerBuilder::host`] says otherwise.
@@ -86,7 +84,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// [`Docker::builder`] or from a [`DockerConfig`].
 pub struct Docker {
     settings: Arc<Settings>,
-    watcher: Mutex<Option<Watcher>>,
+    watcher: Background,
 }
 
 /// What the watcher needs; immutable once built.
@@ -98,27 +96,6 @@ pub(crate) struct Settings {
     timeout: Duration,
     debounce: Duration,
     template: Upstream,
-}
-
-/// A running watcher of this process.
-struct Watcher {
-    pid: u32,
-    published: Arc<Published>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-/// The latest listing's outcome, `None` until the first one.
-pub(crate) struct Published {
-    latest: Mutex<Option<Result<Vec<Upstream>, String>>>,
-    changed: Condvar,
-}
-
-impl Published {
-    fn set(&self, outcome: Result<Vec<Upstream>, String>) {
-        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
-        self.changed.notify_all();
-    }
 }
 
 /// The configuration of a [`Docker`] source; see [`Docker::builder`].
@@ -153,76 +130,14 @@ impl Docker {
     pub fn socket(&self) -> &str {
         &self.settings.socket
     }
-
-    /// The published state of this process's watcher, starting it if there is none.
-    fn published(&self) -> Result<Arc<Published>, SourceError> {
-        let mut watcher = self.watcher.lock().unwrap_or_else(PoisonError::into_inner);
-        let pid = std::process::id();
-        if let Some(w) = watcher.as_ref().filter(|w| w.pid == pid) {
-            return Ok(Arc::clone(&w.published));
-        }
-        // A watcher of the parent process (before a fork) has no thread here: forget it
-        // without signalling or joining.
-        if let Some(stale) = watcher.take() {
-            std::mem::forget(stale);
-        }
-        let published = Arc::new(Published { latest: Mutex::new(None), changed: Condvar::new() });
-        let (stop, stopped) = oneshot::channel();
-        let (settings, shared) = (Arc::clone(&self.settings), Arc::clone(&published));
-        let thread = std::thread::Builder::new()
-            .name("leastconn-docker".to_owned())
-            .spawn(move || watch::run(settings, shared, stopped))
-            .map_err(|e| format!("cannot start the docker watcher thread: {e}"))?;
-        *watcher = Some(Watcher { pid, published: Arc::clone(&published), stop: Some(stop), thread: Some(thread) });
-        Ok(published)
-    }
 }
 
 impl Source for Docker {
     /// Appends the latest listing, or returns the daemon's latest error. The first fetch (in
     /// a process) waits for the first listing, at most twice the request timeout.
     fn fetch(&self, ctx: &Context<'_>, out: &mut Vec<Upstream>) -> Result<(), SourceError> {
-        let published = self.published()?;
-        let deadline = Instant::now() + 2 * self.settings.timeout;
-        let mut latest = published.latest.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(outcome) = latest.as_ref() {
-                return match outcome {
-                    Ok(list) => {
-                        out.extend_from_slice(list);
-                        Ok(())
-                    }
-                    Err(e) => Err(e.clone().into()),
-                };
-            }
-            if ctx.is_cancelled() {
-                return Err(Box::new(Cancelled));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(format!("docker daemon at {}: no listing yet", self.settings.socket).into());
-            }
-            // Woken by the first listing; the slice bounds how late a cancellation is seen.
-            let slice = (deadline - now).min(Duration::from_millis(50));
-            latest = published.changed.wait_timeout(latest, slice).unwrap_or_else(PoisonError::into_inner).0;
-        }
-    }
-}
-
-impl Drop for Docker {
-    fn drop(&mut self) {
-        let watcher = self.watcher.get_mut().unwrap_or_else(PoisonError::into_inner).take();
-        let Some(mut w) = watcher else { return };
-        if w.pid != std::process::id() {
-            std::mem::forget(w);
-            return;
-        }
-        if let Some(stop) = w.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = w.thread.take() {
-            let _ = thread.join();
-        }
+        let settings = Arc::clone(&self.settings);
+        self.watcher.fetch(ctx, out, 2 * self.settings.timeout, move |published| watch::watch(settings, published))
     }
 }
 
@@ -298,7 +213,7 @@ impl DockerBuilder {
         if [self.refresh, self.timeout, self.debounce].iter().any(|d| *d > MAX_DURATION) {
             return Err(Error::new(InvalidLimit, "docker refresh, timeout and debounce must be at most 365 days"));
         }
-        Upstream { address: "template:1".to_owned(), ..self.template.clone() }.validate()?;
+        validate_template(&self.template)?;
         let settings = Settings {
             socket,
             port: self.port,
@@ -308,7 +223,8 @@ impl DockerBuilder {
             debounce: self.debounce,
             template: self.template,
         };
-        Ok(Docker { settings: Arc::new(settings), watcher: Mutex::new(None) })
+        let watcher = Background::new("leastconn-docker", format!("docker daemon at {}", settings.socket));
+        Ok(Docker { settings: Arc::new(settings), watcher })
     }
 }
 

@@ -1,4 +1,5 @@
-//! The watcher: a thread with a current-thread tokio runtime that keeps the source's list.
+//! The watcher's task, run by the source's [`Background`](crate::source::background::Background)
+//! thread: it keeps the source's list.
 //!
 //! It subscribes to `GET /events` (container events) first and lists the containers after
 //! the daemon answered, so no change falls between the listing and the subscription. Every
@@ -13,10 +14,10 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::{Published, Settings, api};
+use super::{Settings, api};
+use crate::source::background::Published;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -25,24 +26,9 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The longest event line accepted; a longer one is a broken stream.
 const MAX_LINE: usize = 1 << 20;
 
-/// Runs the watcher until `stop` fires or its sender is dropped.
-pub(crate) fn run(settings: Arc<Settings>, published: Arc<Published>, stop: oneshot::Receiver<()>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            published.set(Err(format!("cannot start the docker watcher runtime: {e}")));
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        tokio::select! {
-            _ = stop => {}
-            () = watch(&settings, &published) => {}
-        }
-    });
-}
-
-async fn watch(settings: &Settings, published: &Published) {
+/// Follows the daemon until the source stops the task.
+pub(crate) async fn watch(settings: Arc<Settings>, published: Arc<Published>) {
+    let (settings, published) = (&*settings, &*published);
     let mut backoff = MIN_BACKOFF;
     loop {
         let path = format!("/events{}", api::filters_query(&serde_json::json!({"type": ["container"]})));

@@ -61,13 +61,14 @@ mod client;
 mod watcher;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, SourceError};
-use crate::source::{Cancelled, Context, Source};
+use crate::source::background::Background;
+use crate::source::{Context, Source, validate_template};
 use crate::upstream::Upstream;
 
 use client::Endpoint;
@@ -82,7 +83,7 @@ pub const DEFAULT_RESYNC: Duration = Duration::from_secs(300);
 /// see the [module docs](self) for the value formats and the watching.
 pub struct Etcd {
     config: Arc<Settings>,
-    watch: Mutex<Option<Running>>,
+    watch: Background,
 }
 
 /// The settings the watcher needs.
@@ -100,29 +101,6 @@ impl Settings {
     pub(crate) fn version_key_apart(&self) -> bool {
         !self.version_key.starts_with(&self.prefix)
     }
-}
-
-/// The watcher of this process.
-struct Running {
-    pid: u32,
-    shared: Arc<Shared>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-/// What the watcher publishes and fetches read.
-pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
-    pub(crate) changed: Condvar,
-    pub(crate) stop: tokio::sync::Notify,
-    pub(crate) stopped: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Default)]
-pub(crate) struct State {
-    /// The current list, once a read has succeeded.
-    pub(crate) list: Option<Vec<Upstream>>,
-    /// Why etcd cannot be read right now; `None` while it can.
-    pub(crate) error: Option<String>,
 }
 
 /// The configuration of an [`Etcd`] source; see [`Etcd::builder`].
@@ -150,68 +128,12 @@ impl Etcd {
             template: Upstream::new(""),
         }
     }
-
-    /// The watcher of this process, started if there is none yet.
-    fn running(&self) -> Result<Arc<Shared>, SourceError> {
-        let mut watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
-        let pid = std::process::id();
-        if let Some(running) = &*watch {
-            if running.pid == pid {
-                return Ok(Arc::clone(&running.shared));
-            }
-        }
-        // None yet, or one inherited through `fork` whose thread does not exist here.
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-            stop: tokio::sync::Notify::new(),
-            stopped: std::sync::atomic::AtomicBool::new(false),
-        });
-        let thread = watcher::spawn(Arc::clone(&self.config), Arc::clone(&shared))
-            .map_err(|e| format!("cannot start the etcd watcher thread: {e}"))?;
-        *watch = Some(Running { pid, shared: Arc::clone(&shared), thread });
-        Ok(shared)
-    }
 }
 
 impl Source for Etcd {
     fn fetch(&self, ctx: &Context<'_>, out: &mut Vec<Upstream>) -> Result<(), SourceError> {
-        if ctx.is_cancelled() {
-            return Err(Box::new(Cancelled));
-        }
-        let shared = self.running()?;
-        let state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-        // Only the first fetch waits: until the first read succeeds or fails.
-        let (state, _) = shared
-            .changed
-            .wait_timeout_while(state, self.config.timeout, |s| s.list.is_none() && s.error.is_none())
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(error) = &state.error {
-            return Err(error.clone().into());
-        }
-        match &state.list {
-            Some(list) => {
-                out.extend_from_slice(list);
-                Ok(())
-            }
-            None => Err(format!("no answer from etcd within {:?}", self.config.timeout).into()),
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        if let Some(running) = self.watch.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
-            // Relaxed: the flag is only a hint checked between steps; the notification below
-            // is what wakes the thread, and it carries its own synchronisation.
-            running.shared.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
-            running.shared.stop.notify_one();
-            // Only this process's thread can be joined (a forked child has no such thread).
-            // It ends at its next step, so no thread or memory outlives the source.
-            if running.pid == std::process::id() {
-                let _ = running.thread.join();
-            }
-        }
+        let settings = Arc::clone(&self.config);
+        self.watch.fetch(ctx, out, self.config.timeout, move |published| watcher::run(settings, published))
     }
 }
 
@@ -270,7 +192,7 @@ impl EtcdConfig {
         if self.timeout.is_zero() || self.resync.is_zero() {
             return Err(Error::new(ErrorKind::InvalidLimit, "etcd: timeout and resync must be above 0"));
         }
-        Upstream { address: "template:1".to_owned(), ..self.template.clone() }.validate()?;
+        validate_template(&self.template)?;
         let version_key = self.version_key.unwrap_or_else(|| format!("{}.version", self.prefix));
         Ok(Etcd {
             config: Arc::new(Settings {
@@ -281,7 +203,7 @@ impl EtcdConfig {
                 resync: self.resync,
                 template: self.template,
             }),
-            watch: Mutex::new(None),
+            watch: Background::new("leastconn-etcd", "etcd".to_owned()),
         })
     }
 }

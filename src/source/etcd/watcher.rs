@@ -1,48 +1,22 @@
-//! The watcher thread: read, publish, watch, apply, and again on every break.
+//! The watcher's task, run by the source's [`Background`](crate::source::background::Background)
+//! thread: read, publish, watch, apply, and again on every break.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::{Either, select};
-
 use super::client::{self, Event, StreamDecoder, WatchMessage};
-use super::{Settings, Shared, upstreams};
-use crate::upstream::Upstream;
+use super::{Settings, upstreams};
+use crate::source::background::Published;
 
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 
 type Kvs = BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// Starts the thread. It ends soon after `shared.stop` is notified (the source was dropped):
-/// every wait of `run` is cut short by the notification.
-pub(super) fn spawn(settings: Arc<Settings>, shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-    std::thread::Builder::new().name("leastconn-etcd".to_owned()).spawn(move || {
-        runtime.block_on(run(&settings, &shared));
-        // Without waiting for a name lookup still running on the blocking pool.
-        runtime.shutdown_background();
-    })
-}
-
-/// Runs `f` unless the source is stopped first; `None` when stopped.
-async fn until_stop<F: Future>(shared: &Shared, f: F) -> Option<F::Output> {
-    // Relaxed: a hint only; `notify_one` keeps a permit for a `notified` that starts later.
-    if shared.stopped.load(Ordering::Relaxed) {
-        return None;
-    }
-    match select(pin!(f), pin!(shared.stop.notified())).await {
-        Either::Left((output, _)) => Some(output),
-        Either::Right(_) => None,
-    }
-}
-
-async fn run(settings: &Settings, shared: &Shared) {
+/// Reads and watches until the source stops the task.
+pub(super) async fn run(settings: Arc<Settings>, published: Arc<Published>) {
+    let (settings, published) = (&*settings, &*published);
     let mut preferred = 0;
     // Before the next read after a failed read, and after a watch that ended early: each
     // grows while failures repeat, so that a server that refuses every watch (or a cluster
@@ -50,16 +24,13 @@ async fn run(settings: &Settings, shared: &Shared) {
     let mut read_pause = FIRST_PAUSE;
     let mut watch_pause = FIRST_PAUSE;
     loop {
-        let Some(read) = until_stop(shared, read(settings, &mut preferred)).await else { return };
-        let pause = match read {
+        let pause = match read(settings, &mut preferred).await {
             Ok((revision, mut kvs)) => {
                 read_pause = FIRST_PAUSE;
-                publish(shared, Ok(upstreams(settings, &kvs)));
+                published.set(Ok(upstreams(settings, &kvs)));
                 let endpoint = &settings.endpoints[preferred];
                 let started = tokio::time::Instant::now();
-                let Some(why) = until_stop(shared, watch(settings, endpoint, revision, &mut kvs, shared)).await else {
-                    return;
-                };
+                let why = watch(settings, endpoint, revision, &mut kvs, published).await;
                 log::debug!("etcd: watch on {} ended ({why}); reading again", endpoint.authority);
                 if started.elapsed() >= MAX_PAUSE {
                     watch_pause = FIRST_PAUSE;
@@ -68,13 +39,11 @@ async fn run(settings: &Settings, shared: &Shared) {
             }
             Err(error) => {
                 log::debug!("etcd: {error}; retrying in {read_pause:?}");
-                publish(shared, Err(error));
+                published.set(Err(error));
                 next_pause(&mut read_pause)
             }
         };
-        if until_stop(shared, tokio::time::sleep(pause)).await.is_none() {
-            return;
-        }
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -83,19 +52,6 @@ fn next_pause(pause: &mut Duration) -> Duration {
     let now = *pause;
     *pause = (now * 2).min(MAX_PAUSE);
     now
-}
-
-fn publish(shared: &Shared, result: Result<Vec<Upstream>, String>) {
-    let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-    match result {
-        Ok(list) => {
-            state.list = Some(list);
-            state.error = None;
-        }
-        Err(error) => state.error = Some(error),
-    }
-    drop(state);
-    shared.changed.notify_all();
 }
 
 /// Reads the prefix (and the version key) from the first endpoint that answers, starting at
@@ -135,7 +91,7 @@ async fn watch(
     endpoint: &client::Endpoint,
     revision: i64,
     kvs: &mut Kvs,
-    shared: &Shared,
+    published: &Published,
 ) -> String {
     let extra = settings.version_key_apart().then_some(settings.version_key.as_slice());
     let mut body = match client::watch(endpoint, &settings.prefix, extra, revision + 1, settings.timeout).await {
@@ -172,7 +128,7 @@ async fn watch(
             }
         }
         if changed {
-            publish(shared, Ok(upstreams(settings, kvs)));
+            published.set(Ok(upstreams(settings, kvs)));
         }
     }
 }
