@@ -7,11 +7,15 @@
 //! * Per process: after a `fork` (nginx's master builds, its workers fetch) the parent's
 //!   watcher has no thread in the child, so the child's first fetch starts its own. The
 //!   parent's record is forgotten, not dropped: nothing of the parent's runtime is touched.
+//! * A task that panics (or ends by itself) publishes that as the source's error, and the
+//!   next fetch starts a new one: a watcher that died never leaves the source failing for good.
 //! * Dropping the source stops the task at its next await point and joins the thread, so no
 //!   thread outlives the source. The runtime is shut down without waiting for blocking work
 //!   (a name lookup still running on its blocking pool).
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +33,8 @@ pub(crate) type Outcome = Result<Vec<Upstream>, String>;
 pub(crate) struct Published {
     latest: Mutex<Option<Outcome>>,
     changed: Condvar,
+    /// The task ended without being stopped (it panicked or returned): start a new one.
+    ended: AtomicBool,
 }
 
 impl Published {
@@ -36,6 +42,18 @@ impl Published {
     pub(crate) fn set(&self, outcome: Outcome) {
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
         self.changed.notify_all();
+    }
+
+    /// The task ended by itself: have the next fetch start a new task, and publish `error` if
+    /// there is one. The flag comes first, so a fetch that has seen the error starts a new
+    /// task on its next call.
+    fn end(&self, error: Option<String>) {
+        // Release: the fetch that sees the flag joins this thread and starts another; the
+        // mutex in `set` also orders the flag before the error for whoever reads the error.
+        self.ended.store(true, Ordering::Release);
+        if let Some(e) = error {
+            self.set(Err(e));
+        }
     }
 }
 
@@ -109,7 +127,14 @@ impl Background {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         let pid = std::process::id();
         if let Some(r) = running.as_ref().filter(|r| r.pid == pid) {
-            return Ok(Arc::clone(&r.published));
+            // Acquire: pairs with the Release store of a thread that has finished its task.
+            if !r.published.ended.load(Ordering::Acquire) {
+                return Ok(Arc::clone(&r.published));
+            }
+            // Its thread has nothing left to run: join it, then start a new watcher.
+            if let Some(dead) = running.take() {
+                let _ = dead.thread.join();
+            }
         }
         // A watcher of the parent process (before a fork) has no thread here: forget it
         // without signalling or joining.
@@ -118,18 +143,29 @@ impl Background {
         }
         let fail = |e: std::io::Error| format!("cannot start the {} thread: {e}", self.thread_name);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build().map_err(fail)?;
-        let published = Arc::new(Published { latest: Mutex::new(None), changed: Condvar::new() });
+        let published =
+            Arc::new(Published { latest: Mutex::new(None), changed: Condvar::new(), ended: AtomicBool::new(false) });
         let (stop, stopped) = oneshot::channel::<()>();
         let shared = Arc::clone(&published);
+        let watched = Arc::clone(&published);
+        let what = self.what.clone();
         let thread = std::thread::Builder::new()
             .name(self.thread_name.to_owned())
             .spawn(move || {
-                runtime.block_on(async move {
-                    tokio::select! {
-                        _ = stopped => {}
-                        () = task(shared) => {}
-                    }
-                });
+                let run = catch_unwind(AssertUnwindSafe(|| {
+                    runtime.block_on(async move {
+                        tokio::select! {
+                            _ = stopped => true,
+                            () = task(shared) => false,
+                        }
+                    })
+                }));
+                match run {
+                    Ok(true) => {}
+                    Ok(false) => watched.end(None),
+                    Err(panic) => watched
+                        .end(Some(format!("{what}: the watcher panicked: {}", crate::source::panic_message(&*panic)))),
+                }
                 runtime.shutdown_background();
             })
             .map_err(fail)?;
@@ -228,6 +264,19 @@ mod tests {
         drop(bg);
         // The join returned, so the task's future (and its guard) is gone.
         assert!(dropped.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_panicking_watcher_is_the_fetch_error_and_the_next_fetch_starts_a_new_one() {
+        let bg = Background::new("leastconn-test", "test service".to_owned());
+        let mut out = Vec::new();
+        let err = bg
+            .fetch(&Context::new(), &mut out, WAIT, |_: Arc<Published>| async move { panic!("boom") })
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "test service: the watcher panicked: boom");
+        // The watcher that died is replaced: this fetch's task answers.
+        assert_eq!(fetch(&bg, &Context::new(), Ok(vec![Upstream::new("10.0.0.3:80")])).unwrap(), ["10.0.0.3:80"]);
     }
 
     #[test]
