@@ -12,21 +12,14 @@ import (
 	"time"
 )
 
-func staticPool(t *testing.T, config *Config, addrs ...string) *Pool {
-	t.Helper()
-	ups := make([]Upstream, len(addrs))
-	for i, a := range addrs {
-		ups[i] = Upstream{Address: a, Tag: uintptr(100 + i)}
-	}
-	src, err := StaticSource(ups)
+// staticPool is a pool of a mustStatic source, closed at the end of the test.
+func staticPool(tb testing.TB, config *Config, addrs ...string) *Pool {
+	tb.Helper()
+	pool, err := NewPool(mustStatic(tb, addrs...), config)
 	if err != nil {
-		t.Fatalf("StaticSource: %v", err)
+		tb.Fatalf("NewPool: %v", err)
 	}
-	pool, err := NewPool(src, config)
-	if err != nil {
-		t.Fatalf("NewPool: %v", err)
-	}
-	t.Cleanup(func() { pool.Close() })
+	tb.Cleanup(func() { pool.Close() })
 	return pool
 }
 
@@ -56,6 +49,64 @@ func captureLog(t *testing.T) func() string {
 		mu.Lock()
 		defer mu.Unlock()
 		return buf.String()
+	}
+}
+
+// errorLines is the ERROR records of a captureLog log (the watcher threads also log
+// warnings and debug records, as many as their retries, which depend on timing).
+func errorLines(log string) []string {
+	var errs []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "ERROR ") {
+			errs = append(errs, line)
+		}
+	}
+	return errs
+}
+
+// multiSkipsFailingSource makes a pool (closed at the end of the test) of a multi of the
+// static host 10.0.0.1:80 and failing, a source whose refresh fails: the first refresh logs
+// one ERROR record, starting with wantLog, and skips it; the static host is picked.
+func multiSkipsFailingSource(t *testing.T, failing *Source, wantLog string) *Pool {
+	t.Helper()
+	logged := captureLog(t)
+	multi, err := MultiSource(mustStatic(t, "10.0.0.1:80"), failing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := NewPool(multi, nil) // the first refresh runs here
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	if errs := errorLines(logged()); len(errs) != 1 || !strings.HasPrefix(errs[0], wantLog) {
+		t.Fatalf("errors logged %q, want one starting %q", errs, wantLog)
+	}
+	pick, err := pool.Select()
+	if err != nil || pick.Address() != "10.0.0.1:80" {
+		t.Fatalf("select: %v %v", pick, err)
+	}
+	if err := pick.Release(Success); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// failsAlone: a pool of failing alone builds, empty: its refresh fails and nothing is
+// picked. The failures are logged to a captureLog.
+func failsAlone(t *testing.T, failing *Source) {
+	t.Helper()
+	captureLog(t)
+	pool, err := NewPool(failing, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Refresh(); !errors.Is(err, ErrSourceFailed) {
+		t.Fatalf("refresh of the source alone: %v", err)
+	}
+	if _, err := pool.Select(); !errors.Is(err, ErrNoUpstream) {
+		t.Fatalf("select: %v", err)
 	}
 }
 
@@ -185,15 +236,16 @@ func TestBadInputGivesErrorsNotCrashes(t *testing.T) {
 	}
 }
 
-func mustStatic(t *testing.T, addrs ...string) *Source {
-	t.Helper()
+// mustStatic is a static source of addrs, each with weight 1 and tag 100 + its index.
+func mustStatic(tb testing.TB, addrs ...string) *Source {
+	tb.Helper()
 	ups := make([]Upstream, len(addrs))
 	for i, a := range addrs {
-		ups[i] = Upstream{Address: a}
+		ups[i] = Upstream{Address: a, Tag: uintptr(100 + i)}
 	}
 	src, err := StaticSource(ups)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("StaticSource: %v", err)
 	}
 	return src
 }
