@@ -353,7 +353,11 @@ func (pk *Picker) Select(excluded ...HostID) (*Pick, error) {
 	if pk == nil || pk.ptr == nil {
 		return nil, ErrClosed
 	}
-	return newPick(C.lc_go_picker_select(handle(unsafe.Pointer(pk.ptr)), exclusions(excluded), C.size_t(len(excluded))))
+	sel := C.lc_go_picker_select(handle(unsafe.Pointer(pk.ptr)), exclusions(excluded), C.size_t(len(excluded)))
+	// Until the select returns: a Picker no longer used after it could otherwise be
+	// collected during the call, and its finalizer free the lc_picker under it.
+	runtime.KeepAlive(pk)
+	return newPick(sel)
 }
 
 // Close frees the picker; its picks stay valid. Closing twice does nothing.
