@@ -2,7 +2,6 @@ package leastconn
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 )
@@ -32,12 +31,7 @@ func TestASourceOfIPLiteralsInAMulti(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	stats, _ := pool.Stats()
-	var addrs []string
-	for _, s := range stats {
-		addrs = append(addrs, s.Address)
-	}
-	if got := strings.Join(addrs, " "); got != "127.0.0.1:8080 [::1]:8081" {
+	if got := listed(t, pool); got != "127.0.0.1:8080 [::1]:8081" {
 		t.Fatalf("list %q", got)
 	}
 	pick, err := pool.Select()

@@ -110,6 +110,42 @@ func failsAlone(t *testing.T, failing *Source) {
 	}
 }
 
+// failingSource is a callback source whose every fetch fails with msg.
+func failingSource(t *testing.T, msg string) *Source {
+	t.Helper()
+	src, err := CallbackSource(func() ([]Upstream, error) { return nil, errors.New(msg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// failingPool is a pool (closed at the end of the test) of a failingSource: its first
+// refresh, in NewPool, fails and logs msg, and leaves it empty.
+func failingPool(t *testing.T, msg string) *Pool {
+	t.Helper()
+	pool, err := NewPool(failingSource(t, msg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	return pool
+}
+
+// listed is the addresses of the pool's current list, in order, separated by spaces.
+func listed(t *testing.T, pool *Pool) string {
+	t.Helper()
+	stats, err := pool.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := make([]string, len(stats))
+	for i, s := range stats {
+		addrs[i] = s.Address
+	}
+	return strings.Join(addrs, " ")
+}
+
 func TestVersionMatchesTheHeader(t *testing.T) {
 	if v := Version(); strings.Count(v, ".") != 2 {
 		t.Fatalf("Version() = %q", v)
@@ -494,11 +530,7 @@ func TestMultiAndGraceSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken, err := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("always broken") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	multi, err := MultiSource(mustStatic(t, "127.0.0.1:1", "127.0.0.1:2"), broken, grace)
+	multi, err := MultiSource(mustStatic(t, "127.0.0.1:1", "127.0.0.1:2"), failingSource(t, "always broken"), grace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,12 +542,7 @@ func TestMultiAndGraceSources(t *testing.T) {
 	if _, err := pool.Refresh(); err != nil { // the grace source now serves its last good list
 		t.Fatal(err)
 	}
-	stats, _ := pool.Stats()
-	var addrs []string
-	for _, s := range stats {
-		addrs = append(addrs, s.Address)
-	}
-	if got := strings.Join(addrs, " "); got != "127.0.0.1:1 127.0.0.1:2 127.0.0.1:3" {
+	if got := listed(t, pool); got != "127.0.0.1:1 127.0.0.1:2 127.0.0.1:3" {
 		t.Fatalf("merged list %q", got)
 	}
 	if out := logged(); !strings.Contains(out, "always broken") || !strings.Contains(out, "WARN") {
@@ -574,12 +601,7 @@ func TestSetDownAndLoggerAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer SetLogHook(nil, LogOff)
-	broken, _ := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("no registry") })
-	pool, err := NewPool(broken, nil) // the first refresh fails: logged, pool empty
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	failingPool(t, "no registry") // the first refresh fails: logged, pool empty
 	if got := buf.String(); !strings.HasPrefix(got, "leastconn ERROR: ") || !strings.Contains(got, "no registry") {
 		t.Fatalf("logger output %q", got)
 	}
@@ -603,12 +625,7 @@ func TestPanickingLogHookIsContained(t *testing.T) {
 	if err := SetLogHook(func(LogLevel, string) {}, LogTrace+1); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("unknown level: %v", err)
 	}
-	broken, _ := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("logged to a panicking hook") })
-	pool, err := NewPool(broken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := failingPool(t, "logged to a panicking hook")
 	if _, err := pool.Refresh(); !errors.Is(err, ErrSourceFailed) {
 		t.Fatalf("refresh: %v", err)
 	}
@@ -689,12 +706,7 @@ func TestSetLogHookFromInsideALogHookIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer SetLogHook(nil, LogOff)
-	broken, _ := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("logged") })
-	pool, err := NewPool(broken, nil) // the failing first refresh logs
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	failingPool(t, "logged") // the failing first refresh logs
 	if err := <-errs; !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("SetLogHook inside a LogHook: %v", err)
 	}
