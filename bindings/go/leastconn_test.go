@@ -267,6 +267,12 @@ func TestBadInputGivesErrorsNotCrashes(t *testing.T) {
 	if _, err := pool.StartRefresher(0); !errors.Is(err, ErrInvalidLimit) {
 		t.Errorf("refresher interval 0: %v", err)
 	}
+	if _, err := pool.StartRefresher(-time.Second); !errors.Is(err, ErrInvalidLimit) {
+		t.Errorf("negative refresher interval: %v", err)
+	}
+	if err := pool.SetDown("a\x00b", true); !errors.Is(err, ErrInvalidAddress) {
+		t.Errorf("SetDown with a NUL: %v", err)
+	}
 	if _, err := CallbackSource(nil); !errors.Is(err, ErrNullPointer) {
 		t.Errorf("nil callback: %v", err)
 	}
