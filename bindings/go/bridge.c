@@ -2,15 +2,6 @@
 
 #include "_cgo_export.h"
 
-void lc_go_upstream_set(lc_upstream *array, size_t i, const char *address, uint32_t weight,
-                        uint32_t max_requests, uint32_t tier, uintptr_t tag) {
-    array[i].address = address;
-    array[i].weight = weight;
-    array[i].max_requests = max_requests;
-    array[i].tier = tier;
-    array[i].tag = (void *)tag;
-}
-
 lc_status lc_go_push(lc_upstream_list *list, const char *address, uint32_t weight,
                      uint32_t max_requests, uint32_t tier, uintptr_t tag) {
     lc_upstream u = {address, weight, max_requests, tier, (void *)tag};

@@ -9,8 +9,6 @@
 
 #include <leastconn.h>
 
-void lc_go_upstream_set(lc_upstream *array, size_t i, const char *address, uint32_t weight,
-                        uint32_t max_requests, uint32_t tier, uintptr_t tag);
 lc_status lc_go_push(lc_upstream_list *list, const char *address, uint32_t weight,
                      uint32_t max_requests, uint32_t tier, uintptr_t tag);
 lc_status lc_go_callback_new(uintptr_t handle, lc_source **out);

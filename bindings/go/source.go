@@ -158,8 +158,8 @@ func (cc *cConfig) free() {
 	}
 }
 
-// setShared sets the fields that a source's configuration gives every upstream it yields
-// (weight 0 means 1, as in Upstream).
+// setShared sets the fields of an lc_upstream, or those that a source's configuration gives
+// every upstream it yields (weight 0 means 1, as in Upstream).
 func setShared(weight, maxRequests, tier *C.uint32_t, tag *unsafe.Pointer, w, m, t uint32, tg uintptr) {
 	*weight = weightOrDefault(w)
 	*maxRequests = C.uint32_t(m)
@@ -173,22 +173,20 @@ func setShared(weight, maxRequests, tier *C.uint32_t, tag *unsafe.Pointer, w, m,
 func StaticSource(upstreams []Upstream) (*Source, error) {
 	cc := cConfig{op: "static source", nulStatus: C.LC_ERR_INVALID_ADDRESS}
 	defer cc.free()
-	n := len(upstreams)
 	var array *C.lc_upstream
-	if n > 0 {
-		array = (*C.lc_upstream)(cc.alloc(n, unsafe.Sizeof(C.lc_upstream{})))
+	if len(upstreams) > 0 {
+		array = (*C.lc_upstream)(cc.alloc(len(upstreams), unsafe.Sizeof(C.lc_upstream{})))
 	}
+	slots := unsafe.Slice(array, len(upstreams))
 	for i, u := range upstreams {
-		addr := cc.str(u.Address)
-		if cc.err != nil {
+		if slots[i].address = cc.str(u.Address); cc.err != nil {
 			return nil, cc.err
 		}
-		C.lc_go_upstream_set(array, C.size_t(i), addr, weightOrDefault(u.Weight),
-			C.uint32_t(u.MaxRequests), C.uint32_t(u.Tier), C.uintptr_t(u.Tag))
+		setShared(&slots[i].weight, &slots[i].max_requests, &slots[i].tier, &slots[i].tag,
+			u.Weight, u.MaxRequests, u.Tier, u.Tag)
 	}
 	var out *C.lc_source
-	st := C.lc_source_static_new(array, C.size_t(n), &out)
-	if st != C.LC_OK {
+	if st := C.lc_source_static_new(array, C.size_t(len(upstreams)), &out); st != C.LC_OK {
 		return nil, &Error{Status: Status(st), Op: cc.op}
 	}
 	return newSource(out), nil
