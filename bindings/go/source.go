@@ -89,10 +89,10 @@ func weightOrDefault(w uint32) C.uint32_t {
 	return C.uint32_t(w)
 }
 
-// cConfig fills a source's configuration struct in C memory (the struct, its strings and
-// arrays hold C pointers and integer tags, never Go pointers): it keeps what it allocates
-// until free, and the first error met (a NUL byte in a string, a negative duration), after
-// which its methods do nothing and return nil or 0.
+// cConfig fills a source's configuration struct or static list in C memory (they hold C
+// pointers and integer tags, never Go pointers, so they may be handed to C). It keeps what
+// it allocates until free, and the first error met (a NUL byte in a string, a negative
+// duration), after which its methods do nothing and return nil or 0.
 type cConfig struct {
 	op string
 	// The status of a NUL byte in a string: what the source's other bad strings get.
@@ -142,7 +142,7 @@ func (cc *cConfig) strs(strs []string) (**C.char, C.size_t) {
 	return &slots[0], C.size_t(len(strs))
 }
 
-// millis is millis(d, op).
+// millis is the package's millis with cc's op, keeping its error.
 func (cc *cConfig) millis(d time.Duration) C.uint64_t {
 	if cc.err != nil {
 		return 0
