@@ -12,29 +12,13 @@ func BenchmarkSelectRelease(b *testing.B) {
 	for i := range addrs {
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", 1000+i)
 	}
-	newPool := func(b *testing.B) *Pool {
-		ups := make([]Upstream, len(addrs))
-		for i, a := range addrs {
-			ups[i] = Upstream{Address: a}
-		}
-		src, err := StaticSource(ups)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pool, err := NewPool(src, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { pool.Close() })
-		return pool
-	}
 	b.Run("cgo-empty-call", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			cgoNoop()
 		}
 	})
 	b.Run("go/pool", func(b *testing.B) {
-		pool := newPool(b)
+		pool := staticPool(b, nil, addrs...)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -48,14 +32,14 @@ func BenchmarkSelectRelease(b *testing.B) {
 		}
 	})
 	b.Run("c/pool", func(b *testing.B) {
-		pool := newPool(b)
+		pool := staticPool(b, nil, addrs...)
 		b.ResetTimer()
 		if err := benchC(pool, nil, b.N); err != nil {
 			b.Fatal(err)
 		}
 	})
 	b.Run("go/picker", func(b *testing.B) {
-		pool := newPool(b)
+		pool := staticPool(b, nil, addrs...)
 		picker, err := pool.NewPicker(1)
 		if err != nil {
 			b.Fatal(err)
@@ -74,7 +58,7 @@ func BenchmarkSelectRelease(b *testing.B) {
 		}
 	})
 	b.Run("c/picker", func(b *testing.B) {
-		pool := newPool(b)
+		pool := staticPool(b, nil, addrs...)
 		picker, err := pool.NewPicker(1)
 		if err != nil {
 			b.Fatal(err)

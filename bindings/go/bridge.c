@@ -2,15 +2,6 @@
 
 #include "_cgo_export.h"
 
-void lc_go_upstream_set(lc_upstream *array, size_t i, const char *address, uint32_t weight,
-                        uint32_t max_requests, uint32_t tier, uintptr_t tag) {
-    array[i].address = address;
-    array[i].weight = weight;
-    array[i].max_requests = max_requests;
-    array[i].tier = tier;
-    array[i].tag = (void *)tag;
-}
-
 lc_status lc_go_push(lc_upstream_list *list, const char *address, uint32_t weight,
                      uint32_t max_requests, uint32_t tier, uintptr_t tag) {
     lc_upstream u = {address, weight, max_requests, tier, (void *)tag};
@@ -67,17 +58,17 @@ static lc_go_selected selected(lc_status status, lc_pick *pick) {
     return out;
 }
 
-lc_go_selected lc_go_select(const lc_pool *pool, const uint64_t *exclude, size_t exclude_len) {
+lc_go_selected lc_go_select(uintptr_t pool, const uint64_t *exclude, size_t exclude_len) {
     lc_pick *pick = calloc(1, sizeof *pick);
     if (pick == NULL) return selected(LC_ERR_OS, NULL);
-    return selected(lc_pool_select(pool, exclude, exclude_len, pick), pick);
+    return selected(lc_pool_select((const lc_pool *)pool, exclude, exclude_len, pick), pick);
 }
 
-lc_go_selected lc_go_picker_select(lc_picker *picker, const uint64_t *exclude,
+lc_go_selected lc_go_picker_select(uintptr_t picker, const uint64_t *exclude,
                                    size_t exclude_len) {
     lc_pick *pick = calloc(1, sizeof *pick);
     if (pick == NULL) return selected(LC_ERR_OS, NULL);
-    return selected(lc_picker_select(picker, exclude, exclude_len, pick), pick);
+    return selected(lc_picker_select((lc_picker *)picker, exclude, exclude_len, pick), pick);
 }
 
 /* Releases and frees the pick, also on LC_ERR_NOT_IN_FLIGHT (the library consumed it); on
@@ -97,7 +88,8 @@ void lc_go_pick_free(lc_pick *pick) { free(pick); }
 lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
         lc_go_selected sel =
-            picker != NULL ? lc_go_picker_select(picker, NULL, 0) : lc_go_select(pool, NULL, 0);
+            picker != NULL ? lc_go_picker_select((uintptr_t)picker, NULL, 0)
+                           : lc_go_select((uintptr_t)pool, NULL, 0);
         if (sel.status != LC_OK) return sel.status;
         lc_status st = lc_go_release(sel.pick, LC_OUTCOME_SUCCESS);
         if (st != LC_OK) return st;

@@ -9,8 +9,6 @@
 
 #include <leastconn.h>
 
-void lc_go_upstream_set(lc_upstream *array, size_t i, const char *address, uint32_t weight,
-                        uint32_t max_requests, uint32_t tier, uintptr_t tag);
 lc_status lc_go_push(lc_upstream_list *list, const char *address, uint32_t weight,
                      uint32_t max_requests, uint32_t tier, uintptr_t tag);
 lc_status lc_go_callback_new(uintptr_t handle, lc_source **out);
@@ -24,8 +22,10 @@ typedef struct lc_go_selected {
     lc_status status;
 } lc_go_selected;
 
-lc_go_selected lc_go_select(const lc_pool *pool, const uint64_t *exclude, size_t exclude_len);
-lc_go_selected lc_go_picker_select(lc_picker *picker, const uint64_t *exclude,
+/* The pool and the picker cross as integers: cgo boxes a pointer to an incomplete C type
+ * into an interface for its pointer check, an allocation on every select. */
+lc_go_selected lc_go_select(uintptr_t pool, const uint64_t *exclude, size_t exclude_len);
+lc_go_selected lc_go_picker_select(uintptr_t picker, const uint64_t *exclude,
                                    size_t exclude_len);
 lc_status lc_go_release(lc_pick *pick, lc_outcome outcome);
 void lc_go_pick_free(lc_pick *pick);

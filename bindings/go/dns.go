@@ -86,89 +86,31 @@ func DefaultSRVConfig(service, proto, name string) SRVConfig {
 	}
 }
 
-// cStrings holds the C copies of a configuration's strings until free.
-type cStrings []unsafe.Pointer
-
-func (cs *cStrings) add(s, op string) (*C.char, error) {
-	return cs.addAs(s, op, C.LC_ERR_INVALID_ADDRESS)
-}
-
-// addAs is add with the status of a NUL byte in s (what the field's other bad values get).
-func (cs *cStrings) addAs(s, op string, nulStatus C.lc_status) (*C.char, error) {
-	p, err := cStringAs(s, op, nulStatus)
-	if err != nil {
-		return nil, err
-	}
-	*cs = append(*cs, unsafe.Pointer(p))
-	return p, nil
-}
-
-// array copies strs into a C array of C strings (nil for none).
-func (cs *cStrings) array(strs []string, op string) (**C.char, error) {
-	return cs.arrayAs(strs, op, C.LC_ERR_INVALID_ADDRESS)
-}
-
-// arrayAs is array with the status of a NUL byte in a string.
-func (cs *cStrings) arrayAs(strs []string, op string, nulStatus C.lc_status) (**C.char, error) {
-	if len(strs) == 0 {
-		return nil, nil
-	}
-	arr := C.calloc(C.size_t(len(strs)), C.size_t(unsafe.Sizeof((*C.char)(nil))))
-	*cs = append(*cs, arr)
-	slots := unsafe.Slice((**C.char)(arr), len(strs))
-	for i, s := range strs {
-		p, err := cs.addAs(s, op, nulStatus)
-		if err != nil {
-			return nil, err
-		}
-		slots[i] = p
-	}
-	return (**C.char)(arr), nil
-}
-
-func (cs cStrings) free() {
-	for _, p := range cs {
-		C.free(p)
-	}
-}
-
 // ASource returns an `a` source: it resolves config.Name and yields "ip:port"
 // ("[ipv6]:port") per address, in the resolver's order. Nothing is looked up here: lookups
 // run in refreshes, never in a Select. Errors: ErrInvalidAddress (a name, port 0 or resolver
 // that cannot work), ErrInvalidArgument (unknown Versions, or an IP literal of an excluded
 // version), ErrInvalidWeight, ErrInvalidLimit.
 func ASource(config AConfig) (*Source, error) {
-	const op = "a source"
-	var cs cStrings
-	defer cs.free()
-	// In C memory: the struct holds C pointers and an integer tag, never Go pointers.
-	c := (*C.lc_dns_a_config)(C.calloc(1, C.size_t(unsafe.Sizeof(C.lc_dns_a_config{}))))
-	cs = append(cs, unsafe.Pointer(c))
+	cc := cConfig{op: "a source", nulStatus: C.LC_ERR_INVALID_ADDRESS}
+	defer cc.free()
+	c := (*C.lc_dns_a_config)(cc.alloc(1, unsafe.Sizeof(C.lc_dns_a_config{})))
 	C.lc_dns_a_config_default(c)
-	var err error
-	if c.name, err = cs.add(config.Name, op); err != nil {
-		return nil, err
-	}
-	if c.resolvers, err = cs.array(config.Resolvers, op); err != nil {
-		return nil, err
-	}
-	c.resolvers_len = C.size_t(len(config.Resolvers))
-	if c.refresh_ms, err = millis(config.Refresh, op); err != nil {
-		return nil, err
-	}
-	if c.timeout_ms, err = millis(config.Timeout, op); err != nil {
-		return nil, err
+	c.name = cc.str(config.Name)
+	c.resolvers, c.resolvers_len = cc.strs(config.Resolvers)
+	c.refresh_ms = cc.millis(config.Refresh)
+	c.timeout_ms = cc.millis(config.Timeout)
+	if cc.err != nil {
+		return nil, cc.err
 	}
 	c.port = C.uint16_t(config.Port)
 	c.versions = C.lc_ip_versions(config.Versions)
 	c.retries = C.int32_t(config.Retries)
-	c.weight = weightOrDefault(config.Weight)
-	c.max_requests = C.uint32_t(config.MaxRequests)
-	c.tier = C.uint32_t(config.Tier)
-	C.lc_go_set_tag(&c.tag, C.uintptr_t(config.Tag))
+	setShared(&c.weight, &c.max_requests, &c.tier, &c.tag,
+		config.Weight, config.MaxRequests, config.Tier, config.Tag)
 	var out *C.lc_source
 	if st := C.lc_source_dns_a_new(c, &out); st != C.LC_OK {
-		return nil, checkDetail(st, op, "%q", config.Name)
+		return nil, checkDetail(st, cc.op, "%q", config.Name)
 	}
 	return newSource(out), nil
 }
@@ -179,47 +121,26 @@ func ASource(config AConfig) (*Source, error) {
 // ErrInvalidAddress (an invalid name or resolver), ErrInvalidArgument (only one of Service
 // and Proto), ErrInvalidWeight, ErrInvalidLimit.
 func SRVSource(config SRVConfig) (*Source, error) {
-	const op = "srv source"
-	var cs cStrings
-	defer cs.free()
-	c := (*C.lc_dns_srv_config)(C.calloc(1, C.size_t(unsafe.Sizeof(C.lc_dns_srv_config{}))))
-	cs = append(cs, unsafe.Pointer(c))
+	cc := cConfig{op: "srv source", nulStatus: C.LC_ERR_INVALID_ADDRESS}
+	defer cc.free()
+	c := (*C.lc_dns_srv_config)(cc.alloc(1, unsafe.Sizeof(C.lc_dns_srv_config{})))
 	C.lc_dns_srv_config_default(c)
-	var err error
-	if config.Service != "" {
-		if c.service, err = cs.add(config.Service, op); err != nil {
-			return nil, err
-		}
-	}
-	if config.Proto != "" {
-		if c.proto, err = cs.add(config.Proto, op); err != nil {
-			return nil, err
-		}
-	}
-	if c.name, err = cs.add(config.Name, op); err != nil {
-		return nil, err
-	}
-	if c.resolvers, err = cs.array(config.Resolvers, op); err != nil {
-		return nil, err
-	}
-	c.resolvers_len = C.size_t(len(config.Resolvers))
-	if c.refresh_ms, err = millis(config.Refresh, op); err != nil {
-		return nil, err
-	}
-	if c.grace_period_ms, err = millis(config.GracePeriod, op); err != nil {
-		return nil, err
-	}
-	if c.timeout_ms, err = millis(config.Timeout, op); err != nil {
-		return nil, err
+	c.service = cc.optStr(config.Service)
+	c.proto = cc.optStr(config.Proto)
+	c.name = cc.str(config.Name)
+	c.resolvers, c.resolvers_len = cc.strs(config.Resolvers)
+	c.refresh_ms = cc.millis(config.Refresh)
+	c.grace_period_ms = cc.millis(config.GracePeriod)
+	c.timeout_ms = cc.millis(config.Timeout)
+	if cc.err != nil {
+		return nil, cc.err
 	}
 	c.retries = C.int32_t(config.Retries)
-	c.weight = weightOrDefault(config.Weight)
-	c.max_requests = C.uint32_t(config.MaxRequests)
-	c.tier = C.uint32_t(config.Tier)
-	C.lc_go_set_tag(&c.tag, C.uintptr_t(config.Tag))
+	setShared(&c.weight, &c.max_requests, &c.tier, &c.tag,
+		config.Weight, config.MaxRequests, config.Tier, config.Tag)
 	var out *C.lc_source
 	if st := C.lc_source_dns_srv_new(c, &out); st != C.LC_OK {
-		return nil, checkDetail(st, op, "%q", config.Name)
+		return nil, checkDetail(st, cc.op, "%q", config.Name)
 	}
 	return newSource(out), nil
 }

@@ -2,8 +2,8 @@ package leastconn
 
 import (
 	"errors"
-	"strings"
 	"testing"
+	"time"
 )
 
 // An IP literal yields itself without any query, so this needs no DNS server.
@@ -31,12 +31,7 @@ func TestASourceOfIPLiteralsInAMulti(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	stats, _ := pool.Stats()
-	var addrs []string
-	for _, s := range stats {
-		addrs = append(addrs, s.Address)
-	}
-	if got := strings.Join(addrs, " "); got != "127.0.0.1:8080 [::1]:8081" {
+	if got := listed(t, pool); got != "127.0.0.1:8080 [::1]:8081" {
 		t.Fatalf("list %q", got)
 	}
 	pick, err := pool.Select()
@@ -50,6 +45,8 @@ func TestDNSSourcesRefuseBadConfigurations(t *testing.T) {
 	withPort := func(c AConfig, port uint16) AConfig { c.Port = port; return c }
 	withVersions := func(c AConfig, v IPVersions) AConfig { c.Versions = v; return c }
 	withResolvers := func(c AConfig, r ...string) AConfig { c.Resolvers = r; return c }
+	withRefresh := func(c AConfig, d time.Duration) AConfig { c.Refresh = d; return c }
+	withTimeout := func(c AConfig, d time.Duration) AConfig { c.Timeout = d; return c }
 	aCases := []struct {
 		config AConfig
 		want   error
@@ -61,10 +58,27 @@ func TestDNSSourcesRefuseBadConfigurations(t *testing.T) {
 		{withResolvers(DefaultAConfig("example.com"), "not a resolver"), ErrInvalidAddress},
 		{withResolvers(DefaultAConfig("example.com"), "127.0.0.1\x00"), ErrInvalidAddress},
 		{DefaultAConfig("exa\x00mple.com"), ErrInvalidAddress},
+		{withRefresh(DefaultAConfig("example.com"), -time.Second), ErrInvalidLimit},
+		{withTimeout(DefaultAConfig("example.com"), -time.Second), ErrInvalidLimit},
 	}
 	for _, c := range aCases {
-		if _, err := ASource(c.config); !errors.Is(err, c.want) {
-			t.Errorf("a %+v: got %v, want %v", c.config, err, c.want)
+		src, err := ASource(c.config)
+		var e *Error
+		if !errors.Is(err, c.want) || src != nil || !errors.As(err, &e) || e.Op != "a source" {
+			t.Errorf("a %+v: got %v, %v; want %v", c.config, src, err, c.want)
+		}
+	}
+	// A NUL byte in any of an SRV source's names is an invalid address, as its other bad
+	// names are.
+	for _, c := range []SRVConfig{
+		DefaultSRVConfig("a\x00pi", "tcp", "internal"),
+		DefaultSRVConfig("api", "t\x00cp", "internal"),
+		DefaultSRVConfig("api", "tcp", "inter\x00nal"),
+	} {
+		src, err := SRVSource(c)
+		var e *Error
+		if !errors.Is(err, ErrInvalidAddress) || src != nil || !errors.As(err, &e) || e.Op != "srv source" {
+			t.Errorf("srv %+v: got %v, %v", c, src, err)
 		}
 	}
 	bad := DefaultAConfig("example.com")

@@ -65,43 +65,30 @@ func DefaultDockerConfig() DockerConfig {
 // byte in Host or a label), ErrInvalidUTF8, ErrInvalidLimit (Refresh or Timeout 0, negative
 // or above 365 days; MaxRequests or Tier out of range), ErrInvalidWeight.
 func DockerSource(config DockerConfig) (*Source, error) {
-	const op = "docker source"
-	var cs cStrings
-	defer cs.free()
-	// In C memory: the struct holds C pointers and an integer tag, never Go pointers.
-	c := (*C.lc_docker_config)(C.calloc(1, C.size_t(unsafe.Sizeof(C.lc_docker_config{}))))
-	cs = append(cs, unsafe.Pointer(c))
+	cc := cConfig{op: "docker source", nulStatus: C.LC_ERR_INVALID_ARGUMENT}
+	defer cc.free()
+	c := (*C.lc_docker_config)(cc.alloc(1, unsafe.Sizeof(C.lc_docker_config{})))
 	C.lc_docker_config_default(c)
-	var err error
-	if config.Host != "" {
-		if c.host, err = cs.addAs(config.Host, op, C.LC_ERR_INVALID_ARGUMENT); err != nil {
-			return nil, err
-		}
-	}
-	if c.labels, c.labels_len, err = dockerLabels(&cs, config.Labels, op); err != nil {
-		return nil, err
-	}
-	if c.refresh_ms, err = millis(config.Refresh, op); err != nil {
-		return nil, err
-	}
-	if c.timeout_ms, err = millis(config.Timeout, op); err != nil {
-		return nil, err
+	c.host = cc.optStr(config.Host)
+	c.labels, c.labels_len = dockerLabels(&cc, config.Labels)
+	c.refresh_ms = cc.millis(config.Refresh)
+	c.timeout_ms = cc.millis(config.Timeout)
+	if cc.err != nil {
+		return nil, cc.err
 	}
 	c.port = C.uint16_t(config.Port)
-	c.weight = weightOrDefault(config.Weight)
-	c.max_requests = C.uint32_t(config.MaxRequests)
-	c.tier = C.uint32_t(config.Tier)
-	C.lc_go_set_tag(&c.tag, C.uintptr_t(config.Tag))
+	setShared(&c.weight, &c.max_requests, &c.tier, &c.tag,
+		config.Weight, config.MaxRequests, config.Tier, config.Tag)
 	var out *C.lc_source
 	if st := C.lc_source_docker_new(c, &out); st != C.LC_OK {
-		return nil, checkDetail(st, op, "host %q", config.Host)
+		return nil, checkDetail(st, cc.op, "host %q", config.Host)
 	}
 	return newSource(out), nil
 }
 
 // dockerLabels copies the requirements into a C array of lc_docker_label, keys in sorted
 // order (a map has none): one entry per accepted value, or one with a NULL value for any.
-func dockerLabels(cs *cStrings, labels map[string][]string, op string) (*C.lc_docker_label, C.size_t, error) {
+func dockerLabels(cc *cConfig, labels map[string][]string) (*C.lc_docker_label, C.size_t) {
 	keys := make([]string, 0, len(labels))
 	n := 0
 	for k, values := range labels {
@@ -112,30 +99,21 @@ func dockerLabels(cs *cStrings, labels map[string][]string, op string) (*C.lc_do
 		n += len(values)
 	}
 	if n == 0 {
-		return nil, 0, nil
+		return nil, 0
 	}
 	sort.Strings(keys)
-	arr := C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.lc_docker_label{})))
-	*cs = append(*cs, arr)
-	slots := unsafe.Slice((*C.lc_docker_label)(arr), n)
+	slots := unsafe.Slice((*C.lc_docker_label)(cc.alloc(n, unsafe.Sizeof(C.lc_docker_label{}))), n)
 	i := 0
 	for _, k := range keys {
-		key, err := cs.addAs(k, op, C.LC_ERR_INVALID_ARGUMENT)
-		if err != nil {
-			return nil, 0, err
-		}
+		key := cc.str(k)
 		if len(labels[k]) == 0 {
 			slots[i] = C.lc_docker_label{key: key}
 			i++
 		}
 		for _, v := range labels[k] {
-			value, err := cs.addAs(v, op, C.LC_ERR_INVALID_ARGUMENT)
-			if err != nil {
-				return nil, 0, err
-			}
-			slots[i] = C.lc_docker_label{key: key, value: value}
+			slots[i] = C.lc_docker_label{key: key, value: cc.str(v)}
 			i++
 		}
 	}
-	return (*C.lc_docker_label)(arr), C.size_t(n), nil
+	return &slots[0], C.size_t(n)
 }

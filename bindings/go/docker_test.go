@@ -3,7 +3,6 @@ package leastconn
 import (
 	"errors"
 	"os"
-	"strings"
 	"testing"
 	"time"
 )
@@ -93,49 +92,11 @@ func TestDockerSourceReadsDockerHost(t *testing.T) {
 	src.Close()
 }
 
-// errorLines is the ERROR records of a captureLog log (the watcher threads also log
-// warnings and debug records, as many as their retries, which depend on timing).
-func errorLines(log string) []string {
-	var errs []string
-	for _, line := range strings.Split(log, "\n") {
-		if strings.HasPrefix(line, "ERROR ") {
-			errs = append(errs, line)
-		}
-	}
-	return errs
-}
-
 // A static list and a docker source whose daemon is absent: the first refresh logs the
 // docker failure and skips it; the static host is picked.
 func TestMultiOfStaticAndAbsentDockerSkipsDocker(t *testing.T) {
-	logged := captureLog(t)
-	static := mustStatic(t, "10.0.0.1:80")
-	config := DefaultDockerConfig()
-	config.Host = absentDocker
-	docker, err := DockerSource(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	multi, err := MultiSource(static, docker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := NewPool(multi, nil) // the first refresh runs here
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	const want = "ERROR multi: source 1 failed: docker daemon at /nonexistent-leastconn-test/docker.sock: cannot connect: "
-	if errs := errorLines(logged()); len(errs) != 1 || !strings.HasPrefix(errs[0], want) {
-		t.Fatalf("errors logged %q, want one starting %q", errs, want)
-	}
-	pick, err := pool.Select()
-	if err != nil || pick.Address() != "10.0.0.1:80" {
-		t.Fatalf("select: %v %v", pick, err)
-	}
-	if err := pick.Release(Success); err != nil {
-		t.Fatal(err)
-	}
+	pool := multiSkipsFailingSource(t, absentDockerSource(t),
+		"ERROR multi: source 1 failed: docker daemon at /nonexistent-leastconn-test/docker.sock: cannot connect: ")
 	if r, err := pool.Refresh(); err != nil || r.Upstreams != 1 {
 		t.Fatalf("refresh: %+v %v", r, err)
 	}
@@ -143,22 +104,16 @@ func TestMultiOfStaticAndAbsentDockerSkipsDocker(t *testing.T) {
 
 // Alone, the absent daemon fails the refresh (the pool builds, empty).
 func TestAbsentDockerAloneFailsTheRefresh(t *testing.T) {
-	captureLog(t)
+	failsAlone(t, absentDockerSource(t))
+}
+
+func absentDockerSource(t *testing.T) *Source {
+	t.Helper()
 	config := DefaultDockerConfig()
 	config.Host = absentDocker
 	docker, err := DockerSource(config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err := NewPool(docker, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := pool.Refresh(); !errors.Is(err, ErrSourceFailed) {
-		t.Fatalf("refresh: %v", err)
-	}
-	if _, err := pool.Select(); !errors.Is(err, ErrNoUpstream) {
-		t.Fatalf("select: %v", err)
-	}
+	return docker
 }

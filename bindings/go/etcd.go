@@ -60,41 +60,23 @@ func DefaultEtcdConfig(prefix string, endpoints ...string) EtcdConfig {
 // in an endpoint, the prefix or the version key), ErrInvalidUTF8, ErrInvalidWeight,
 // ErrInvalidLimit (a negative duration; MaxRequests or Tier out of range).
 func EtcdSource(config EtcdConfig) (*Source, error) {
-	const op = "etcd source"
-	var cs cStrings
-	defer cs.free()
-	// In C memory: the struct holds C pointers and an integer tag, never Go pointers.
-	c := (*C.lc_etcd_config)(C.calloc(1, C.size_t(unsafe.Sizeof(C.lc_etcd_config{}))))
-	cs = append(cs, unsafe.Pointer(c))
+	cc := cConfig{op: "etcd source", nulStatus: C.LC_ERR_INVALID_ARGUMENT}
+	defer cc.free()
+	c := (*C.lc_etcd_config)(cc.alloc(1, unsafe.Sizeof(C.lc_etcd_config{})))
 	C.lc_etcd_config_default(c)
-	var err error
-	endpoints, err := cs.arrayAs(config.Endpoints, op, C.LC_ERR_INVALID_ARGUMENT)
-	if err != nil {
-		return nil, err
+	c.endpoints, c.endpoints_len = cc.strs(config.Endpoints)
+	c.prefix = cc.str(config.Prefix)
+	c.version_key = cc.optStr(config.VersionKey)
+	c.timeout_ms = cc.millis(config.Timeout)
+	c.resync_ms = cc.millis(config.Resync)
+	if cc.err != nil {
+		return nil, cc.err
 	}
-	c.endpoints = (**C.char)(unsafe.Pointer(endpoints))
-	c.endpoints_len = C.size_t(len(config.Endpoints))
-	if c.prefix, err = cs.addAs(config.Prefix, op, C.LC_ERR_INVALID_ARGUMENT); err != nil {
-		return nil, err
-	}
-	if config.VersionKey != "" {
-		if c.version_key, err = cs.addAs(config.VersionKey, op, C.LC_ERR_INVALID_ARGUMENT); err != nil {
-			return nil, err
-		}
-	}
-	if c.timeout_ms, err = millis(config.Timeout, op); err != nil {
-		return nil, err
-	}
-	if c.resync_ms, err = millis(config.Resync, op); err != nil {
-		return nil, err
-	}
-	c.weight = weightOrDefault(config.Weight)
-	c.max_requests = C.uint32_t(config.MaxRequests)
-	c.tier = C.uint32_t(config.Tier)
-	C.lc_go_set_tag(&c.tag, C.uintptr_t(config.Tag))
+	setShared(&c.weight, &c.max_requests, &c.tier, &c.tag,
+		config.Weight, config.MaxRequests, config.Tier, config.Tag)
 	var out *C.lc_source
 	if st := C.lc_source_etcd_new(c, &out); st != C.LC_OK {
-		return nil, checkDetail(st, op, "endpoints %q, prefix %q", config.Endpoints, config.Prefix)
+		return nil, checkDetail(st, cc.op, "endpoints %q, prefix %q", config.Endpoints, config.Prefix)
 	}
 	return newSource(out), nil
 }

@@ -2,7 +2,6 @@ package leastconn
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 )
@@ -71,47 +70,17 @@ func TestEtcdSourceRefusesBadConfigurations(t *testing.T) {
 // A static list and an etcd source whose cluster refuses: the first refresh logs the etcd
 // failure and skips it; the static host is picked. Alone, the etcd source fails the refresh.
 func TestMultiOfStaticAndAbsentEtcdSkipsEtcd(t *testing.T) {
-	logged := captureLog(t)
 	config := DefaultEtcdConfig("/services/api/", absentEtcd)
 	config.Timeout = 2 * time.Second
 	etcd, err := EtcdSource(config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	multi, err := MultiSource(mustStatic(t, "10.0.0.1:80"), etcd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := NewPool(multi, nil) // the first refresh runs here
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	const want = "ERROR multi: source 1 failed: connecting to etcd at 127.0.0.1:1"
-	if errs := errorLines(logged()); len(errs) != 1 || !strings.HasPrefix(errs[0], want) {
-		t.Fatalf("errors logged %q, want one starting %q", errs, want)
-	}
-	pick, err := pool.Select()
-	if err != nil || pick.Address() != "10.0.0.1:80" {
-		t.Fatalf("select: %v %v", pick, err)
-	}
-	if err := pick.Release(Success); err != nil {
-		t.Fatal(err)
-	}
+	multiSkipsFailingSource(t, etcd, "ERROR multi: source 1 failed: connecting to etcd at 127.0.0.1:1")
 
 	alone, err := EtcdSource(config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	empty, err := NewPool(alone, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer empty.Close()
-	if _, err := empty.Refresh(); !errors.Is(err, ErrSourceFailed) {
-		t.Fatalf("refresh of etcd alone: %v", err)
-	}
-	if _, err := empty.Select(); !errors.Is(err, ErrNoUpstream) {
-		t.Fatalf("select: %v", err)
-	}
+	failsAlone(t, alone)
 }

@@ -12,21 +12,14 @@ import (
 	"time"
 )
 
-func staticPool(t *testing.T, config *Config, addrs ...string) *Pool {
-	t.Helper()
-	ups := make([]Upstream, len(addrs))
-	for i, a := range addrs {
-		ups[i] = Upstream{Address: a, Tag: uintptr(100 + i)}
-	}
-	src, err := StaticSource(ups)
+// staticPool is a pool of a mustStatic source, closed at the end of the test.
+func staticPool(tb testing.TB, config *Config, addrs ...string) *Pool {
+	tb.Helper()
+	pool, err := NewPool(mustStatic(tb, addrs...), config)
 	if err != nil {
-		t.Fatalf("StaticSource: %v", err)
+		tb.Fatalf("NewPool: %v", err)
 	}
-	pool, err := NewPool(src, config)
-	if err != nil {
-		t.Fatalf("NewPool: %v", err)
-	}
-	t.Cleanup(func() { pool.Close() })
+	tb.Cleanup(func() { pool.Close() })
 	return pool
 }
 
@@ -57,6 +50,100 @@ func captureLog(t *testing.T) func() string {
 		defer mu.Unlock()
 		return buf.String()
 	}
+}
+
+// errorLines is the ERROR records of a captureLog log (the watcher threads also log
+// warnings and debug records, as many as their retries, which depend on timing).
+func errorLines(log string) []string {
+	var errs []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "ERROR ") {
+			errs = append(errs, line)
+		}
+	}
+	return errs
+}
+
+// multiSkipsFailingSource makes a pool (closed at the end of the test) of a multi of the
+// static host 10.0.0.1:80 and failing, a source whose refresh fails: the first refresh logs
+// one ERROR record, starting with wantLog, and skips it; the static host is picked.
+func multiSkipsFailingSource(t *testing.T, failing *Source, wantLog string) *Pool {
+	t.Helper()
+	logged := captureLog(t)
+	multi, err := MultiSource(mustStatic(t, "10.0.0.1:80"), failing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := NewPool(multi, nil) // the first refresh runs here
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	if errs := errorLines(logged()); len(errs) != 1 || !strings.HasPrefix(errs[0], wantLog) {
+		t.Fatalf("errors logged %q, want one starting %q", errs, wantLog)
+	}
+	pick, err := pool.Select()
+	if err != nil || pick.Address() != "10.0.0.1:80" {
+		t.Fatalf("select: %v %v", pick, err)
+	}
+	if err := pick.Release(Success); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// failsAlone: a pool of failing alone builds, empty: its refresh fails and nothing is
+// picked. The failures are logged to a captureLog.
+func failsAlone(t *testing.T, failing *Source) {
+	t.Helper()
+	captureLog(t)
+	pool, err := NewPool(failing, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Refresh(); !errors.Is(err, ErrSourceFailed) {
+		t.Fatalf("refresh of the source alone: %v", err)
+	}
+	if _, err := pool.Select(); !errors.Is(err, ErrNoUpstream) {
+		t.Fatalf("select: %v", err)
+	}
+}
+
+// failingSource is a callback source whose every fetch fails with msg.
+func failingSource(t *testing.T, msg string) *Source {
+	t.Helper()
+	src, err := CallbackSource(func() ([]Upstream, error) { return nil, errors.New(msg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// failingPool is a pool (closed at the end of the test) of a failingSource: its first
+// refresh, in NewPool, fails and logs msg, and leaves it empty.
+func failingPool(t *testing.T, msg string) *Pool {
+	t.Helper()
+	pool, err := NewPool(failingSource(t, msg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	return pool
+}
+
+// listed is the addresses of the pool's current list, in order, separated by spaces.
+func listed(t *testing.T, pool *Pool) string {
+	t.Helper()
+	stats, err := pool.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := make([]string, len(stats))
+	for i, s := range stats {
+		addrs[i] = s.Address
+	}
+	return strings.Join(addrs, " ")
 }
 
 func TestVersionMatchesTheHeader(t *testing.T) {
@@ -180,20 +267,27 @@ func TestBadInputGivesErrorsNotCrashes(t *testing.T) {
 	if _, err := pool.StartRefresher(0); !errors.Is(err, ErrInvalidLimit) {
 		t.Errorf("refresher interval 0: %v", err)
 	}
+	if _, err := pool.StartRefresher(-time.Second); !errors.Is(err, ErrInvalidLimit) {
+		t.Errorf("negative refresher interval: %v", err)
+	}
+	if err := pool.SetDown("a\x00b", true); !errors.Is(err, ErrInvalidAddress) {
+		t.Errorf("SetDown with a NUL: %v", err)
+	}
 	if _, err := CallbackSource(nil); !errors.Is(err, ErrNullPointer) {
 		t.Errorf("nil callback: %v", err)
 	}
 }
 
-func mustStatic(t *testing.T, addrs ...string) *Source {
-	t.Helper()
+// mustStatic is a static source of addrs, each with weight 1 and tag 100 + its index.
+func mustStatic(tb testing.TB, addrs ...string) *Source {
+	tb.Helper()
 	ups := make([]Upstream, len(addrs))
 	for i, a := range addrs {
-		ups[i] = Upstream{Address: a}
+		ups[i] = Upstream{Address: a, Tag: uintptr(100 + i)}
 	}
 	src, err := StaticSource(ups)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("StaticSource: %v", err)
 	}
 	return src
 }
@@ -442,11 +536,7 @@ func TestMultiAndGraceSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken, err := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("always broken") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	multi, err := MultiSource(mustStatic(t, "127.0.0.1:1", "127.0.0.1:2"), broken, grace)
+	multi, err := MultiSource(mustStatic(t, "127.0.0.1:1", "127.0.0.1:2"), failingSource(t, "always broken"), grace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,12 +548,7 @@ func TestMultiAndGraceSources(t *testing.T) {
 	if _, err := pool.Refresh(); err != nil { // the grace source now serves its last good list
 		t.Fatal(err)
 	}
-	stats, _ := pool.Stats()
-	var addrs []string
-	for _, s := range stats {
-		addrs = append(addrs, s.Address)
-	}
-	if got := strings.Join(addrs, " "); got != "127.0.0.1:1 127.0.0.1:2 127.0.0.1:3" {
+	if got := listed(t, pool); got != "127.0.0.1:1 127.0.0.1:2 127.0.0.1:3" {
 		t.Fatalf("merged list %q", got)
 	}
 	if out := logged(); !strings.Contains(out, "always broken") || !strings.Contains(out, "WARN") {
@@ -522,12 +607,7 @@ func TestSetDownAndLoggerAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer SetLogHook(nil, LogOff)
-	broken, _ := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("no registry") })
-	pool, err := NewPool(broken, nil) // the first refresh fails: logged, pool empty
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	failingPool(t, "no registry") // the first refresh fails: logged, pool empty
 	if got := buf.String(); !strings.HasPrefix(got, "leastconn ERROR: ") || !strings.Contains(got, "no registry") {
 		t.Fatalf("logger output %q", got)
 	}
@@ -551,12 +631,7 @@ func TestPanickingLogHookIsContained(t *testing.T) {
 	if err := SetLogHook(func(LogLevel, string) {}, LogTrace+1); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("unknown level: %v", err)
 	}
-	broken, _ := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("logged to a panicking hook") })
-	pool, err := NewPool(broken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := failingPool(t, "logged to a panicking hook")
 	if _, err := pool.Refresh(); !errors.Is(err, ErrSourceFailed) {
 		t.Fatalf("refresh: %v", err)
 	}
@@ -637,12 +712,7 @@ func TestSetLogHookFromInsideALogHookIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer SetLogHook(nil, LogOff)
-	broken, _ := CallbackSource(func() ([]Upstream, error) { return nil, errors.New("logged") })
-	pool, err := NewPool(broken, nil) // the failing first refresh logs
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	failingPool(t, "logged") // the failing first refresh logs
 	if err := <-errs; !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("SetLogHook inside a LogHook: %v", err)
 	}

@@ -129,3 +129,31 @@ func TestThreadWarmupOnAPinnedGoroutine(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// A Select and its Release allocate the Pick and its copy of the address, nothing more
+// (cgo's pointer check of the lc_pool or lc_picker argument once boxed it: a third).
+func TestSelectAllocatesOnlyThePickAndItsAddress(t *testing.T) {
+	pool := staticPool(t, nil, "127.0.0.1:1")
+	picker, err := pool.NewPicker(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer picker.Close()
+	for _, c := range []struct {
+		name   string
+		selekt func(...HostID) (*Pick, error)
+	}{{"pool", pool.Select}, {"picker", picker.Select}} {
+		allocs := testing.AllocsPerRun(100, func() {
+			pick, err := c.selekt()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pick.Release(Success); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 2 {
+			t.Errorf("%s: %v allocations per select and release, want 2", c.name, allocs)
+		}
+	}
+}

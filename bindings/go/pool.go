@@ -154,10 +154,15 @@ func (p *Pool) Select(excluded ...HostID) (*Pick, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	sel := C.lc_go_select(p.ptr, exclusions(excluded), C.size_t(len(excluded)))
+	sel := C.lc_go_select(handle(unsafe.Pointer(p.ptr)), exclusions(excluded), C.size_t(len(excluded)))
 	p.leave()
 	return newPick(sel)
 }
+
+// handle passes a library object (a pool, a picker: C memory) to the select helpers as an
+// integer. As a pointer to an incomplete C type, cgo could not tell it holds no Go pointer
+// and would box it into an interface for its check: an allocation on every select.
+func handle(ptr unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(ptr)) }
 
 // exclusions passes the IDs to C in place: HostID is a uint64, and C reads the array only
 // during the call.
@@ -348,7 +353,11 @@ func (pk *Picker) Select(excluded ...HostID) (*Pick, error) {
 	if pk == nil || pk.ptr == nil {
 		return nil, ErrClosed
 	}
-	return newPick(C.lc_go_picker_select(pk.ptr, exclusions(excluded), C.size_t(len(excluded))))
+	sel := C.lc_go_picker_select(handle(unsafe.Pointer(pk.ptr)), exclusions(excluded), C.size_t(len(excluded)))
+	// Until the select returns: a Picker no longer used after it could otherwise be
+	// collected during the call, and its finalizer free the lc_picker under it.
+	runtime.KeepAlive(pk)
+	return newPick(sel)
 }
 
 // Close frees the picker; its picks stay valid. Closing twice does nothing.

@@ -89,30 +89,105 @@ func weightOrDefault(w uint32) C.uint32_t {
 	return C.uint32_t(w)
 }
 
+// cConfig fills a source's configuration struct or static list in C memory (they hold C
+// pointers and integer tags, never Go pointers, so they may be handed to C). It keeps what
+// it allocates until free, and the first error met (a NUL byte in a string, a negative
+// duration), after which its methods do nothing and return nil or 0.
+type cConfig struct {
+	op string
+	// The status of a NUL byte in a string: what the source's other bad strings get.
+	nulStatus C.lc_status
+	ptrs      []unsafe.Pointer
+	err       error
+}
+
+// alloc returns n zeroed elements of size bytes.
+func (cc *cConfig) alloc(n int, size uintptr) unsafe.Pointer {
+	p := C.calloc(C.size_t(n), C.size_t(size))
+	cc.ptrs = append(cc.ptrs, p)
+	return p
+}
+
+// str copies s, refusing an embedded NUL.
+func (cc *cConfig) str(s string) *C.char {
+	if cc.err != nil {
+		return nil
+	}
+	p, err := cStringAs(s, cc.op, cc.nulStatus)
+	if err != nil {
+		cc.err = err
+		return nil
+	}
+	cc.ptrs = append(cc.ptrs, unsafe.Pointer(p))
+	return p
+}
+
+// optStr is str, or NULL (the library's default) for "".
+func (cc *cConfig) optStr(s string) *C.char {
+	if s == "" {
+		return nil
+	}
+	return cc.str(s)
+}
+
+// strs copies strs into a C array of C strings, returned with its length (NULL for none).
+func (cc *cConfig) strs(strs []string) (**C.char, C.size_t) {
+	if len(strs) == 0 {
+		return nil, 0
+	}
+	slots := unsafe.Slice((**C.char)(cc.alloc(len(strs), unsafe.Sizeof((*C.char)(nil)))), len(strs))
+	for i, s := range strs {
+		slots[i] = cc.str(s)
+	}
+	return &slots[0], C.size_t(len(strs))
+}
+
+// millis is the package's millis with cc's op, keeping its error.
+func (cc *cConfig) millis(d time.Duration) C.uint64_t {
+	if cc.err != nil {
+		return 0
+	}
+	ms, err := millis(d, cc.op)
+	cc.err = err
+	return ms
+}
+
+func (cc *cConfig) free() {
+	for _, p := range cc.ptrs {
+		C.free(p)
+	}
+}
+
+// setShared sets the fields of an lc_upstream, or those that a source's configuration gives
+// every upstream it yields (weight 0 means 1, as in Upstream).
+func setShared(weight, maxRequests, tier *C.uint32_t, tag *unsafe.Pointer, w, m, t uint32, tg uintptr) {
+	*weight = weightOrDefault(w)
+	*maxRequests = C.uint32_t(m)
+	*tier = C.uint32_t(t)
+	C.lc_go_set_tag(tag, C.uintptr_t(tg))
+}
+
 // StaticSource returns a source that always yields the same list (nginx `server` lines,
 // Caddy `to`). Every entry is validated now: the first invalid one fails the call
 // (ErrInvalidAddress, ErrInvalidWeight, ErrInvalidLimit, ErrInvalidUTF8).
 func StaticSource(upstreams []Upstream) (*Source, error) {
-	n := len(upstreams)
+	cc := cConfig{op: "static source", nulStatus: C.LC_ERR_INVALID_ADDRESS}
+	defer cc.free()
 	var array *C.lc_upstream
-	if n > 0 {
-		// C memory: the entries carry C pointers and integer tags, never Go pointers.
-		array = (*C.lc_upstream)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.lc_upstream{}))))
-		defer C.free(unsafe.Pointer(array))
+	if len(upstreams) > 0 {
+		array = (*C.lc_upstream)(cc.alloc(len(upstreams), unsafe.Sizeof(C.lc_upstream{})))
 	}
+	slots := unsafe.Slice(array, len(upstreams))
 	for i, u := range upstreams {
-		addr, err := cString(u.Address, "static source")
-		if err != nil {
-			return nil, err
+		if slots[i].address = cc.str(u.Address); cc.err != nil {
+			return nil, cc.err
 		}
-		defer C.free(unsafe.Pointer(addr))
-		C.lc_go_upstream_set(array, C.size_t(i), addr, weightOrDefault(u.Weight),
-			C.uint32_t(u.MaxRequests), C.uint32_t(u.Tier), C.uintptr_t(u.Tag))
+		setShared(&slots[i].weight, &slots[i].max_requests, &slots[i].tier, &slots[i].tag,
+			u.Weight, u.MaxRequests, u.Tier, u.Tag)
 	}
 	var out *C.lc_source
-	st := C.lc_source_static_new(array, C.size_t(n), &out)
-	if st != C.LC_OK {
-		return nil, &Error{Status: Status(st), Op: "static source"}
+	if st := C.lc_source_static_new(array, C.size_t(len(upstreams)), &out); st != C.LC_OK {
+		return nil, &Error{Status: Status(st), Op: cc.op}
 	}
 	return newSource(out), nil
 }

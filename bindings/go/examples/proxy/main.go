@@ -153,23 +153,33 @@ func main() {
 		}
 		return
 	}
-	var ups []leastconn.Upstream
+	var addrs []string
 	for _, a := range strings.Split(*upstreams, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			ups = append(ups, leastconn.Upstream{Address: a})
+			addrs = append(addrs, a)
 		}
 	}
-	src, err := leastconn.StaticSource(ups)
-	if err != nil {
-		log.Fatal(err)
-	}
-	pool, err := leastconn.NewPool(src, nil)
+	pool, err := staticPool(addrs, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	log.Printf("proxy on %s to %d upstreams (leastconn %s)", *listen, len(ups), leastconn.Version())
+	log.Printf("proxy on %s to %d upstreams (leastconn %s)", *listen, len(addrs), leastconn.Version())
 	log.Fatal(http.ListenAndServe(*listen, NewProxy(pool, nil)))
+}
+
+// staticPool is a pool of a static list of addrs (weight 1 each); config nil is the
+// default.
+func staticPool(addrs []string, config *leastconn.Config) (*leastconn.Pool, error) {
+	ups := make([]leastconn.Upstream, len(addrs))
+	for i, a := range addrs {
+		ups[i] = leastconn.Upstream{Address: a}
+	}
+	src, err := leastconn.StaticSource(ups)
+	if err != nil {
+		return nil, err
+	}
+	return leastconn.NewPool(src, config)
 }
 
 // runDemo starts two fast backends, one slow one (50 ms per response body) and one address
@@ -202,15 +212,7 @@ func runDemo(n int, w io.Writer) error {
 	names[refused] = "refusing"
 	addrs = append(addrs, refused)
 
-	ups := make([]leastconn.Upstream, len(addrs))
-	for i, a := range addrs {
-		ups[i] = leastconn.Upstream{Address: a}
-	}
-	src, err := leastconn.StaticSource(ups)
-	if err != nil {
-		return err
-	}
-	pool, err := leastconn.NewPool(src, nil)
+	pool, err := staticPool(addrs, nil)
 	if err != nil {
 		return err
 	}

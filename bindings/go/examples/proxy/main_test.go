@@ -45,15 +45,7 @@ func newHarness(t *testing.T, config *leastconn.Config, addrs ...string) *harnes
 
 func newHarnessWith(t *testing.T, config *leastconn.Config, serial bool, addrs ...string) *harness {
 	t.Helper()
-	ups := make([]leastconn.Upstream, len(addrs))
-	for i, a := range addrs {
-		ups[i] = leastconn.Upstream{Address: a}
-	}
-	src, err := leastconn.StaticSource(ups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := leastconn.NewPool(src, config)
+	pool, err := staticPool(addrs, config)
 	if err != nil {
 		t.Fatal(err)
 	}
