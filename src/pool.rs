@@ -375,21 +375,19 @@ impl Shared {
     }
 
     fn refresh(&self, ctx: &Context<'_>) -> Result<RefreshReport, Error> {
+        // A refresh nested in a refresh (a source or log callback) holds that refresh's lock:
+        // waiting for ours would deadlock on itself if it is the same pool, and could close a
+        // cycle if it is another (two pools whose sources refresh each other from two threads).
+        // So it never waits.
         #[cfg(not(loom))]
-        if reentry::held_by_this_thread(self) {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "refresh called from a source or log callback of a refresh of the same pool",
-            ));
-        }
-        // A refresh nested in another pool's refresh (its source or log callback) holds that
-        // pool's refresh lock: waiting for ours could close a cycle (two pools whose sources
-        // refresh each other from two threads), so it never waits.
-        #[cfg(not(loom))]
-        if reentry::holds_any() {
+        if reentry::inside_a_refresh() {
             return match self.refresh_lock.try_lock() {
                 Ok(state) => self.refresh_locked(state, ctx),
                 Err(std::sync::TryLockError::Poisoned(p)) => self.refresh_locked(p.into_inner(), ctx),
+                Err(std::sync::TryLockError::WouldBlock) if reentry::held_by_this_thread(self) => Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "refresh called from a source or log callback of a refresh of the same pool",
+                )),
                 Err(std::sync::TryLockError::WouldBlock) => Err(Error::new(
                     ErrorKind::InvalidArgument,
                     "refresh called from a callback of another pool's refresh while this pool's refresh runs on \
@@ -479,7 +477,7 @@ mod reentry {
     }
 
     /// Does this thread hold any pool's refresh lock (is it inside a refresh)?
-    pub(super) fn holds_any() -> bool {
+    pub(super) fn inside_a_refresh() -> bool {
         HELD.with(|h| !h.borrow().is_empty())
     }
 

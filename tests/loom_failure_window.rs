@@ -87,7 +87,8 @@ fn concurrent_failures_must_not_each_miss_the_other() {
 /// slot after the main thread's failures at 1 s and 8 s and overwrote the 8 s timestamp with
 /// its older 0 s, so the ring held {0 s, 12 s} at the end and the host stayed available with
 /// two failures inside the window. Now the ticket comes before the clock read and a slot only
-/// moves forward in time (`fetch_max`); either change alone still fails this model.
+/// moves forward in time (a CAS that never writes an older value); either change alone still
+/// fails this model.
 #[test]
 fn delayed_failure_never_overwrites_a_newer_one_in_the_ring() {
     loom_support::check("delayed_failure_never_overwrites_a_newer_one_in_the_ring", || {

@@ -38,8 +38,10 @@ use crate::reservation::{Outcome, Reservation};
 ///   is the original again, and releasing it releases the host a second time. If the host
 ///   has nothing in flight then, the release is refused with `LC_ERR_NOT_IN_FLIGHT` and
 ///   logged; if another request holds the host, that request's count is taken instead (its
-///   own release later gets `LC_ERR_NOT_IN_FLIGHT`), and if the host was removed meanwhile
-///   it may already be freed (undefined behaviour). Never copy a pick back.
+///   own release later gets `LC_ERR_NOT_IN_FLIGHT`); if it races a select that fails on the
+///   host (full or down), the release may succeed and leave the host unpickable for good
+///   (CONCURRENCY.md, "refused releases"); and if the host was removed meanwhile it may
+///   already be freed (undefined behaviour). Never copy a pick back.
 /// * a late duplicate release after reuse: once `lc_pick_release()` returned `LC_OK`, a
 ///   select into the same struct stores a new reservation, and any release of that struct
 ///   (including a second, stale call meant for the old one) ends the new reservation. The

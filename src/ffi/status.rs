@@ -55,9 +55,9 @@ pub const LC_ERR_NOT_IN_FLIGHT: lc_status = 15;
 /// JSON path.
 pub const LC_ERR_INVALID_CONFIG: lc_status = 16;
 
-/// Every error kind with its status code, in code order (codes may have gaps: numbers are
-/// allocated across branches before they land). The compiler checks that each code is the
-/// kind's `code()`, so the header's numbers cannot drift from the Rust ones.
+/// Every error kind with its status code, in code order. The compiler checks that each code
+/// is the kind's `code()` and that the codes run 1, 2, 3 ... without a gap, so the header's
+/// numbers cannot drift from the Rust ones and a code's entry is `KINDS[code - 1]`.
 const KINDS: [(lc_status, ErrorKind); 16] = [
     (LC_ERR_NULL_POINTER, ErrorKind::NullPointer),
     (LC_ERR_INVALID_UTF8, ErrorKind::InvalidUtf8),
@@ -80,7 +80,7 @@ const KINDS: [(lc_status, ErrorKind); 16] = [
 const _: () = {
     let mut i = 0;
     while i < KINDS.len() {
-        assert!(KINDS[i].0 == KINDS[i].1.code() && (i == 0 || KINDS[i].0 > KINDS[i - 1].0));
+        assert!(KINDS[i].0 == KINDS[i].1.code() && KINDS[i].0 as usize == i + 1);
         i += 1;
     }
 };
@@ -94,7 +94,7 @@ pub(crate) fn status_of(error: &Error) -> lc_status {
 pub(crate) fn describe(status: lc_status) -> &'static str {
     match status {
         LC_OK => "ok",
-        code => KINDS.iter().find(|(c, _)| *c == code).map_or("unknown status", |(_, k)| k.as_str()),
+        code => KINDS.get((code as usize).wrapping_sub(1)).map_or("unknown status", |(_, k)| k.as_str()),
     }
 }
 
@@ -117,8 +117,8 @@ pub extern "C" fn lc_status_str(status: lc_status) -> *const c_char {
         const UNKNOWN: &CStr = c"unknown status";
         match status {
             LC_OK => OK.as_ptr(),
-            code => match KINDS.iter().position(|(c, _)| *c == code) {
-                Some(i) => descriptions()[i].as_ptr(),
+            code => match descriptions().get((code as usize).wrapping_sub(1)) {
+                Some(s) => s.as_ptr(),
                 None => UNKNOWN.as_ptr(),
             },
         }
@@ -154,7 +154,7 @@ mod tests {
         for (status, kind) in KINDS {
             assert_eq!(text(status), kind.as_str());
         }
-        assert_eq!(text(17), "unknown status");
+        assert_eq!(text(KINDS.len() as lc_status + 1), "unknown status");
         assert_eq!(text(u32::MAX), "unknown status");
     }
 

@@ -32,25 +32,13 @@ pub(super) fn propose<R: Random>(
     now: &mut Now,
     rng: &mut R,
 ) -> Option<usize> {
-    let (a, b) = draw_pair(tier, cum_weight, uniform, ex, now, rng)?;
-    Some(b.map_or(a, |b| better(tier, a, b)))
-}
-
-/// The drawn pair: the first entry, and the second if another one is admissible.
-fn draw_pair<R: Random>(
-    tier: &[Entry],
-    cum_weight: &[u64],
-    uniform: bool,
-    ex: &Excluded<'_>,
-    now: &mut Now,
-    rng: &mut R,
-) -> Option<(usize, Option<usize>)> {
     let mut draws = Draws { tier, cum_weight, uniform, ex, total: None };
     if tier.len() == 1 {
-        return draws.ok(0, now).then_some((0, None));
+        return draws.ok(0, now).then_some(0);
     }
     let a = draws.one(None, now, rng)?;
-    Some((a, draws.one(Some(a), now, rng)))
+    // The second entry, if another one is admissible.
+    Some(draws.one(Some(a), now, rng).map_or(a, |b| better(tier, a, b)))
 }
 
 struct Draws<'t, 'e, 'u> {
