@@ -469,19 +469,13 @@ impl Drop for HostRef {
     }
 }
 
-/// The address of the hosts the unit tests release without a reservation. Those releases log
-/// an error, and the C ABI's log test (which captures the process-wide log while these run
-/// in parallel) leaves out the records that name it.
-#[cfg(all(test, not(loom)))]
-pub(crate) const REFUSED_RELEASE_TEST_ADDRESS: &str = "192.0.2.15:80";
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
     fn host(max_fails: u32) -> HostRef {
         let health = std::sync::Arc::new(Health { max_fails, fail_ns: 10_000_000_000, clock: Clock::System });
-        HostRef::new(REFUSED_RELEASE_TEST_ADDRESS, &health)
+        HostRef::new("192.0.2.15:80", &health)
     }
 
     /// A release with nothing in flight (a copied pick released twice) used to borrow from

@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn second_release_of_one_reservation_is_refused_and_changes_no_counter() {
-        let address = crate::host::REFUSED_RELEASE_TEST_ADDRESS;
+        let address = "192.0.2.15:80";
         let pool = Pool::builder(Static::from_addresses([address])).build().unwrap();
         for outcome in [Outcome::Success, Outcome::Failure] {
             let (first, second) = twice(pool.select().unwrap());
