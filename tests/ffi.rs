@@ -184,7 +184,7 @@ fn cpp_raii_shared() {
 /// two `a` sources and an `srv` source whose server is down.
 fn c_dns(link: Link) {
     let out = build_and_run("test_dns", Lang::C, "ffi-tests/c/test_dns.c", link);
-    assert_eq!(checks_passed(&out), 113, "{out}");
+    assert_eq!(checks_passed(&out), 116, "{out}");
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn c_docker_shared() {
 /// whose etcd source is down, and the etcd constructor (defaults, every error path).
 fn c_json(link: Link) {
     let out = build_and_run("test_json", Lang::C, "ffi-tests/c/test_json.c", link);
-    assert_eq!(checks_passed(&out), 80, "{out}");
+    assert_eq!(checks_passed(&out), 83, "{out}");
 }
 
 #[test]
