@@ -195,7 +195,7 @@ fn c_docker(link: Link) {
 /// whose etcd source is down, and the etcd constructor (defaults, every error path).
 fn c_json(link: Link) {
     let out = build_and_run("test_json", Lang::C, "ffi-tests/c/test_json.c", link);
-    assert_eq!(checks_passed(&out), 83, "{out}");
+    assert_eq!(checks_passed(&out), 85, "{out}");
 }
 
 /// The README example tries a primary, retries on the other one, then lands on the backup.

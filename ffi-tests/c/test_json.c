@@ -76,6 +76,9 @@ static void sources_from_json(void) {
     CHECK(strcmp(error, "source: unknown source \"consul\" (known: multi, static, a, srv, docker, etcd)") == 0);
     CHECK_STATUS(lc_source_new_json(NULL, &source, NULL, 0), LC_ERR_NULL_POINTER);
     CHECK_STATUS(lc_source_new_json("{}", NULL, NULL, 0), LC_ERR_NULL_POINTER);
+    source = (lc_source *)&errors_logged;
+    CHECK_STATUS(lc_source_new_json("\xff", &source, error, sizeof error), LC_ERR_INVALID_UTF8);
+    CHECK(source == NULL);
 
     CHECK_OK(lc_source_multi_new(&multi));
     CHECK_OK(lc_source_new_json("{\"source\":\"a\",\"name\":\"192.0.2.7\",\"port\":\"8080\",\"max_requests\":3}",
