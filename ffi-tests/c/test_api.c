@@ -930,6 +930,61 @@ static void test_callback_source_may_free_its_refreshing_pool(void) {
     CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
 }
 
+/* A callback source that refreshes a pool (its own, or another) from inside its fetch. */
+struct refreshing {
+    lc_pool *target; /* refreshed by the next fetch, when not NULL */
+    lc_status inner; /* what that refresh returned */
+    unsigned calls;
+};
+
+static lc_status refreshing_fetch(void *userdata, lc_upstream_list *list) {
+    struct refreshing *r = (struct refreshing *)userdata;
+    lc_upstream u = upstream("10.0.0.1:80");
+    lc_pool *target = r->target;
+    r->calls++;
+    if (target != NULL) {
+        r->target = NULL; /* once: the refresh below may fetch from this source again */
+        r->inner = lc_pool_refresh(target, NULL);
+    }
+    CHECK_OK(lc_upstream_list_push(list, &u));
+    return LC_OK;
+}
+
+static lc_pool *refreshing_pool(struct refreshing *r) {
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+    memset(r, 0, sizeof *r);
+    CHECK_OK(lc_source_callback_new(refreshing_fetch, r, NULL, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool)); /* the first refresh: no target yet */
+    CHECK(r->calls == 1);
+    return pool;
+}
+
+/* A refresh from a source of a refresh of the same pool is refused, not a self-deadlock;
+ * another pool, idle, refreshes; two pools whose sources refresh each other do not deadlock. */
+static void test_refresh_from_a_source_never_waits(void) {
+    struct refreshing a, b;
+    lc_pool *pool_a = refreshing_pool(&a);
+    lc_pool *pool_b = refreshing_pool(&b);
+    lc_refresh_report report;
+
+    a.target = pool_a;
+    a.inner = LC_OK;
+    CHECK_OK(lc_pool_refresh(pool_a, &report));
+    CHECK_STATUS(a.inner, LC_ERR_INVALID_ARGUMENT);
+    CHECK(a.calls == 2 && report.generation == 2); /* the outer refresh still published */
+
+    /* a's fetch refreshes b, whose fetch refreshes a, whose refresh is running. */
+    a.target = pool_b;
+    b.target = pool_a;
+    CHECK_OK(lc_pool_refresh(pool_a, &report));
+    CHECK_OK(a.inner);
+    CHECK_STATUS(b.inner, LC_ERR_INVALID_ARGUMENT);
+    CHECK(a.calls == 3 && b.calls == 2 && report.generation == 3);
+    lc_pool_free(pool_a);
+    lc_pool_free(pool_b);
+}
+
 static void test_log_callback(void) {
     struct dynamic d;
     lc_pool *pool = NULL;
@@ -976,6 +1031,7 @@ int main(void) {
     test_refresher();
     test_log_callback_may_free_the_refreshing_pool();
     test_callback_source_may_free_its_refreshing_pool();
+    test_refresh_from_a_source_never_waits();
     CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
     printf("%lu checks passed\n", checks_passed);
     return 0;
