@@ -985,6 +985,75 @@ static void test_refresh_from_a_source_never_waits(void) {
     lc_pool_free(pool_b);
 }
 
+/* A callback source whose fetch, while the gate is closed, waits until it opens. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int closed;
+    int waiting; /* a fetch is waiting at the gate */
+};
+
+static lc_status gated_fetch(void *userdata, lc_upstream_list *list) {
+    struct gate *g = (struct gate *)userdata;
+    lc_upstream u = upstream("10.0.0.2:80");
+    pthread_mutex_lock(&g->lock);
+    g->waiting = 1;
+    pthread_cond_broadcast(&g->changed);
+    while (g->closed) {
+        pthread_cond_wait(&g->changed, &g->lock);
+    }
+    g->waiting = 0;
+    pthread_mutex_unlock(&g->lock);
+    CHECK_OK(lc_upstream_list_push(list, &u));
+    return LC_OK;
+}
+
+static void *refresh_on_a_thread(void *pool) {
+    CHECK_OK(lc_pool_refresh((const lc_pool *)pool, NULL));
+    return NULL;
+}
+
+/* While b's refresh runs on another thread, a source of a's refresh that refreshes b is
+ * refused at once: waiting could deadlock (lc_pool_refresh). */
+static void test_refresh_from_a_source_of_a_pool_running_elsewhere_is_refused(void) {
+    struct gate g;
+    struct refreshing a;
+    lc_source *source = NULL;
+    lc_pool *pool_a, *pool_b = NULL;
+    pthread_t t;
+
+    memset(&g, 0, sizeof g);
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.changed, NULL);
+    CHECK_OK(lc_source_callback_new(gated_fetch, &g, NULL, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool_b)); /* the gate is open */
+    pool_a = refreshing_pool(&a);
+
+    g.closed = 1;
+    CHECK(pthread_create(&t, NULL, refresh_on_a_thread, pool_b) == 0);
+    pthread_mutex_lock(&g.lock);
+    while (!g.waiting) {
+        pthread_cond_wait(&g.changed, &g.lock);
+    }
+    pthread_mutex_unlock(&g.lock);
+
+    a.target = pool_b;
+    a.inner = LC_OK;
+    CHECK_OK(lc_pool_refresh(pool_a, NULL));
+    CHECK_STATUS(a.inner, LC_ERR_INVALID_ARGUMENT);
+    CHECK(a.calls == 2);
+
+    pthread_mutex_lock(&g.lock);
+    g.closed = 0;
+    pthread_cond_broadcast(&g.changed);
+    pthread_mutex_unlock(&g.lock);
+    CHECK(pthread_join(t, NULL) == 0);
+    lc_pool_free(pool_a);
+    lc_pool_free(pool_b);
+    pthread_cond_destroy(&g.changed);
+    pthread_mutex_destroy(&g.lock);
+}
+
 static void test_log_callback(void) {
     struct dynamic d;
     lc_pool *pool = NULL;
@@ -1032,6 +1101,7 @@ int main(void) {
     test_log_callback_may_free_the_refreshing_pool();
     test_callback_source_may_free_its_refreshing_pool();
     test_refresh_from_a_source_never_waits();
+    test_refresh_from_a_source_of_a_pool_running_elsewhere_is_refused();
     CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
     printf("%lu checks passed\n", checks_passed);
     return 0;
