@@ -120,6 +120,35 @@ fn checks_passed(output: &str) -> u64 {
     n.parse().unwrap()
 }
 
+/// Each program runs twice, linked with `libleastconn.a` and with `libleastconn.so`: a line
+/// `a_static, a_shared => check;` declares the `#[test]`s `a_static` and `a_shared`, which run
+/// `check(Link::Static)` and `check(Link::Shared)`.
+macro_rules! static_and_shared {
+    ($($static:ident, $shared:ident => $check:ident;)*) => {$(
+        #[test]
+        fn $static() {
+            $check(Link::Static);
+        }
+
+        #[test]
+        fn $shared() {
+            $check(Link::Shared);
+        }
+    )*};
+}
+
+static_and_shared! {
+    c_api_static, c_api_shared => c_api;
+    c_threads_static, c_threads_shared => c_threads;
+    c_alloc_free_selects_static, c_alloc_free_selects_shared => c_alloc_free_selects;
+    cpp_raii_static, cpp_raii_shared => cpp_raii;
+    c_dns_static, c_dns_shared => c_dns;
+    c_docker_static, c_docker_shared => c_docker;
+    c_json_static, c_json_shared => c_json;
+    readme_example_static, readme_example_shared => readme_example;
+    readme_sources_static, readme_sources_shared => readme_sources;
+}
+
 fn c_api(link: Link) {
     let out = build_and_run("test_api", Lang::C, "ffi-tests/c/test_api.c", link);
     // The library's lc_version() equals the header's LC_VERSION_* (checked in C) and Cargo's.
@@ -127,25 +156,9 @@ fn c_api(link: Link) {
     assert!(checks_passed(&out) >= 500, "{out}");
 }
 
-#[test]
-fn c_api_static() {
-    c_api(Link::Static);
-}
-
-#[test]
-fn c_api_shared() {
-    c_api(Link::Shared);
-}
-
-#[test]
-fn c_threads_static() {
-    let out = build_and_run("test_threads", Lang::C, "ffi-tests/c/test_threads.c", Link::Static);
-    assert!(checks_passed(&out) >= 4 * 20_000, "{out}");
-}
-
-#[test]
-fn c_threads_shared() {
-    let out = build_and_run("test_threads", Lang::C, "ffi-tests/c/test_threads.c", Link::Shared);
+/// Threads pick, release and refresh at once, then race to release the same pick.
+fn c_threads(link: Link) {
+    let out = build_and_run("test_threads", Lang::C, "ffi-tests/c/test_threads.c", link);
     assert!(checks_passed(&out) >= 4 * 20_000, "{out}");
 }
 
@@ -158,25 +171,9 @@ fn c_alloc_free_selects(link: Link) {
     assert!(checks_passed(&out) >= 6000, "{out}");
 }
 
-#[test]
-fn c_alloc_free_selects_static() {
-    c_alloc_free_selects(Link::Static);
-}
-
-#[test]
-fn c_alloc_free_selects_shared() {
-    c_alloc_free_selects(Link::Shared);
-}
-
-#[test]
-fn cpp_raii_static() {
-    let out = build_and_run("test_raii", Lang::Cxx, "ffi-tests/cpp/test_raii.cpp", Link::Static);
-    assert!(checks_passed(&out) >= 20_000, "{out}");
-}
-
-#[test]
-fn cpp_raii_shared() {
-    let out = build_and_run("test_raii", Lang::Cxx, "ffi-tests/cpp/test_raii.cpp", Link::Shared);
+/// `leastconn.hpp` from C++17: RAII handles, exceptions, a callable source, pickers.
+fn cpp_raii(link: Link) {
+    let out = build_and_run("test_raii", Lang::Cxx, "ffi-tests/cpp/test_raii.cpp", link);
     assert!(checks_passed(&out) >= 20_000, "{out}");
 }
 
@@ -184,17 +181,7 @@ fn cpp_raii_shared() {
 /// two `a` sources and an `srv` source whose server is down.
 fn c_dns(link: Link) {
     let out = build_and_run("test_dns", Lang::C, "ffi-tests/c/test_dns.c", link);
-    assert_eq!(checks_passed(&out), 113, "{out}");
-}
-
-#[test]
-fn c_dns_static() {
-    c_dns(Link::Static);
-}
-
-#[test]
-fn c_dns_shared() {
-    c_dns(Link::Shared);
+    assert_eq!(checks_passed(&out), 116, "{out}");
 }
 
 /// The docker source's constructor (defaults, every error path, `DOCKER_HOST`) and a multi
@@ -204,31 +191,11 @@ fn c_docker(link: Link) {
     assert_eq!(checks_passed(&out), 72, "{out}");
 }
 
-#[test]
-fn c_docker_static() {
-    c_docker(Link::Static);
-}
-
-#[test]
-fn c_docker_shared() {
-    c_docker(Link::Shared);
-}
-
 /// The JSON constructors (handler and source, every error path), a multi of JSON sources
 /// whose etcd source is down, and the etcd constructor (defaults, every error path).
 fn c_json(link: Link) {
     let out = build_and_run("test_json", Lang::C, "ffi-tests/c/test_json.c", link);
-    assert_eq!(checks_passed(&out), 80, "{out}");
-}
-
-#[test]
-fn c_json_static() {
-    c_json(Link::Static);
-}
-
-#[test]
-fn c_json_shared() {
-    c_json(Link::Shared);
+    assert_eq!(checks_passed(&out), 85, "{out}");
 }
 
 /// The README example tries a primary, retries on the other one, then lands on the backup.
@@ -242,14 +209,8 @@ fn check_readme_example_output(out: &str) {
     assert_eq!(lines[2], "then 10.0.0.9:8080");
 }
 
-#[test]
-fn readme_example_static() {
-    check_readme_example_output(&build_and_run("readme", Lang::C, "ffi-tests/c/readme_example.c", Link::Static));
-}
-
-#[test]
-fn readme_example_shared() {
-    check_readme_example_output(&build_and_run("readme", Lang::C, "ffi-tests/c/readme_example.c", Link::Shared));
+fn readme_example(link: Link) {
+    check_readme_example_output(&build_and_run("readme", Lang::C, "ffi-tests/c/readme_example.c", link));
 }
 
 #[test]
@@ -266,16 +227,6 @@ fn readme_code_block_is_the_compiled_example() {
 fn readme_sources(link: Link) {
     let out = build_and_run("readme_sources", Lang::C, "ffi-tests/c/readme_sources_test.c", link);
     assert_eq!(out, "built the multi of static, docker, etcd and etcd from JSON\n");
-}
-
-#[test]
-fn readme_sources_static() {
-    readme_sources(Link::Static);
-}
-
-#[test]
-fn readme_sources_shared() {
-    readme_sources(Link::Shared);
 }
 
 #[test]

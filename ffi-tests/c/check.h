@@ -1,9 +1,14 @@
-/* Minimal assertions for the C tests: print where and why, exit non-zero. */
+/*
+ * Minimal assertions for the C tests: print where and why, exit non-zero. Then the setup the
+ * tests share: a log callback that captures errors, an upstream with the defaults, and a
+ * checked select-and-release.
+ */
 #ifndef LC_TEST_CHECK_H
 #define LC_TEST_CHECK_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "leastconn.h"
 
@@ -34,5 +39,56 @@ static unsigned long checks_passed;
     } while (0)
 
 #define CHECK_OK(expr) CHECK_STATUS(expr, LC_OK)
+
+/*
+ * Log capture: lc_log_set_callback(capture_log, &errors_logged, level). Counts errors and
+ * warnings and keeps the last error; a test zeroes the counters before what it checks.
+ */
+static char last_error[2048];
+static unsigned errors_logged, warnings_logged;
+
+static inline void capture_log(void *userdata, lc_log_level level, const char *message) {
+    CHECK(userdata == &errors_logged && message != NULL);
+    if (level == LC_LOG_ERROR) {
+        errors_logged++;
+        snprintf(last_error, sizeof last_error, "%s", message);
+    } else if (level == LC_LOG_WARN) {
+        warnings_logged++;
+    }
+}
+
+/* Exactly one error since errors_logged was zeroed, and it starts with `prefix`. */
+static inline void check_one_error(const char *prefix) {
+    CHECK(errors_logged == 1);
+    CHECK(strncmp(last_error, prefix, strlen(prefix)) == 0);
+}
+
+/* An upstream with the defaults: weight 1, no max_requests, tier 0, no tag. */
+static inline lc_upstream upstream(const char *address) {
+    lc_upstream u;
+    u.address = address;
+    u.weight = 1;
+    u.max_requests = 0;
+    u.tier = 0;
+    u.tag = NULL;
+    return u;
+}
+
+/* Selects from `pool` (nothing excluded), checks the address, releases as a success; returns
+ * the pick's tag. */
+static inline void *check_pick(const lc_pool *pool, const char *want_address) {
+    lc_pick pick;
+    void *tag;
+    memset(&pick, 0, sizeof pick);
+    CHECK_OK(lc_pool_select(pool, NULL, 0, &pick));
+    if (strcmp(pick.address, want_address) != 0) {
+        fprintf(stderr, "picked %s, want %s\n", pick.address, want_address);
+        exit(1);
+    }
+    COUNT_CHECK();
+    tag = pick.tag;
+    CHECK_OK(lc_pick_release(&pick, LC_OUTCOME_SUCCESS));
+    return tag;
+}
 
 #endif

@@ -71,10 +71,8 @@ static lc_pool *make_pool(lc_policy policy) {
     lc_pool *pool = NULL;
     lc_pool_config config;
     size_t i;
-    memset(list, 0, sizeof list);
     for (i = 0; i < 4; i++) {
-        list[i].address = addresses[i];
-        list[i].weight = 1;
+        list[i] = upstream(addresses[i]);
     }
     CHECK_OK(lc_source_static_new(list, 4, &source));
     CHECK_OK(lc_pool_config_default(&config));

@@ -12,33 +12,7 @@
 
 #define NO_EXCLUDE NULL, 0
 
-/* ---- log capture ---------------------------------------------------------------------- */
-
-static char last_error[2048];
-static unsigned errors_logged, warnings_logged;
-
-static void capture_log(void *userdata, lc_log_level level, const char *message) {
-    CHECK(userdata == &errors_logged);
-    CHECK(message != NULL);
-    if (level == LC_LOG_ERROR) {
-        errors_logged++;
-        snprintf(last_error, sizeof last_error, "%s", message);
-    } else if (level == LC_LOG_WARN) {
-        warnings_logged++;
-    }
-}
-
 /* ---- helpers -------------------------------------------------------------------------- */
-
-static lc_upstream upstream(const char *address) {
-    lc_upstream u;
-    u.address = address;
-    u.weight = 1;
-    u.max_requests = 0;
-    u.tier = 0;
-    u.tag = NULL;
-    return u;
-}
 
 static lc_source *static_source(const char *const *addresses, size_t n) {
     lc_upstream list[8];
@@ -332,8 +306,7 @@ static void test_multi_and_grace(void) {
     CHECK_OK(lc_source_multi_add(multi, static_source(last, 1)));
     errors_logged = 0;
     CHECK_OK(lc_pool_new(NULL, multi, &pool));
-    CHECK(errors_logged == 1);
-    CHECK(strstr(last_error, "multi: source 1 failed: registry down; skipping") != NULL);
+    check_one_error("multi: source 1 failed: registry down; skipping");
     CHECK_OK(lc_pool_refresh(pool, &report));
     CHECK(report.upstreams == 3 && report.hosts == 3 && report.generation == 2);
     CHECK(failing.calls == 2);
@@ -957,6 +930,130 @@ static void test_callback_source_may_free_its_refreshing_pool(void) {
     CHECK_OK(lc_pick_release(&p, LC_OUTCOME_SUCCESS));
 }
 
+/* A callback source that refreshes a pool (its own, or another) from inside its fetch. */
+struct refreshing {
+    lc_pool *target; /* refreshed by the next fetch, when not NULL */
+    lc_status inner; /* what that refresh returned */
+    unsigned calls;
+};
+
+static lc_status refreshing_fetch(void *userdata, lc_upstream_list *list) {
+    struct refreshing *r = (struct refreshing *)userdata;
+    lc_upstream u = upstream("10.0.0.1:80");
+    lc_pool *target = r->target;
+    r->calls++;
+    if (target != NULL) {
+        r->target = NULL; /* once: the refresh below may fetch from this source again */
+        r->inner = lc_pool_refresh(target, NULL);
+    }
+    CHECK_OK(lc_upstream_list_push(list, &u));
+    return LC_OK;
+}
+
+static lc_pool *refreshing_pool(struct refreshing *r) {
+    lc_source *source = NULL;
+    lc_pool *pool = NULL;
+    memset(r, 0, sizeof *r);
+    CHECK_OK(lc_source_callback_new(refreshing_fetch, r, NULL, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool)); /* the first refresh: no target yet */
+    CHECK(r->calls == 1);
+    return pool;
+}
+
+/* A refresh from a source of a refresh of the same pool is refused, not a self-deadlock;
+ * another pool, idle, refreshes; two pools whose sources refresh each other do not deadlock. */
+static void test_refresh_from_a_source_never_waits(void) {
+    struct refreshing a, b;
+    lc_pool *pool_a = refreshing_pool(&a);
+    lc_pool *pool_b = refreshing_pool(&b);
+    lc_refresh_report report;
+
+    a.target = pool_a;
+    a.inner = LC_OK;
+    CHECK_OK(lc_pool_refresh(pool_a, &report));
+    CHECK_STATUS(a.inner, LC_ERR_INVALID_ARGUMENT);
+    CHECK(a.calls == 2 && report.generation == 2); /* the outer refresh still published */
+
+    /* a's fetch refreshes b, whose fetch refreshes a, whose refresh is running. */
+    a.target = pool_b;
+    b.target = pool_a;
+    CHECK_OK(lc_pool_refresh(pool_a, &report));
+    CHECK_OK(a.inner);
+    CHECK_STATUS(b.inner, LC_ERR_INVALID_ARGUMENT);
+    CHECK(a.calls == 3 && b.calls == 2 && report.generation == 3);
+    lc_pool_free(pool_a);
+    lc_pool_free(pool_b);
+}
+
+/* A callback source whose fetch, while the gate is closed, waits until it opens. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int closed;
+    int waiting; /* a fetch is waiting at the gate */
+};
+
+static lc_status gated_fetch(void *userdata, lc_upstream_list *list) {
+    struct gate *g = (struct gate *)userdata;
+    lc_upstream u = upstream("10.0.0.2:80");
+    pthread_mutex_lock(&g->lock);
+    g->waiting = 1;
+    pthread_cond_broadcast(&g->changed);
+    while (g->closed) {
+        pthread_cond_wait(&g->changed, &g->lock);
+    }
+    g->waiting = 0;
+    pthread_mutex_unlock(&g->lock);
+    CHECK_OK(lc_upstream_list_push(list, &u));
+    return LC_OK;
+}
+
+static void *refresh_on_a_thread(void *pool) {
+    CHECK_OK(lc_pool_refresh((const lc_pool *)pool, NULL));
+    return NULL;
+}
+
+/* While b's refresh runs on another thread, a source of a's refresh that refreshes b is
+ * refused at once: waiting could deadlock (lc_pool_refresh). */
+static void test_refresh_from_a_source_of_a_pool_running_elsewhere_is_refused(void) {
+    struct gate g;
+    struct refreshing a;
+    lc_source *source = NULL;
+    lc_pool *pool_a, *pool_b = NULL;
+    pthread_t t;
+
+    memset(&g, 0, sizeof g);
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.changed, NULL);
+    CHECK_OK(lc_source_callback_new(gated_fetch, &g, NULL, &source));
+    CHECK_OK(lc_pool_new(NULL, source, &pool_b)); /* the gate is open */
+    pool_a = refreshing_pool(&a);
+
+    g.closed = 1;
+    CHECK(pthread_create(&t, NULL, refresh_on_a_thread, pool_b) == 0);
+    pthread_mutex_lock(&g.lock);
+    while (!g.waiting) {
+        pthread_cond_wait(&g.changed, &g.lock);
+    }
+    pthread_mutex_unlock(&g.lock);
+
+    a.target = pool_b;
+    a.inner = LC_OK;
+    CHECK_OK(lc_pool_refresh(pool_a, NULL));
+    CHECK_STATUS(a.inner, LC_ERR_INVALID_ARGUMENT);
+    CHECK(a.calls == 2);
+
+    pthread_mutex_lock(&g.lock);
+    g.closed = 0;
+    pthread_cond_broadcast(&g.changed);
+    pthread_mutex_unlock(&g.lock);
+    CHECK(pthread_join(t, NULL) == 0);
+    lc_pool_free(pool_a);
+    lc_pool_free(pool_b);
+    pthread_cond_destroy(&g.changed);
+    pthread_mutex_destroy(&g.lock);
+}
+
 static void test_log_callback(void) {
     struct dynamic d;
     lc_pool *pool = NULL;
@@ -1003,6 +1100,8 @@ int main(void) {
     test_refresher();
     test_log_callback_may_free_the_refreshing_pool();
     test_callback_source_may_free_its_refreshing_pool();
+    test_refresh_from_a_source_never_waits();
+    test_refresh_from_a_source_of_a_pool_running_elsewhere_is_refused();
     CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
     printf("%lu checks passed\n", checks_passed);
     return 0;

@@ -10,17 +10,6 @@
 
 #include "check.h"
 
-static char last_error[2048];
-static unsigned errors_logged;
-
-static void capture_log(void *userdata, lc_log_level level, const char *message) {
-    CHECK(userdata == &errors_logged);
-    if (level == LC_LOG_ERROR) {
-        errors_logged++;
-        snprintf(last_error, sizeof last_error, "%s", message);
-    }
-}
-
 static lc_dns_a_config a_config(const char *name) {
     lc_dns_a_config config;
     CHECK_OK(lc_dns_a_config_default(&config));
@@ -141,18 +130,6 @@ static void defaults_and_errors(void) {
     lc_source_free(source);
 }
 
-static void check_pick(const lc_pool *pool, const char *want_address, void *want_tag) {
-    lc_pick pick;
-    memset(&pick, 0, sizeof pick);
-    CHECK_OK(lc_pool_select(pool, NULL, 0, &pick));
-    if (strcmp(pick.address, want_address) != 0) {
-        fprintf(stderr, "picked %s, want %s\n", pick.address, want_address);
-        exit(1);
-    }
-    CHECK(pick.tag == want_tag);
-    CHECK_OK(lc_pick_release(&pick, LC_OUTCOME_SUCCESS));
-}
-
 /* static, then a (IPv4 literal), then a (IPv6 literal, backup tag), then srv (server down). */
 static void multi_of_static_a_and_srv(void) {
     static int a4_tag, a6_tag;
@@ -168,11 +145,7 @@ static void multi_of_static_a_and_srv(void) {
     CHECK_OK(lc_log_set_callback(capture_log, &errors_logged, LC_LOG_ERROR));
     CHECK_OK(lc_source_multi_new(&multi));
 
-    primary.address = "10.0.0.1:80";
-    primary.weight = 1;
-    primary.max_requests = 0;
-    primary.tier = 0;
-    primary.tag = NULL;
+    primary = upstream("10.0.0.1:80");
     CHECK_OK(lc_source_static_new(&primary, 1, &source));
     CHECK_OK(lc_source_multi_add(multi, source));
 
@@ -201,17 +174,16 @@ static void multi_of_static_a_and_srv(void) {
     config.policy = LC_POLICY_FIRST;
     errors_logged = 0;
     CHECK_OK(lc_pool_new(&config, multi, &pool)); /* the first refresh runs here */
-    CHECK(errors_logged == 1);
-    CHECK(strstr(last_error, "multi: source 3 failed: SRV lookup of _api._tcp.internal failed") == last_error);
+    check_one_error("multi: source 3 failed: SRV lookup of _api._tcp.internal failed");
 
     /* first: list order is static, a (IPv4), a (IPv6). */
-    check_pick(pool, "10.0.0.1:80", NULL);
+    CHECK(check_pick(pool, "10.0.0.1:80") == NULL);
     CHECK_OK(lc_pool_set_down(pool, "10.0.0.1:80", true));
-    check_pick(pool, "192.0.2.7:8080", &a4_tag);
+    CHECK(check_pick(pool, "192.0.2.7:8080") == &a4_tag);
     CHECK_OK(lc_pool_host_stats(pool, "192.0.2.7:8080", &stats));
     CHECK(stats.max_requests == 10 && stats.in_flight == 0 && stats.picks == 1);
     CHECK_OK(lc_pool_set_down(pool, "192.0.2.7:8080", true));
-    check_pick(pool, "[2001:db8::7]:8443", &a6_tag);
+    CHECK(check_pick(pool, "[2001:db8::7]:8443") == &a6_tag);
 
     CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
     lc_pool_free(pool);

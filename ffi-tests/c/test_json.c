@@ -10,28 +10,6 @@
 
 #include "check.h"
 
-static char last_error[2048];
-static unsigned errors_logged;
-
-static void capture_log(void *userdata, lc_log_level level, const char *message) {
-    CHECK(userdata == &errors_logged);
-    if (level == LC_LOG_ERROR) {
-        errors_logged++;
-        snprintf(last_error, sizeof last_error, "%s", message);
-    }
-}
-
-static void check_pick(const lc_pool *pool, const char *want_address) {
-    lc_pick pick;
-    memset(&pick, 0, sizeof pick);
-    CHECK_OK(lc_pool_select(pool, NULL, 0, &pick));
-    if (strcmp(pick.address, want_address) != 0) {
-        fprintf(stderr, "picked %s, want %s\n", pick.address, want_address);
-        exit(1);
-    }
-    CHECK_OK(lc_pick_release(&pick, LC_OUTCOME_SUCCESS));
-}
-
 static const char BAD_PORT[] =
     "{\"dynamic_upstreams\":{\"source\":\"multi\",\"sources\":["
     "{\"source\":\"a\",\"name\":\"10.0.0.1\"},{\"source\":\"a\",\"name\":\"10.0.0.2\",\"port\":8080}]}}";
@@ -98,6 +76,9 @@ static void sources_from_json(void) {
     CHECK(strcmp(error, "source: unknown source \"consul\" (known: multi, static, a, srv, docker, etcd)") == 0);
     CHECK_STATUS(lc_source_new_json(NULL, &source, NULL, 0), LC_ERR_NULL_POINTER);
     CHECK_STATUS(lc_source_new_json("{}", NULL, NULL, 0), LC_ERR_NULL_POINTER);
+    source = (lc_source *)&errors_logged;
+    CHECK_STATUS(lc_source_new_json("\xff", &source, error, sizeof error), LC_ERR_INVALID_UTF8);
+    CHECK(source == NULL);
 
     CHECK_OK(lc_source_multi_new(&multi));
     CHECK_OK(lc_source_new_json("{\"source\":\"a\",\"name\":\"192.0.2.7\",\"port\":\"8080\",\"max_requests\":3}",
@@ -117,8 +98,7 @@ static void sources_from_json(void) {
     CHECK_OK(lc_pool_config_default(&config));
     config.policy = LC_POLICY_FIRST;
     CHECK_OK(lc_pool_new(&config, multi, &pool)); /* the first refresh runs here */
-    CHECK(errors_logged == 1);
-    CHECK(strstr(last_error, "multi: source 1 failed: connecting to etcd at 127.0.0.1:1") == last_error);
+    check_one_error("multi: source 1 failed: connecting to etcd at 127.0.0.1:1");
     check_pick(pool, "192.0.2.7:8080");
     CHECK_OK(lc_pool_host_stats(pool, "192.0.2.7:8080", &stats));
     CHECK(stats.max_requests == 3);

@@ -29,11 +29,8 @@ static lc_status alternating(void *userdata, lc_upstream_list *list) {
     first = generation++ % 2;
     pthread_mutex_unlock(&lock);
     for (i = first; i < first + 3; i++) {
-        lc_upstream u;
-        u.address = hosts[i];
+        lc_upstream u = upstream(hosts[i]);
         u.weight = 1 + i % 2;
-        u.max_requests = 0;
-        u.tier = 0;
         u.tag = (void *)(uintptr_t)(i + 1);
         CHECK_OK(lc_upstream_list_push(list, &u));
     }

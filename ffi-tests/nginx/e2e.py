@@ -53,17 +53,22 @@ import time
 PATIENCE = 180.0
 
 
-def fetch_status(port):
+def get(port, path, headers=None):
+    """GET on a connection of its own (Connection: close); returns the response and its body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
     try:
-        conn.request("GET", "/leastconn_status", headers={"Connection": "close"})
+        conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
         resp = conn.getresponse()
-        body = resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"status page answered {resp.status}")
-        return json.loads(body)
+        return resp, resp.read()
     finally:
         conn.close()
+
+
+def fetch_status(port):
+    resp, body = get(port, "/leastconn_status")
+    if resp.status != 200:
+        raise RuntimeError(f"status page answered {resp.status}")
+    return json.loads(body)
 
 
 def collect(port, workers, attempts=400):
@@ -104,26 +109,15 @@ def cmd_tls(args):
     port, n, out = int(args[0]), int(args[1]), args[2]
     results = []
     for _ in range(n):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
-        try:
-            conn.request("GET", "/tls", headers={"Connection": "close"})
-            resp = conn.getresponse()
-            resp.read()
-            results.append({"status": resp.status, "reused": resp.getheader("X-TLS-Reused")})
-        finally:
-            conn.close()
+        resp, _ = get(port, "/tls")
+        results.append({"status": resp.status, "reused": resp.getheader("X-TLS-Reused")})
     with open(out, "w") as f:
         json.dump(results, f)
     return 0
 
 
 def get_json(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
-    try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        return json.loads(conn.getresponse().read())
-    finally:
-        conn.close()
+    return json.loads(get(port, path)[1])
 
 
 def wait_for(what, condition, interval=0.05):
@@ -146,17 +140,12 @@ class Batch:
             t.start()
 
     def one(self, port, path, run, i):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
         try:
-            conn.request("GET", path, headers={"Connection": "close", "X-Run": run})
-            resp = conn.getresponse()
-            resp.read()
+            resp, _ = get(port, path, {"X-Run": run})
             reply = {"status": resp.status, "backend": resp.getheader("X-Backend"),
                      "peak": int(resp.getheader("X-Peak") or 0)}
         except Exception as e:  # recorded, and the check fails on it
             reply = {"status": 0, "error": repr(e)}
-        finally:
-            conn.close()
         with self.lock:
             self.replies[i] = reply
             self.done += 1

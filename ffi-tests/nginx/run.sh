@@ -84,21 +84,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_port() {
-  python3 - "$1" <<'EOF'
-import socket, sys, time
-deadline = time.monotonic() + 120  # a bound on a broken setup
-while True:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit(f"port {sys.argv[1]} did not open")
-        time.sleep(0.05)
-EOF
-}
-
 # Starts backend.py on a free port (it binds port 0) and sets backend_port to the port it
 # reports once listening.
 backend() { # name delay-ms [cert key]
@@ -261,8 +246,9 @@ reject '"zone" is not supported' 's/^\( *\)leastconn;$/\1leastconn; zone lc 64k;
 reject 'has weight above' "s/server 127.0.0.1:$port_a max_fails/server 127.0.0.1:$port_a weight=2000000 max_fails/"
 reject 'max_fails=5000' 's/max_fails=2 /max_fails=5000 /'
 # Starts nginx; it has bound its ports once its master has started all workers (logged at
-# notice level). Another process may have taken a port since it was chosen: then nginx exits,
-# and it is started again on other free ports.
+# notice level): the master opens every listening socket, reuseport ones included, before
+# it forks a worker, so no connect needs to be retried. Another process may have taken a
+# port since it was chosen: then nginx exits, and it is started again on other free ports.
 start_nginx() {
   local attempt started
   for attempt in 1 2 3 4 5; do
@@ -290,9 +276,6 @@ start_nginx() {
   exit 1
 }
 start_nginx
-for port in "$port_lc" "$port_builtin" "$port_status"; do
-  wait_port "$port"
-done
 echo "run.sh: nginx $nginx_pid with $workers workers under $prefix; backends a, b (${fast_ms} ms), c (${slow_ms} ms)"
 
 runs=()
