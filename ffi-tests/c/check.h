@@ -1,7 +1,7 @@
 /*
- * Minimal assertions for the C tests: print where and why, exit non-zero. Then the setup the
- * tests share: a log callback that captures errors, an upstream with the defaults, and a
- * checked select-and-release.
+ * Minimal assertions for the C tests: print where and why, exit non-zero; a watchdog for
+ * deadlocks. Then the setup the tests share: a log callback that captures errors, an upstream
+ * with the defaults, and a checked select-and-release.
  */
 #ifndef LC_TEST_CHECK_H
 #define LC_TEST_CHECK_H
@@ -9,8 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "leastconn.h"
+
+/*
+ * A deadlock fails the test instead of hanging CI: SIGALRM ends the program after 15 minutes
+ * (every test takes seconds, valgrind included). Several tests pin "refused, never waits"
+ * rules whose regression would be a deadlock.
+ */
+__attribute__((constructor)) static void check_watchdog(void) {
+    alarm(15 * 60);
+}
 
 /* Counted atomically: the thread tests check from several threads. */
 static unsigned long checks_passed;
