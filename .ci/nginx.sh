@@ -3,5 +3,5 @@
 # distribution's nginx with real traffic (ffi-tests/nginx/run.sh prints the result table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash ffi-tests/nginx/build.sh
+bash nginx/build.sh
 bash ffi-tests/nginx/run.sh

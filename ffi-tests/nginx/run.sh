@@ -16,7 +16,7 @@
 # table (see its `report`). Every check holds on any spread of connections over the workers
 # and on a loaded machine: waits are for events (log lines, held requests, processes), with
 # generous bounds that only a broken setup reaches. Needs: nginx, wrk, python3, openssl, and
-# the module built by build.sh. Ports are free ones chosen at run time (backends bind port 0;
+# the module built by nginx/build.sh. Ports are free ones chosen at run time (backends bind port 0;
 # nginx is retried on other ports if one was taken meanwhile). Environment:
 # LEASTCONN_NGINX_SECONDS (4 per wrk run), LEASTCONN_NGINX_KEEP=1 keeps the prefix with its
 # logs. Processes started here are stopped by PID, also on failure.
@@ -24,7 +24,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-module=${LEASTCONN_NGINX_MODULE:-$repo/ffi-tests/build/nginx/ngx_http_upstream_leastconn_module.so}
+module=${LEASTCONN_NGINX_MODULE:-$repo/target/nginx/ngx_http_upstream_leastconn_module.so}
 duration=${LEASTCONN_NGINX_SECONDS:-4}
 connections=${LEASTCONN_NGINX_CONNECTIONS:-32}
 workers=2
@@ -32,7 +32,7 @@ max_fails=2
 fast_ms=20
 slow_ms=200
 
-[ -f "$module" ] || { echo "run.sh: $module not found: run build.sh first" >&2; exit 1; }
+[ -f "$module" ] || { echo "run.sh: $module not found: run nginx/build.sh first" >&2; exit 1; }
 for cmd in nginx wrk python3 openssl; do
   command -v "$cmd" >/dev/null || { echo "run.sh: $cmd not found" >&2; exit 1; }
 done

@@ -5,11 +5,11 @@
 # Makefile nginx generates does not depend on the .a, so reusing one could link a stale copy).
 #
 # Output: $LEASTCONN_NGINX_BUILD/ngx_http_upstream_leastconn_module.so
-# (default ffi-tests/build/nginx/). Needs: cargo, gcc, make, nginx-dev.
+# (default target/nginx/). Needs: cargo, gcc, make, nginx-dev.
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-out=${LEASTCONN_NGINX_BUILD:-$repo/ffi-tests/build/nginx}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=${LEASTCONN_NGINX_BUILD:-$repo/target/nginx}
 nginx_src=/usr/share/nginx/src
 
 if [ ! -f "$nginx_src/conf_flags" ]; then
@@ -44,7 +44,7 @@ export LEASTCONN_NATIVE_LIBS="$native"
   --with-cc-opt="$(dpkg-buildflags --get CFLAGS) -fPIC $(dpkg-buildflags --get CPPFLAGS)" \
   --with-ld-opt="$(dpkg-buildflags --get LDFLAGS) -fPIC" \
   "${NGX_CONF_FLAGS[@]}" \
-  --add-dynamic-module="$repo/ffi-tests/nginx" \
+  --add-dynamic-module="$repo/nginx" \
   --builddir="$out/objs" >"$out/configure.log" 2>&1 || {
   tail -n 30 "$out/configure.log" >&2
   exit 1
