@@ -280,7 +280,10 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "forgets the recorded watcher on purpose (as after a fork), which Miri reports as a leak")]
+    #[cfg_attr(
+        miri,
+        ignore = "forgets the recorded watcher on purpose (as after a fork), which Miri reports as a leak"
+    )]
     fn a_watcher_of_another_process_is_replaced_not_joined() {
         let bg = Background::new("leastconn-test", "test".to_owned());
         // A task that ends by itself, so the forgotten thread does not outlive the test.
