@@ -373,7 +373,7 @@ fn open_refuses_files_that_are_not_zones_of_these_capacities() {
 fn two_processes_creating_one_path_at_once_share_one_zone() {
     let dir = TempDir::new("race");
     for round in 0..32 {
-        let path = dir.0.join(format!("z{round}.zone"));
+        let path = dir.0.join(format!("z{round:02}.zone"));
         let mut go = [0; 2];
         let mut report = [0; 2];
         // SAFETY: both arrays are writable pairs of descriptors.
@@ -416,6 +416,6 @@ fn two_processes_creating_one_path_at_once_share_one_zone() {
         assert_eq!(child.0, 0, "round {round}");
         assert_eq!(id, child.1, "round {round}: both processes use the same zone");
     }
-    let names: Vec<String> = (0..32).map(|r| format!("z{r}.zone")).collect();
+    let names: Vec<String> = (0..32).map(|r| format!("z{r:02}.zone")).collect();
     assert_eq!(dir.entries(), names, "one file per path, no temporary left");
 }
