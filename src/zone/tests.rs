@@ -257,7 +257,6 @@ fn create_or_attach_gives_zone_busy_while_a_live_initialiser_has_not_finished() 
 }
 
 /// Runs `child` in a forked child process and returns its exit code (101 if it panicked).
-#[cfg(not(miri))]
 fn in_child(child: impl FnOnce() -> i32) -> i32 {
     // SAFETY: the child runs only `child` (which allocates: glibc's fork resets the allocator's
     // locks in the child) and leaves with `_exit`, never returning into the test harness.
@@ -294,10 +293,8 @@ fn anonymous_zone_is_shared_with_a_forked_child() {
 }
 
 /// A fresh directory for zone files, removed at the end.
-#[cfg(not(miri))]
 struct TempDir(std::path::PathBuf);
 
-#[cfg(not(miri))]
 impl TempDir {
     fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("leastconn-zone-{name}-{}", std::process::id()));
@@ -314,7 +311,6 @@ impl TempDir {
     }
 }
 
-#[cfg(not(miri))]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
