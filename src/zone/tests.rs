@@ -45,10 +45,12 @@ fn from_buffer_with(
 }
 
 fn word_of(zone: &Zone, i: usize) -> u64 {
+    // SeqCst: a test's probe, the simplest ordering; nothing here measures performance.
     zone.0.backing.words()[i].load(Ordering::SeqCst)
 }
 
 fn set_word(zone: &Zone, i: usize, v: u64) {
+    // SeqCst: as in `word_of`.
     zone.0.backing.words()[i].store(v, Ordering::SeqCst)
 }
 
