@@ -435,6 +435,21 @@ typedef struct lc_etcd_config {
 // JSON path.
 #define LC_ERR_INVALID_CONFIG 16
 
+// A shared zone was made by another layout, version, byte order or boot, is not ready, or
+// has other capacities than those asked for; the log names what differs.
+#define LC_ERR_ZONE_INCOMPATIBLE 17
+
+// The memory or file offered for a shared zone is smaller than its capacities need.
+#define LC_ERR_ZONE_TOO_SMALL 18
+
+// A shared zone has no room left: no slot for a new address, or no process or thread
+// record. A refresh that gets it keeps serving its current list.
+#define LC_ERR_ZONE_FULL 19
+
+// Another live process is still initialising the shared zone and did not finish within
+// the wait (about a second); try again.
+#define LC_ERR_ZONE_BUSY 20
+
 // Fewest in-flight requests per unit of weight; ties broken at random (Caddy's
 // `least_conn`). The default.
 #define LC_POLICY_LEAST_CONN 0

@@ -47,6 +47,17 @@ pub enum ErrorKind {
     /// A configuration document (Caddy JSON) is malformed or asks for something unsupported;
     /// the message names the JSON path.
     InvalidConfig = 16,
+    /// A shared zone was made by another layout, version, byte order or boot, is not ready,
+    /// or has other capacities than those asked for; the message names what differs.
+    ZoneIncompatible = 17,
+    /// The memory or file offered for a shared zone is smaller than its capacities need.
+    ZoneTooSmall = 18,
+    /// A shared zone has no room left (no slot for a new address, no process or thread
+    /// record).
+    ZoneFull = 19,
+    /// Another live process is still initialising the shared zone and did not finish within
+    /// the wait.
+    ZoneBusy = 20,
 }
 
 impl ErrorKind {
@@ -74,6 +85,10 @@ impl ErrorKind {
             ErrorKind::PickMoved => "pick released at another address than it was selected into (a copy)",
             ErrorKind::NotInFlight => "nothing in flight on the host: reservation already released through a copy",
             ErrorKind::InvalidConfig => "invalid configuration",
+            ErrorKind::ZoneIncompatible => "shared zone made for another layout or capacities",
+            ErrorKind::ZoneTooSmall => "shared zone memory too small",
+            ErrorKind::ZoneFull => "shared zone full",
+            ErrorKind::ZoneBusy => "shared zone still being initialised by another process",
         }
     }
 }

@@ -62,6 +62,10 @@ mod snapshot;
 pub mod source;
 mod sync;
 mod upstream;
+// Zones are Linux-only (memfd, /proc); their loom backing comes with the first loom model
+// that drives them (docs/design-zone.md, steps S4 and S5).
+#[cfg(all(target_os = "linux", not(loom)))]
+mod zone;
 
 #[cfg(loom)]
 #[doc(hidden)]
@@ -84,6 +88,8 @@ pub use source::docker;
 pub use source::etcd;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
+#[cfg(all(target_os = "linux", not(loom)))]
+pub use zone::{Zone, ZoneCapacity, ZoneInit};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -225,8 +225,15 @@ func TestErrorsCarryStatusAndCompareWithErrorsIs(t *testing.T) {
 	if unknown.Error() != "leastconn: unknown status" || errors.Is(unknown, ErrPanic) {
 		t.Fatalf("unknown status: %q", unknown.Error())
 	}
-	if ErrPickMoved.Status != 14 || ErrNotInFlight.Status != 15 || ErrInvalidConfig.Status != 16 {
+	if ErrPickMoved.Status != 14 || ErrNotInFlight.Status != 15 || ErrInvalidConfig.Status != 16 ||
+		ErrZoneIncompatible.Status != 17 || ErrZoneTooSmall.Status != 18 || ErrZoneFull.Status != 19 ||
+		ErrZoneBusy.Status != 20 {
 		t.Fatal("reserved statuses renumbered")
+	}
+	for _, e := range []*Error{ErrZoneIncompatible, ErrZoneTooSmall, ErrZoneFull, ErrZoneBusy} {
+		if strings.Contains(e.Error(), "unknown status") {
+			t.Fatalf("status %d has no message: %q", e.Status, e.Error())
+		}
 	}
 }
 

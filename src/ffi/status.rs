@@ -54,11 +54,22 @@ pub const LC_ERR_NOT_IN_FLIGHT: lc_status = 15;
 /// error buffer of `lc_pool_new_json()` / `lc_source_new_json()`, and the log) names the
 /// JSON path.
 pub const LC_ERR_INVALID_CONFIG: lc_status = 16;
+/// A shared zone was made by another layout, version, byte order or boot, is not ready, or
+/// has other capacities than those asked for; the log names what differs.
+pub const LC_ERR_ZONE_INCOMPATIBLE: lc_status = 17;
+/// The memory or file offered for a shared zone is smaller than its capacities need.
+pub const LC_ERR_ZONE_TOO_SMALL: lc_status = 18;
+/// A shared zone has no room left: no slot for a new address, or no process or thread
+/// record. A refresh that gets it keeps serving its current list.
+pub const LC_ERR_ZONE_FULL: lc_status = 19;
+/// Another live process is still initialising the shared zone and did not finish within
+/// the wait (about a second); try again.
+pub const LC_ERR_ZONE_BUSY: lc_status = 20;
 
 /// Every error kind with its status code, in code order. The compiler checks that each code
 /// is the kind's `code()` and that the codes run 1, 2, 3 ... without a gap, so the header's
 /// numbers cannot drift from the Rust ones and a code's entry is `KINDS[code - 1]`.
-const KINDS: [(lc_status, ErrorKind); 16] = [
+const KINDS: [(lc_status, ErrorKind); 20] = [
     (LC_ERR_NULL_POINTER, ErrorKind::NullPointer),
     (LC_ERR_INVALID_UTF8, ErrorKind::InvalidUtf8),
     (LC_ERR_INVALID_ADDRESS, ErrorKind::InvalidAddress),
@@ -75,6 +86,10 @@ const KINDS: [(lc_status, ErrorKind); 16] = [
     (LC_ERR_PICK_MOVED, ErrorKind::PickMoved),
     (LC_ERR_NOT_IN_FLIGHT, ErrorKind::NotInFlight),
     (LC_ERR_INVALID_CONFIG, ErrorKind::InvalidConfig),
+    (LC_ERR_ZONE_INCOMPATIBLE, ErrorKind::ZoneIncompatible),
+    (LC_ERR_ZONE_TOO_SMALL, ErrorKind::ZoneTooSmall),
+    (LC_ERR_ZONE_FULL, ErrorKind::ZoneFull),
+    (LC_ERR_ZONE_BUSY, ErrorKind::ZoneBusy),
 ];
 
 const _: () = {
@@ -156,6 +171,24 @@ mod tests {
         }
         assert_eq!(text(KINDS.len() as lc_status + 1), "unknown status");
         assert_eq!(text(u32::MAX), "unknown status");
+    }
+
+    #[test]
+    fn zone_statuses_are_17_to_20_with_their_kinds() {
+        assert_eq!(
+            [LC_ERR_ZONE_INCOMPATIBLE, LC_ERR_ZONE_TOO_SMALL, LC_ERR_ZONE_FULL, LC_ERR_ZONE_BUSY],
+            [17, 18, 19, 20]
+        );
+        for (status, kind) in [
+            (17, ErrorKind::ZoneIncompatible),
+            (18, ErrorKind::ZoneTooSmall),
+            (19, ErrorKind::ZoneFull),
+            (20, ErrorKind::ZoneBusy),
+        ] {
+            assert_eq!(status_of(&Error::new(kind, "m")), status);
+            assert_eq!(describe(status), kind.as_str());
+        }
+        assert_eq!(KINDS.len(), 20);
     }
 
     #[test]

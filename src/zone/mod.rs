@@ -1,0 +1,133 @@
+//! Shared zones: host state in memory that several processes map (issue 11).
+//!
+//! A zone is a fixed-capacity array of 64-bit atomic words laid out with offsets only (no
+//! pointers inside), so that every process can map it at any address: a 256-byte header
+//! (magic, layout version, byte-order probe, init state, size, capacities, creation id, clock
+//! base, boot id, region offsets, counters), then the host slots, the process table, the thread
+//! records and the attribution matrix (docs/design-zone.md, section 1.2).
+//!
+//! This module holds what exists so far: the capacities and the size they imply, the header
+//! and its validation, and the three ways to get the memory ([`Zone::anonymous`],
+//! [`Zone::open`], [`Zone::from_memory`]). **Pools do not use zones yet**: the slot, process
+//! and attribution regions are laid out and zero, and nothing reads them.
+
+mod layout;
+mod memory;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::ptr::NonNull;
+
+pub use layout::ZoneCapacity;
+use layout::{Layout, word};
+use memory::Backing;
+pub use memory::ZoneInit;
+
+use crate::error::Error;
+use crate::sync::{Arc, Ordering};
+
+/// A shared zone: memory laid out for host state that several processes share.
+///
+/// **Pools do not use zones yet**: a zone can be created, shared and inspected, and that is
+/// all for now. Cloning is cheap and refers to the same memory; the mapping (or the borrow of
+/// the caller's memory) ends when the last clone is dropped.
+///
+/// Zones exist on Linux only.
+///
+/// ```
+/// use leastconn::{Zone, ZoneCapacity};
+///
+/// let caps = ZoneCapacity { hosts: 64, ..ZoneCapacity::default() };
+/// let zone = Zone::anonymous(&caps)?; // before fork(): children share it
+/// assert_eq!(zone.capacity(), caps);
+/// assert_eq!(zone.size(), Zone::size_for(&caps)?);
+/// # Ok::<(), leastconn::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Zone(Arc<ZoneInner>);
+
+struct ZoneInner {
+    backing: Backing,
+    layout: Layout,
+}
+
+impl Zone {
+    fn new((backing, layout): (Backing, Layout)) -> Self {
+        Zone(Arc::new(ZoneInner { backing, layout }))
+    }
+
+    /// The size in bytes of a zone with capacities `caps`.
+    ///
+    /// Errors: `InvalidLimit` for a capacity out of range (see [`ZoneCapacity`]) or a size
+    /// that does not fit in memory.
+    pub fn size_for(caps: &ZoneCapacity) -> Result<usize, Error> {
+        Ok(Layout::new(caps)?.bytes())
+    }
+
+    /// A new zone in anonymous shared memory: processes forked after this call share it.
+    ///
+    /// Errors: `InvalidLimit` for invalid capacities, `Os` if the memory cannot be had.
+    pub fn anonymous(caps: &ZoneCapacity) -> Result<Zone, Error> {
+        memory::anonymous(caps).map(Zone::new)
+    }
+
+    /// The zone in the file at `path`, created with `caps` if there is none (mode 0600).
+    ///
+    /// Unrelated processes that open one path share one zone; when several create it at once,
+    /// one file wins and all of them use it (it is initialised under a temporary name in the
+    /// same directory and published by `link(2)`). Put zone files on a tmpfs such as
+    /// `/dev/shm`: a zone file from an earlier boot is refused.
+    ///
+    /// Errors: `InvalidLimit` for invalid capacities; `ZoneIncompatible` for a file that is not
+    /// a zone, was made by another layout or boot, or has other capacities (the message names
+    /// what differs); `ZoneTooSmall` for a file shorter than its zone; `Os` for I/O failures.
+    pub fn open(path: impl AsRef<Path>, caps: &ZoneCapacity) -> Result<Zone, Error> {
+        memory::open(path.as_ref(), caps).map(Zone::new)
+    }
+
+    /// A zone in memory that the caller owns (for example nginx's shared memory), made or
+    /// attached as `init` says.
+    ///
+    /// Errors: `InvalidArgument` for memory that is not 8-byte aligned; `InvalidLimit` for
+    /// invalid capacities; `ZoneTooSmall` if `len` is below the zone's size; `ZoneIncompatible`
+    /// for memory that holds no ready zone of this layout and these capacities (or, for
+    /// `Create`, memory that is not fresh); `ZoneBusy` when `CreateOrAttach` finds another live
+    /// process initialising the zone for about a second.
+    ///
+    /// # Safety
+    /// `mem` must be valid for reads and writes of `len` bytes for as long as the returned
+    /// zone or any clone of it lives, and nothing may access that memory except through this
+    /// library (in this or another process) in the meantime.
+    pub unsafe fn from_memory(mem: NonNull<u8>, len: usize, init: ZoneInit) -> Result<Zone, Error> {
+        // SAFETY: the caller keeps `from_memory`'s contract, which is `borrowed`'s.
+        unsafe { memory::borrowed(mem, len, init, &memory::pid_alive, memory::INIT_PATIENCE) }.map(Zone::new)
+    }
+
+    /// The capacities the zone was made with.
+    pub fn capacity(&self) -> ZoneCapacity {
+        self.0.layout.caps
+    }
+
+    /// The zone's size in bytes (the memory it uses, which may be less than was offered).
+    pub fn size(&self) -> usize {
+        self.0.layout.bytes()
+    }
+
+    /// A number that identifies this zone's creation: equal in every process attached to the
+    /// same zone, different for a zone made again in the same memory.
+    pub fn creation_id(&self) -> u64 {
+        // Relaxed: written before READY, which this zone's validation read with Acquire.
+        self.0.backing.words()[word::CREATION_ID].load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zone")
+            .field("capacity", &self.capacity())
+            .field("size", &self.size())
+            .field("creation_id", &format_args!("{:#018x}", self.creation_id()))
+            .finish()
+    }
+}
