@@ -37,6 +37,7 @@ use crate::sync::{Arc, Ordering};
 ///
 /// ```
 /// use leastconn::{Zone, ZoneCapacity};
+/// # if cfg!(miri) { return Ok(()); } // Miri has no memfd_create
 ///
 /// let caps = ZoneCapacity { hosts: 64, ..ZoneCapacity::default() };
 /// let zone = Zone::anonymous(&caps)?; // before fork(): children share it
