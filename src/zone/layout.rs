@@ -90,8 +90,11 @@ impl ZoneCapacity {
         [self.hosts, self.address_bytes, self.fail_ring, self.processes, self.threads]
     }
 
+    /// The most host slots a zone can have.
+    pub(crate) const MAX_HOSTS: u32 = (1 << 30) - 1;
+
     fn check(&self) -> Result<(), Error> {
-        let limits = [(1 << 30) - 1, 4095, MAX_FAILS_LIMIT, 16383, (1 << 31) - 1];
+        let limits = [Self::MAX_HOSTS, 4095, MAX_FAILS_LIMIT, 16383, (1 << 31) - 1];
         for ((name, value), max) in Self::FIELDS.iter().zip(self.as_array()).zip(limits) {
             if value == 0 || value > max {
                 return Err(Error::new(

@@ -24,7 +24,7 @@ use layout::{Layout, word};
 use memory::Backing;
 pub use memory::ZoneInit;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::sync::{Arc, Ordering};
 
 /// A shared zone: memory laid out for host state that several processes share.
@@ -64,6 +64,43 @@ impl Zone {
     /// that does not fit in memory.
     pub fn size_for(caps: &ZoneCapacity) -> Result<usize, Error> {
         Ok(Layout::new(caps)?.bytes())
+    }
+
+    /// `caps` with the most `hosts` whose zone fits in `bytes` (`caps.hosts` is ignored): how
+    /// to size a zone for memory of a given size, such as nginx's `zone NAME SIZE;`.
+    ///
+    /// Errors: `InvalidLimit` for another capacity out of range; `ZoneTooSmall` when not even
+    /// one host fits.
+    ///
+    /// ```
+    /// use leastconn::{Zone, ZoneCapacity};
+    ///
+    /// let caps = Zone::capacity_fit(1 << 20, &ZoneCapacity { hosts: 0, ..ZoneCapacity::default() })?;
+    /// assert!(Zone::size_for(&caps)? <= 1 << 20);
+    /// assert!(Zone::size_for(&ZoneCapacity { hosts: caps.hosts + 1, ..caps })? > 1 << 20);
+    /// # Ok::<(), leastconn::Error>(())
+    /// ```
+    pub fn capacity_fit(bytes: usize, caps: &ZoneCapacity) -> Result<ZoneCapacity, Error> {
+        let with = |hosts| ZoneCapacity { hosts, ..*caps };
+        let least = Layout::new(&with(1))?.bytes();
+        if least > bytes {
+            return Err(Error::new(
+                ErrorKind::ZoneTooSmall,
+                format!(
+                    "{bytes} bytes cannot hold a zone of even 1 host with address_bytes {}, fail_ring {}, processes {}, threads {} ({least} bytes)",
+                    caps.address_bytes, caps.fail_ring, caps.processes, caps.threads
+                ),
+            ));
+        }
+        // Every host adds a slot, so the size grows with `hosts`: bisect for the largest that
+        // fits (a zone too big for the address space fits nothing).
+        let fits = |hosts| Layout::new(&with(hosts)).is_ok_and(|l| l.bytes() <= bytes);
+        let (mut fitting, mut over) = (1, ZoneCapacity::MAX_HOSTS + 1);
+        while over - fitting > 1 {
+            let mid = fitting + (over - fitting) / 2;
+            if fits(mid) { fitting = mid } else { over = mid }
+        }
+        Ok(with(fitting))
     }
 
     /// A new zone in anonymous shared memory: processes forked after this call share it.

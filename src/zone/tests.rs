@@ -417,3 +417,43 @@ fn two_processes_creating_one_path_at_once_share_one_zone() {
     let names: Vec<String> = (0..32).map(|r| format!("z{r:02}.zone")).collect();
     assert_eq!(dir.entries(), names, "one file per path, no temporary left");
 }
+
+#[test]
+fn capacity_fit_gives_the_most_hosts_that_fit_and_ignores_the_hosts_asked() {
+    let size = |hosts| Zone::size_for(&ZoneCapacity { hosts, ..SMALL }).unwrap();
+    for hosts in [1, 2, 63, 64, 65, 1000] {
+        let asked = ZoneCapacity { hosts: 0, ..SMALL };
+        assert_eq!(Zone::capacity_fit(size(hosts), &asked).unwrap(), ZoneCapacity { hosts, ..SMALL });
+        assert_eq!(Zone::capacity_fit(size(hosts + 1) - 1, &SMALL).unwrap().hosts, hosts);
+    }
+    // The design's sizing example: nginx's `zone app 1m` with 32 threads, 64-byte keys, ring 2.
+    let nginx = ZoneCapacity { hosts: 7, address_bytes: 64, fail_ring: 2, processes: 32, threads: 32 };
+    let fit = Zone::capacity_fit(1 << 20, &nginx).unwrap();
+    assert!(size_of(&fit) <= 1 << 20 && size_of(&ZoneCapacity { hosts: fit.hosts + 1, ..fit }) > 1 << 20);
+    // 256 + 2015 x 256 (slots) + 32 x 384 (processes) + 32 x 128 + 32 x 2016 x 8: exactly 1 MiB.
+    assert_eq!(fit.hosts, 2015);
+    // No memory is too large: the host limit caps the answer.
+    assert_eq!(Zone::capacity_fit(usize::MAX, &SMALL).unwrap().hosts, (1 << 30) - 1);
+}
+
+fn size_of(caps: &ZoneCapacity) -> usize {
+    Zone::size_for(caps).unwrap()
+}
+
+#[test]
+fn capacity_fit_refuses_memory_without_room_for_one_host_and_invalid_capacities() {
+    let one = size_of(&ZoneCapacity { hosts: 1, ..SMALL });
+    assert_eq!(Zone::capacity_fit(one, &SMALL).unwrap().hosts, 1);
+    let e = Zone::capacity_fit(one - 1, &SMALL).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ZoneTooSmall);
+    assert_eq!(
+        e.message(),
+        format!(
+            "{} bytes cannot hold a zone of even 1 host with address_bytes 64, fail_ring 2, processes 3, threads 4 ({one} bytes)",
+            one - 1
+        )
+    );
+    assert_eq!(Zone::capacity_fit(0, &SMALL).unwrap_err().kind(), ErrorKind::ZoneTooSmall);
+    let e = Zone::capacity_fit(1 << 20, &ZoneCapacity { fail_ring: 0, ..SMALL }).unwrap_err();
+    assert_eq!((e.kind(), e.message()), (ErrorKind::InvalidLimit, "zone capacity fail_ring 0 is outside 1..=1024"));
+}
