@@ -66,6 +66,16 @@ typedef struct lc_source lc_source;
 // received it; only `lc_upstream_list_push()` and `lc_upstream_list_set_error()` use it.
 typedef struct lc_upstream_list lc_upstream_list;
 
+// A shared zone (opaque): host state in memory that several processes map.
+//
+// Pools do not use zones yet: a zone can be made, shared and inspected. Zones exist on
+// Linux only: elsewhere every `lc_zone_*` function that returns a status returns
+// `LC_ERR_OS`, and `lc_zone_size()` returns 0. The functions that
+// take a `const lc_zone *` may be called concurrently from any thread. Each handle is freed
+// once with `lc_zone_free()`; after `fork()` the child's copy of a handle refers to the same
+// shared memory and is the child's to use and free.
+typedef struct lc_zone lc_zone;
+
 // The result of every fallible function: `LC_OK` (0) or one of the `LC_ERR_*` codes.
 //
 // The numbers are stable: they never change meaning and are never reused (they are the
@@ -377,6 +387,29 @@ typedef struct lc_etcd_config {
     void *tag;
 } lc_etcd_config;
 
+// How much a zone holds, fixed when it is made. Fill it with `lc_zone_capacity_default()`
+// (or `lc_zone_capacity_fit()`) and change what you need.
+//
+// The size of a zone follows from these numbers alone (`lc_zone_size()`); every process
+// that opens or attaches to a zone with capacities must give exactly the zone's.
+typedef struct lc_zone_capacity {
+    // Host slots: addresses listed at once over every pool on the zone (size it at twice
+    // that). 1 to 2^30 - 1. Default 1024.
+    uint32_t hosts;
+    // Longest key: a pool's name on the zone, a NUL and an address. 1 to 4095. Default 256.
+    uint32_t address_bytes;
+    // Failure timestamps kept per host: the largest `max_fails` a pool on the zone may use.
+    // 1 to `LC_MAX_FAILS_LIMIT`. Default 16.
+    uint32_t fail_ring;
+    // Processes attached at once. 1 to 16383. Default 64.
+    uint32_t processes;
+    // Threads (and pickers) picking at once, over all processes. 1 to 2^31 - 1. Default 256.
+    uint32_t threads;
+} lc_zone_capacity;
+
+// How `lc_zone_from_memory()` takes the memory (one of `LC_ZONE_*`).
+typedef uint32_t lc_zone_init;
+
 // Success.
 #define LC_OK 0
 
@@ -493,6 +526,19 @@ typedef struct lc_etcd_config {
 
 // AAAA records only.
 #define LC_IP_V6 2
+
+// Make a new zone: the memory's bytes 16 to 23 (the init-state word) must be 0, as in fresh
+// shared memory; every other byte is overwritten. Memory that holds a zone (or another
+// process's unfinished one) is refused with `LC_ERR_ZONE_INCOMPATIBLE`.
+#define LC_ZONE_CREATE 0
+
+// Use the zone already in the memory (e.g. nginx's shared memory after a reload).
+#define LC_ZONE_ATTACH 1
+
+// For unrelated processes that may start at once: make the zone unless one exists, else
+// attach to it. A process that finds another live one initialising waits for it about a
+// second, then gives up with `LC_ERR_ZONE_BUSY`; a dead initialiser's work is redone.
+#define LC_ZONE_CREATE_OR_ATTACH 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -873,6 +919,106 @@ lc_status lc_etcd_config_default(struct lc_etcd_config *config);
 // owned by the caller (give it to `lc_source_multi_add()`, `lc_source_grace_new()` or
 // `lc_pool_new()`, or free it with `lc_source_free()`); on error it is NULL. Any thread.
 lc_status lc_source_etcd_new(const struct lc_etcd_config *config, struct lc_source **out);
+
+// Fills `*caps` with the default capacities: 1024 hosts, 256 address bytes, a failure ring
+// of 16, 64 processes, 256 threads. Any thread.
+lc_status lc_zone_capacity_default(struct lc_zone_capacity *caps);
+
+// The size in bytes of a zone with capacities `*caps`: what `lc_zone_from_memory()` needs
+// and what `lc_zone_new_anonymous()` and `lc_zone_open()` map.
+//
+// 0 when `caps` is NULL or a capacity is out of range (`lc_zone_new_anonymous()` would say
+// which, in the log). Nothing is logged here. Any thread.
+size_t lc_zone_size(const struct lc_zone_capacity *caps);
+
+// Sets `caps->hosts` to the most hosts whose zone fits in `bytes`, the other four fields as
+// given (the `hosts` given is ignored): how to size a zone for memory of a given size, such
+// as nginx's `zone NAME SIZE;`. Afterwards `lc_zone_size(caps) <= bytes`.
+//
+// Errors (logged, `*caps` unchanged): `LC_ERR_NULL_POINTER`; `LC_ERR_INVALID_LIMIT` for
+// another field out of range; `LC_ERR_ZONE_TOO_SMALL` when not even one host fits. Any
+// thread.
+lc_status lc_zone_capacity_fit(size_t bytes, struct lc_zone_capacity *caps);
+
+// Makes a zone in new anonymous shared memory, with capacities `*caps` (borrowed for the
+// call). Processes forked after this call share it through their copy of the handle: make
+// the zone before `fork()`.
+//
+// Errors (logged, `*out` NULL): `LC_ERR_NULL_POINTER` (`caps` or `out`),
+// `LC_ERR_INVALID_LIMIT` (a capacity out of range), `LC_ERR_OS` (no memory to be had).
+//
+// On success `*out` is a new zone owned by the caller (free it with `lc_zone_free()`; the
+// memory goes when the last process that has it frees or exits). Any thread.
+lc_status lc_zone_new_anonymous(const struct lc_zone_capacity *caps, struct lc_zone **out);
+
+// Opens the zone in the file at `path`, made with capacities `*caps` if there is none
+// (mode 0600). Unrelated processes that open one path share one zone; when several make it
+// at once, one file wins and all of them use it (no opener ever sees a half-made zone).
+// Put zone files on a tmpfs such as `/dev/shm`: a zone file from an earlier boot is
+// refused. The file stays after `lc_zone_free()`; removing it is the caller's business.
+//
+// `path` is a NUL-terminated file name (any bytes but NUL) and `caps` is borrowed for the
+// call. Errors (logged, `*out` NULL): `LC_ERR_NULL_POINTER`; `LC_ERR_INVALID_LIMIT` (a
+// capacity out of range); `LC_ERR_INVALID_ARGUMENT` (the empty path);
+// `LC_ERR_ZONE_INCOMPATIBLE` (a file that is not a zone, was made by another
+// layout or boot, or has other capacities: the log names what differs);
+// `LC_ERR_ZONE_TOO_SMALL` (a file shorter than its zone); `LC_ERR_OS` (I/O, such as a
+// missing directory or a path that is a directory).
+//
+// On success `*out` is a new zone owned by the caller (free it with `lc_zone_free()`).
+// Any thread.
+lc_status lc_zone_open(const char *path, const struct lc_zone_capacity *caps, struct lc_zone **out);
+
+// Takes `len` bytes at `mem`, memory the caller owns (nginx's shared memory, say), as a
+// zone, as `init` says (one of `LC_ZONE_*`).
+//
+// `caps` (borrowed for the call): required by `LC_ZONE_CREATE` and
+// `LC_ZONE_CREATE_OR_ATTACH` (which also requires an existing zone to have exactly these);
+// with `LC_ZONE_ATTACH`, NULL takes the zone with whatever capacities it was made with, and
+// non-NULL requires exactly these. The zone uses `lc_zone_size()` bytes of the memory,
+// which may be less than `len`.
+//
+// `mem` must be 8-byte aligned and valid for reads and writes of `len` bytes until the
+// zone is freed, and nothing may touch that memory but this library (in this or another
+// process) meanwhile. `lc_zone_free()` does not free the memory.
+//
+// Errors (logged when the zone explains them; `*out` NULL): `LC_ERR_NULL_POINTER` (`mem`,
+// `out`, or `caps` where required); `LC_ERR_INVALID_ARGUMENT` (an unknown `init`, or `mem`
+// not 8-byte aligned); `LC_ERR_INVALID_LIMIT` (a capacity out of range);
+// `LC_ERR_ZONE_TOO_SMALL` (`len` below the zone's size); `LC_ERR_ZONE_INCOMPATIBLE`
+// (attaching to memory that holds no ready zone of this layout, or one with other
+// capacities than `caps`; creating in memory that is not fresh); `LC_ERR_ZONE_BUSY`
+// (`LC_ZONE_CREATE_OR_ATTACH` found another live process initialising the zone for about a
+// second; try again).
+//
+// On success `*out` is a new zone owned by the caller (free it with `lc_zone_free()`).
+// Any thread; `LC_ZONE_CREATE_OR_ATTACH` may wait up to about a second.
+lc_status lc_zone_from_memory(void *mem,
+                              size_t len,
+                              const struct lc_zone_capacity *caps,
+                              lc_zone_init init,
+                              struct lc_zone **out);
+
+// Fills `*caps` with the capacities `zone` was made with. Errors: `LC_ERR_NULL_POINTER`.
+// Any thread.
+lc_status lc_zone_capacity_of(const struct lc_zone *zone, struct lc_zone_capacity *caps);
+
+// The zone's size in bytes (the memory it uses, `lc_zone_size()` of its capacities); 0 for
+// a NULL `zone`. Any thread.
+size_t lc_zone_size_of(const struct lc_zone *zone);
+
+// A number that identifies the zone's creation: equal in every process (and through every
+// handle) using the same zone, different for a zone made again in the same memory or file
+// path. 0 for a NULL `zone` (a zone's own id is 0 with probability 2^-64). Any thread.
+uint64_t lc_zone_creation_id(const struct lc_zone *zone);
+
+// Frees a zone handle. NULL is ignored. Any thread, once no other thread uses this handle;
+// using it afterwards, or freeing it twice, is undefined.
+//
+// The memory stays for the other handles and processes that have the zone: an anonymous
+// zone's memory goes with the last of them, a zone file stays on disk, and caller memory is
+// the caller's (it may be reused once every handle on it is freed).
+void lc_zone_free(struct lc_zone *zone);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -145,6 +145,7 @@ static_and_shared! {
     c_dns_static, c_dns_shared => c_dns;
     c_docker_static, c_docker_shared => c_docker;
     c_json_static, c_json_shared => c_json;
+    c_zone_static, c_zone_shared => c_zone;
     readme_example_static, readme_example_shared => readme_example;
     readme_sources_static, readme_sources_shared => readme_sources;
 }
@@ -196,6 +197,14 @@ fn c_docker(link: Link) {
 fn c_json(link: Link) {
     let out = build_and_run("test_json", Lang::C, "ffi-tests/c/test_json.c", link);
     assert_eq!(checks_passed(&out), 85, "{out}");
+}
+
+/// Shared zones: size and fit arithmetic, every refusal with its status and logged message,
+/// an anonymous zone and a file zone used by forked children, caller memory created,
+/// attached, refused, and shared with a child.
+fn c_zone(link: Link) {
+    let out = build_and_run("test_zone", Lang::C, "ffi-tests/c/test_zone.c", link);
+    assert_eq!(checks_passed(&out), 210, "{out}");
 }
 
 /// The README example tries a primary, retries on the other one, then lands on the backup.

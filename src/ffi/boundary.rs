@@ -27,6 +27,20 @@ impl PanicOrDefault for () {
     fn panic_value() -> Self {}
 }
 
+/// The functions that return a size or an id (`lc_zone_size`, `lc_zone_creation_id`) return
+/// 0 after a panic: the value each documents for "none".
+impl PanicOrDefault for usize {
+    fn panic_value() -> Self {
+        0
+    }
+}
+
+impl PanicOrDefault for u64 {
+    fn panic_value() -> Self {
+        0
+    }
+}
+
 /// The functions that return a static string (`lc_status_str`, `lc_version`) promise never
 /// to return NULL: after a panic they return a static empty string.
 impl PanicOrDefault for *const c_char {

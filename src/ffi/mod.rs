@@ -43,6 +43,7 @@ pub(crate) mod source;
 mod source_config;
 mod stats;
 mod status;
+mod zone;
 
 #[cfg(test)]
 mod tests;

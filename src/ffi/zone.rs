@@ -1,0 +1,457 @@
+//! Shared zones from C: their capacities and size, the three ways to get one (anonymous
+//! shared memory made before `fork`, a file by path, memory the caller owns), and what a zone
+//! says about itself. Pools on zones come later (docs/design-zone.md, step S9).
+//!
+//! Zones exist on Linux only. Elsewhere every function here still exists, so that a program
+//! compiles unchanged everywhere: those returning a status return `LC_ERR_OS` (logged: "shared
+//! zones exist on Linux only"), `lc_zone_size()` returns 0, and no `lc_zone` is ever made.
+//!
+//! Refusals that the Rust zone explains (capacities, size, layout, I/O) are logged at
+//! `LC_LOG_ERROR` as "FUNCTION: message", so the C caller sees what differs; NULL pointers
+//! and unknown enumeration values are not logged.
+
+use std::ffi::{c_char, c_void};
+use std::ptr::NonNull;
+
+use crate::error::Error;
+use crate::ffi::status::{LC_ERR_INVALID_ARGUMENT, LC_ERR_NULL_POINTER, LC_OK, lc_status, status_of};
+
+/// A shared zone (opaque): host state in memory that several processes map.
+///
+/// Pools do not use zones yet: a zone can be made, shared and inspected. Zones exist on
+/// Linux only: elsewhere every `lc_zone_*` function that returns a status returns
+/// `LC_ERR_OS`, and `lc_zone_size()` returns 0. The functions that
+/// take a `const lc_zone *` may be called concurrently from any thread. Each handle is freed
+/// once with `lc_zone_free()`; after `fork()` the child's copy of a handle refers to the same
+/// shared memory and is the child's to use and free.
+pub struct lc_zone {
+    #[cfg(target_os = "linux")]
+    zone: crate::Zone,
+    #[cfg(not(target_os = "linux"))]
+    never: std::convert::Infallible,
+}
+
+/// How much a zone holds, fixed when it is made. Fill it with `lc_zone_capacity_default()`
+/// (or `lc_zone_capacity_fit()`) and change what you need.
+///
+/// The size of a zone follows from these numbers alone (`lc_zone_size()`); every process
+/// that opens or attaches to a zone with capacities must give exactly the zone's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct lc_zone_capacity {
+    /// Host slots: addresses listed at once over every pool on the zone (size it at twice
+    /// that). 1 to 2^30 - 1. Default 1024.
+    pub hosts: u32,
+    /// Longest key: a pool's name on the zone, a NUL and an address. 1 to 4095. Default 256.
+    pub address_bytes: u32,
+    /// Failure timestamps kept per host: the largest `max_fails` a pool on the zone may use.
+    /// 1 to `LC_MAX_FAILS_LIMIT`. Default 16.
+    pub fail_ring: u32,
+    /// Processes attached at once. 1 to 16383. Default 64.
+    pub processes: u32,
+    /// Threads (and pickers) picking at once, over all processes. 1 to 2^31 - 1. Default 256.
+    pub threads: u32,
+}
+
+/// How `lc_zone_from_memory()` takes the memory (one of `LC_ZONE_*`).
+pub type lc_zone_init = u32;
+
+/// Make a new zone: the memory's bytes 16 to 23 (the init-state word) must be 0, as in fresh
+/// shared memory; every other byte is overwritten. Memory that holds a zone (or another
+/// process's unfinished one) is refused with `LC_ERR_ZONE_INCOMPATIBLE`.
+pub const LC_ZONE_CREATE: lc_zone_init = 0;
+/// Use the zone already in the memory (e.g. nginx's shared memory after a reload).
+pub const LC_ZONE_ATTACH: lc_zone_init = 1;
+/// For unrelated processes that may start at once: make the zone unless one exists, else
+/// attach to it. A process that finds another live one initialising waits for it about a
+/// second, then gives up with `LC_ERR_ZONE_BUSY`; a dead initialiser's work is redone.
+pub const LC_ZONE_CREATE_OR_ATTACH: lc_zone_init = 2;
+
+/// Fills `*caps` with the default capacities: 1024 hosts, 256 address bytes, a failure ring
+/// of 16, 64 processes, 256 threads. Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_capacity_default(caps: *mut lc_zone_capacity) -> lc_status {
+    ffi_boundary!("lc_zone_capacity_default", {
+        let caps = try_mut!(caps);
+        match sys::default_capacity() {
+            Ok(c) => {
+                *caps = c;
+                LC_OK
+            }
+            Err(e) => report(&e, "lc_zone_capacity_default"),
+        }
+    })
+}
+
+/// The size in bytes of a zone with capacities `*caps`: what `lc_zone_from_memory()` needs
+/// and what `lc_zone_new_anonymous()` and `lc_zone_open()` map.
+///
+/// 0 when `caps` is NULL or a capacity is out of range (`lc_zone_new_anonymous()` would say
+/// which, in the log). Nothing is logged here. Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_size(caps: *const lc_zone_capacity) -> usize {
+    ffi_boundary!("lc_zone_size", {
+        // SAFETY: a non-NULL `caps` points to a live capacity struct for the call (documented).
+        match unsafe { caps.as_ref() } {
+            Some(caps) => sys::size_for(caps).unwrap_or(0),
+            None => 0,
+        }
+    })
+}
+
+/// Sets `caps->hosts` to the most hosts whose zone fits in `bytes`, the other four fields as
+/// given (the `hosts` given is ignored): how to size a zone for memory of a given size, such
+/// as nginx's `zone NAME SIZE;`. Afterwards `lc_zone_size(caps) <= bytes`.
+///
+/// Errors (logged, `*caps` unchanged): `LC_ERR_NULL_POINTER`; `LC_ERR_INVALID_LIMIT` for
+/// another field out of range; `LC_ERR_ZONE_TOO_SMALL` when not even one host fits. Any
+/// thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_capacity_fit(bytes: usize, caps: *mut lc_zone_capacity) -> lc_status {
+    ffi_boundary!("lc_zone_capacity_fit", {
+        let caps = try_mut!(caps);
+        match sys::capacity_fit(bytes, caps) {
+            Ok(fit) => {
+                *caps = fit;
+                LC_OK
+            }
+            Err(e) => report(&e, "lc_zone_capacity_fit"),
+        }
+    })
+}
+
+/// Makes a zone in new anonymous shared memory, with capacities `*caps` (borrowed for the
+/// call). Processes forked after this call share it through their copy of the handle: make
+/// the zone before `fork()`.
+///
+/// Errors (logged, `*out` NULL): `LC_ERR_NULL_POINTER` (`caps` or `out`),
+/// `LC_ERR_INVALID_LIMIT` (a capacity out of range), `LC_ERR_OS` (no memory to be had).
+///
+/// On success `*out` is a new zone owned by the caller (free it with `lc_zone_free()`; the
+/// memory goes when the last process that has it frees or exits). Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_new_anonymous(caps: *const lc_zone_capacity, out: *mut *mut lc_zone) -> lc_status {
+    ffi_boundary!("lc_zone_new_anonymous", {
+        let out = try_out!(out);
+        let caps = try_ref!(caps);
+        deliver(out, sys::anonymous(caps), "lc_zone_new_anonymous")
+    })
+}
+
+/// Opens the zone in the file at `path`, made with capacities `*caps` if there is none
+/// (mode 0600). Unrelated processes that open one path share one zone; when several make it
+/// at once, one file wins and all of them use it (no opener ever sees a half-made zone).
+/// Put zone files on a tmpfs such as `/dev/shm`: a zone file from an earlier boot is
+/// refused. The file stays after `lc_zone_free()`; removing it is the caller's business.
+///
+/// `path` is a NUL-terminated file name (any bytes but NUL) and `caps` is borrowed for the
+/// call. Errors (logged, `*out` NULL): `LC_ERR_NULL_POINTER`; `LC_ERR_INVALID_LIMIT` (a
+/// capacity out of range); `LC_ERR_INVALID_ARGUMENT` (the empty path);
+/// `LC_ERR_ZONE_INCOMPATIBLE` (a file that is not a zone, was made by another
+/// layout or boot, or has other capacities: the log names what differs);
+/// `LC_ERR_ZONE_TOO_SMALL` (a file shorter than its zone); `LC_ERR_OS` (I/O, such as a
+/// missing directory or a path that is a directory).
+///
+/// On success `*out` is a new zone owned by the caller (free it with `lc_zone_free()`).
+/// Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_open(
+    path: *const c_char,
+    caps: *const lc_zone_capacity,
+    out: *mut *mut lc_zone,
+) -> lc_status {
+    ffi_boundary!("lc_zone_open", {
+        let out = try_out!(out);
+        if path.is_null() {
+            return LC_ERR_NULL_POINTER;
+        }
+        // SAFETY: a non-NULL `path` is NUL-terminated and lives for the call (documented).
+        let path = unsafe { std::ffi::CStr::from_ptr(path) };
+        let caps = try_ref!(caps);
+        deliver(out, sys::open(path, caps), "lc_zone_open")
+    })
+}
+
+/// Takes `len` bytes at `mem`, memory the caller owns (nginx's shared memory, say), as a
+/// zone, as `init` says (one of `LC_ZONE_*`).
+///
+/// `caps` (borrowed for the call): required by `LC_ZONE_CREATE` and
+/// `LC_ZONE_CREATE_OR_ATTACH` (which also requires an existing zone to have exactly these);
+/// with `LC_ZONE_ATTACH`, NULL takes the zone with whatever capacities it was made with, and
+/// non-NULL requires exactly these. The zone uses `lc_zone_size()` bytes of the memory,
+/// which may be less than `len`.
+///
+/// `mem` must be 8-byte aligned and valid for reads and writes of `len` bytes until the
+/// zone is freed, and nothing may touch that memory but this library (in this or another
+/// process) meanwhile. `lc_zone_free()` does not free the memory.
+///
+/// Errors (logged when the zone explains them; `*out` NULL): `LC_ERR_NULL_POINTER` (`mem`,
+/// `out`, or `caps` where required); `LC_ERR_INVALID_ARGUMENT` (an unknown `init`, or `mem`
+/// not 8-byte aligned); `LC_ERR_INVALID_LIMIT` (a capacity out of range);
+/// `LC_ERR_ZONE_TOO_SMALL` (`len` below the zone's size); `LC_ERR_ZONE_INCOMPATIBLE`
+/// (attaching to memory that holds no ready zone of this layout, or one with other
+/// capacities than `caps`; creating in memory that is not fresh); `LC_ERR_ZONE_BUSY`
+/// (`LC_ZONE_CREATE_OR_ATTACH` found another live process initialising the zone for about a
+/// second; try again).
+///
+/// On success `*out` is a new zone owned by the caller (free it with `lc_zone_free()`).
+/// Any thread; `LC_ZONE_CREATE_OR_ATTACH` may wait up to about a second.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_from_memory(
+    mem: *mut c_void,
+    len: usize,
+    caps: *const lc_zone_capacity,
+    init: lc_zone_init,
+    out: *mut *mut lc_zone,
+) -> lc_status {
+    ffi_boundary!("lc_zone_from_memory", {
+        let out = try_out!(out);
+        let Some(mem) = NonNull::new(mem.cast::<u8>()) else {
+            return LC_ERR_NULL_POINTER;
+        };
+        // SAFETY: a non-NULL `caps` points to a live capacity struct for the call (documented).
+        let caps = unsafe { caps.as_ref() };
+        let how = match (init, caps) {
+            (LC_ZONE_ATTACH, caps) => How::Attach(caps),
+            (LC_ZONE_CREATE | LC_ZONE_CREATE_OR_ATTACH, None) => return LC_ERR_NULL_POINTER,
+            (LC_ZONE_CREATE, Some(caps)) => How::Create(caps),
+            (LC_ZONE_CREATE_OR_ATTACH, Some(caps)) => How::CreateOrAttach(caps),
+            _ => return LC_ERR_INVALID_ARGUMENT,
+        };
+        // SAFETY: the caller keeps the memory contract documented above, which is
+        // `Zone::from_memory`'s.
+        deliver(out, unsafe { sys::from_memory(mem, len, how) }, "lc_zone_from_memory")
+    })
+}
+
+/// Fills `*caps` with the capacities `zone` was made with. Errors: `LC_ERR_NULL_POINTER`.
+/// Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_capacity_of(zone: *const lc_zone, caps: *mut lc_zone_capacity) -> lc_status {
+    ffi_boundary!("lc_zone_capacity_of", {
+        let zone = try_ref!(zone);
+        *try_mut!(caps) = sys::capacity_of(zone);
+        LC_OK
+    })
+}
+
+/// The zone's size in bytes (the memory it uses, `lc_zone_size()` of its capacities); 0 for
+/// a NULL `zone`. Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_size_of(zone: *const lc_zone) -> usize {
+    ffi_boundary!("lc_zone_size_of", {
+        // SAFETY: a non-NULL `zone` is a live handle for the call (documented).
+        unsafe { zone.as_ref() }.map_or(0, sys::size_of)
+    })
+}
+
+/// A number that identifies the zone's creation: equal in every process (and through every
+/// handle) using the same zone, different for a zone made again in the same memory or file
+/// path. 0 for a NULL `zone` (a zone's own id is 0 with probability 2^-64). Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_creation_id(zone: *const lc_zone) -> u64 {
+    ffi_boundary!("lc_zone_creation_id", {
+        // SAFETY: a non-NULL `zone` is a live handle for the call (documented).
+        unsafe { zone.as_ref() }.map_or(0, sys::creation_id)
+    })
+}
+
+/// Frees a zone handle. NULL is ignored. Any thread, once no other thread uses this handle;
+/// using it afterwards, or freeing it twice, is undefined.
+///
+/// The memory stays for the other handles and processes that have the zone: an anonymous
+/// zone's memory goes with the last of them, a zone file stays on disk, and caller memory is
+/// the caller's (it may be reused once every handle on it is freed).
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_free(zone: *mut lc_zone) {
+    ffi_boundary!("lc_zone_free", {
+        drop(take_box!(zone));
+    })
+}
+
+/// How `lc_zone_from_memory()` was asked to take the memory, its checks done.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+enum How<'a> {
+    Create(&'a lc_zone_capacity),
+    Attach(Option<&'a lc_zone_capacity>),
+    CreateOrAttach(&'a lc_zone_capacity),
+}
+
+/// Logs a refusal the zone explained, and returns its status.
+fn report(e: &Error, function: &str) -> lc_status {
+    log::error!("{function}: {}", e.message());
+    status_of(e)
+}
+
+/// Hands a new zone to the caller through a checked `out`, or reports why there is none.
+fn deliver(out: *mut *mut lc_zone, made: Result<lc_zone, Error>, function: &str) -> lc_status {
+    match made {
+        Ok(zone) => {
+            // SAFETY: `try_out!` checked `out`.
+            unsafe { out.write(Box::into_raw(Box::new(zone))) };
+            LC_OK
+        }
+        Err(e) => report(&e, function),
+    }
+}
+
+/// The Rust zone behind each function.
+#[cfg(target_os = "linux")]
+mod sys {
+    use std::ffi::CStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::ptr::NonNull;
+
+    use super::{How, lc_zone, lc_zone_capacity};
+    use crate::error::{Error, ErrorKind};
+    use crate::{Zone, ZoneCapacity, ZoneInit};
+
+    fn to_rust(c: &lc_zone_capacity) -> ZoneCapacity {
+        ZoneCapacity {
+            hosts: c.hosts,
+            address_bytes: c.address_bytes,
+            fail_ring: c.fail_ring,
+            processes: c.processes,
+            threads: c.threads,
+        }
+    }
+
+    fn to_c(c: ZoneCapacity) -> lc_zone_capacity {
+        lc_zone_capacity {
+            hosts: c.hosts,
+            address_bytes: c.address_bytes,
+            fail_ring: c.fail_ring,
+            processes: c.processes,
+            threads: c.threads,
+        }
+    }
+
+    pub(super) fn default_capacity() -> Result<lc_zone_capacity, Error> {
+        Ok(to_c(ZoneCapacity::default()))
+    }
+
+    pub(super) fn size_for(caps: &lc_zone_capacity) -> Result<usize, Error> {
+        Zone::size_for(&to_rust(caps))
+    }
+
+    pub(super) fn capacity_fit(bytes: usize, caps: &lc_zone_capacity) -> Result<lc_zone_capacity, Error> {
+        Zone::capacity_fit(bytes, &to_rust(caps)).map(to_c)
+    }
+
+    pub(super) fn anonymous(caps: &lc_zone_capacity) -> Result<lc_zone, Error> {
+        Zone::anonymous(&to_rust(caps)).map(|zone| lc_zone { zone })
+    }
+
+    pub(super) fn open(path: &CStr, caps: &lc_zone_capacity) -> Result<lc_zone, Error> {
+        let path = Path::new(std::ffi::OsStr::from_bytes(path.to_bytes()));
+        Zone::open(path, &to_rust(caps)).map(|zone| lc_zone { zone })
+    }
+
+    /// # Safety
+    /// As `Zone::from_memory`.
+    pub(super) unsafe fn from_memory(mem: NonNull<u8>, len: usize, how: How<'_>) -> Result<lc_zone, Error> {
+        let (init, expected) = match how {
+            How::Create(caps) => (ZoneInit::Create(to_rust(caps)), None),
+            How::Attach(caps) => (ZoneInit::Attach, caps.map(to_rust)),
+            How::CreateOrAttach(caps) => (ZoneInit::CreateOrAttach(to_rust(caps)), None),
+        };
+        // SAFETY: the caller keeps `Zone::from_memory`'s contract.
+        let zone = unsafe { Zone::from_memory(mem, len, init) }?;
+        if let Some(asked) = expected {
+            let have = zone.capacity();
+            if have != asked {
+                return Err(Error::new(
+                    ErrorKind::ZoneIncompatible,
+                    format!("zone capacities differ: {}", differences(&have, &asked)),
+                ));
+            }
+        }
+        Ok(lc_zone { zone })
+    }
+
+    /// "hosts 8 in the zone, 16 asked, ...": the fields of `have` and `asked` that differ.
+    fn differences(have: &ZoneCapacity, asked: &ZoneCapacity) -> String {
+        let fields = |c: &ZoneCapacity| {
+            [
+                ("hosts", c.hosts),
+                ("address_bytes", c.address_bytes),
+                ("fail_ring", c.fail_ring),
+                ("processes", c.processes),
+                ("threads", c.threads),
+            ]
+        };
+        fields(have)
+            .into_iter()
+            .zip(fields(asked))
+            .filter(|((_, h), (_, a))| h != a)
+            .map(|((name, h), (_, a))| format!("{name} {h} in the zone, {a} asked"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub(super) fn capacity_of(zone: &lc_zone) -> lc_zone_capacity {
+        to_c(zone.zone.capacity())
+    }
+
+    pub(super) fn size_of(zone: &lc_zone) -> usize {
+        zone.zone.size()
+    }
+
+    pub(super) fn creation_id(zone: &lc_zone) -> u64 {
+        zone.zone.creation_id()
+    }
+}
+
+/// No zones: every constructor refuses, and no `lc_zone` exists to inspect.
+#[cfg(not(target_os = "linux"))]
+mod sys {
+    use std::ffi::CStr;
+    use std::ptr::NonNull;
+
+    use super::{How, lc_zone, lc_zone_capacity};
+    use crate::error::{Error, ErrorKind};
+
+    fn unsupported<T>() -> Result<T, Error> {
+        Err(Error::new(ErrorKind::Os, "shared zones exist on Linux only"))
+    }
+
+    pub(super) fn default_capacity() -> Result<lc_zone_capacity, Error> {
+        unsupported()
+    }
+
+    pub(super) fn size_for(_: &lc_zone_capacity) -> Result<usize, Error> {
+        unsupported()
+    }
+
+    pub(super) fn capacity_fit(_: usize, _: &lc_zone_capacity) -> Result<lc_zone_capacity, Error> {
+        unsupported()
+    }
+
+    pub(super) fn anonymous(_: &lc_zone_capacity) -> Result<lc_zone, Error> {
+        unsupported()
+    }
+
+    pub(super) fn open(_: &CStr, _: &lc_zone_capacity) -> Result<lc_zone, Error> {
+        unsupported()
+    }
+
+    pub(super) unsafe fn from_memory(_: NonNull<u8>, _: usize, _: How<'_>) -> Result<lc_zone, Error> {
+        unsupported()
+    }
+
+    pub(super) fn capacity_of(zone: &lc_zone) -> lc_zone_capacity {
+        match zone.never {}
+    }
+
+    pub(super) fn size_of(zone: &lc_zone) -> usize {
+        match zone.never {}
+    }
+
+    pub(super) fn creation_id(zone: &lc_zone) -> u64 {
+        match zone.never {}
+    }
+}
+
+#[cfg(test)]
+mod tests;
