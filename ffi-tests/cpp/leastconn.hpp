@@ -37,6 +37,9 @@ struct PoolFree {
 struct PickerFree {
     void operator()(lc_picker *p) const noexcept { lc_picker_free(p); }
 };
+struct ZoneFree {
+    void operator()(lc_zone *z) const noexcept { lc_zone_free(z); }
+};
 struct RefresherStop {
     void operator()(lc_refresher *r) const noexcept { lc_refresher_stop(r); }
 };
@@ -187,6 +190,56 @@ public:
 
 private:
     std::unique_ptr<lc_pool, PoolFree> pool_;
+};
+
+// A shared zone (Linux). Made before fork(), it is shared with the children, each of which
+// owns (and frees) its copy of the handle. Memory given to create_in/attach must outlive it.
+class Zone {
+public:
+    static lc_zone_capacity default_capacity() {
+        lc_zone_capacity caps{};
+        check(lc_zone_capacity_default(&caps));
+        return caps;
+    }
+    // `caps` with the most hosts whose zone fits in `bytes`.
+    static lc_zone_capacity fit(std::size_t bytes, lc_zone_capacity caps) {
+        check(lc_zone_capacity_fit(bytes, &caps));
+        return caps;
+    }
+    static std::size_t size_for(const lc_zone_capacity &caps) noexcept { return lc_zone_size(&caps); }
+
+    static Zone anonymous(const lc_zone_capacity &caps) {
+        lc_zone *out = nullptr;
+        check(lc_zone_new_anonymous(&caps, &out));
+        return Zone(out);
+    }
+    static Zone open(const std::string &path, const lc_zone_capacity &caps) {
+        lc_zone *out = nullptr;
+        check(lc_zone_open(path.c_str(), &caps, &out));
+        return Zone(out);
+    }
+    static Zone create_in(void *mem, std::size_t len, const lc_zone_capacity &caps) {
+        lc_zone *out = nullptr;
+        check(lc_zone_from_memory(mem, len, &caps, LC_ZONE_CREATE, &out));
+        return Zone(out);
+    }
+    static Zone attach(void *mem, std::size_t len) {
+        lc_zone *out = nullptr;
+        check(lc_zone_from_memory(mem, len, nullptr, LC_ZONE_ATTACH, &out));
+        return Zone(out);
+    }
+
+    lc_zone_capacity capacity() const {
+        lc_zone_capacity caps{};
+        check(lc_zone_capacity_of(zone_.get(), &caps));
+        return caps;
+    }
+    std::size_t size() const noexcept { return lc_zone_size_of(zone_.get()); }
+    std::uint64_t creation_id() const noexcept { return lc_zone_creation_id(zone_.get()); }
+
+private:
+    explicit Zone(lc_zone *z) : zone_(z) {}
+    std::unique_ptr<lc_zone, ZoneFree> zone_;
 };
 
 }  // namespace leastconn

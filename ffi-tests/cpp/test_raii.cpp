@@ -1,5 +1,5 @@
 // The C ABI from C++17 through leastconn.hpp: RAII handles, exceptions, a callable source,
-// per-thread pickers. Prints "N checks passed" on success.
+// per-thread pickers, shared zones. Prints "N checks passed" on success.
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -125,11 +125,54 @@ static void pickers_per_thread() {
     CHECK(pool.stats("10.0.0.3:80").picks == 0);
 }
 
+static bool same(const lc_zone_capacity &a, const lc_zone_capacity &b) {
+    return a.hosts == b.hosts && a.address_bytes == b.address_bytes && a.fail_ring == b.fail_ring &&
+           a.processes == b.processes && a.threads == b.threads;
+}
+
+static void zones() {
+    lc_zone_capacity caps = Zone::default_capacity();
+    CHECK(caps.hosts == 1024 && Zone::size_for(caps) == 2801920);
+    caps.threads = 8;
+    lc_zone_capacity fit = Zone::fit(1 << 20, caps);
+    CHECK(Zone::size_for(fit) <= (1 << 20) && fit.threads == 8);
+    fit.hosts++;
+    CHECK(Zone::size_for(fit) > (1 << 20));
+
+    caps.hosts = 16;
+    Zone anonymous = Zone::anonymous(caps);
+    CHECK(same(anonymous.capacity(), caps) && anonymous.size() == Zone::size_for(caps));
+
+    std::vector<std::uint64_t> memory(Zone::size_for(caps) / 8);
+    {
+        Zone made = Zone::create_in(memory.data(), memory.size() * 8, caps);
+        Zone attached = Zone::attach(memory.data(), memory.size() * 8);
+        CHECK(made.creation_id() == attached.creation_id() && made.creation_id() != anonymous.creation_id());
+        CHECK(same(attached.capacity(), caps));
+    }  // both handles freed; the memory is ours again
+
+    std::vector<std::uint64_t> zeros(memory.size());
+    try {
+        Zone::attach(zeros.data(), zeros.size() * 8);
+        CHECK(false);
+    } catch (const Error &e) {
+        CHECK(e.status() == LC_ERR_ZONE_INCOMPATIBLE);
+        CHECK(std::string(e.what()) == "shared zone made for another layout or capacities");
+    }
+    try {
+        Zone::fit(100, caps);
+        CHECK(false);
+    } catch (const Error &e) {
+        CHECK(e.status() == LC_ERR_ZONE_TOO_SMALL);
+    }
+}
+
 int main() {
     errors_are_exceptions();
     picks_release_themselves();
     callable_sources_in_a_multi();
     pickers_per_thread();
+    zones();
     std::printf("%lu checks passed\n", checks.load());
     return 0;
 }
