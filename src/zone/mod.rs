@@ -14,6 +14,7 @@
 mod layout;
 mod liveness;
 mod memory;
+mod procs;
 #[cfg(test)]
 mod tests;
 
