@@ -618,3 +618,57 @@ impl Drop for ListingChange<'_> {
             .store(change::idle(self.seq.wrapping_add(1)), Ordering::Release);
     }
 }
+
+/// What the loom models (`tests/loom_zone_procs.rs`) need to drive the production records on
+/// a model zone (`Zone::model`, built under loom only). A "process" is a model thread with its
+/// own pid; the pid doubles as its starttime.
+#[cfg(loom)]
+#[doc(hidden)]
+impl super::Zone {
+    fn model_registration(&self, record: u32, generation: u32, pid: u32) -> Registration {
+        Registration { index: record, generation, pid, starttime: u64::from(pid), spare: 0 }
+    }
+
+    /// `register` as process `pid`: (process record, generation, spare thread record).
+    pub fn proc_register(&self, pid: u32) -> Result<(u32, u32, u32), Error> {
+        let reg = register(self.0.backing.words(), &self.0.layout, pid, u64::from(pid))?;
+        Ok((reg.index, reg.generation, reg.spare))
+    }
+
+    /// `claim_thread_record` for the registration (record, generation) of `pid`.
+    pub fn proc_claim_thread_record(&self, record: u32, generation: u32, pid: u32) -> Result<u32, Error> {
+        claim_thread_record(self.0.backing.words(), &self.0.layout, &self.model_registration(record, generation, pid))
+    }
+
+    /// `release_thread_record` for the registration (record, generation) of `pid`.
+    pub fn proc_release_thread_record(
+        &self,
+        record: u32,
+        generation: u32,
+        pid: u32,
+        thread: u32,
+    ) -> Result<bool, Error> {
+        let reg = self.model_registration(record, generation, pid);
+        release_thread_record(self.0.backing.words(), &self.0.layout, &reg, thread)
+    }
+
+    /// Thread record `thread`'s owner word.
+    pub fn proc_thread_owner(&self, thread: u32) -> u64 {
+        thread_owner(self.0.backing.words(), &self.0.layout, thread)
+    }
+
+    /// The owner word of the thread records of registration (record, generation).
+    pub fn proc_owner_word(record: u32, generation: u32) -> u64 {
+        owner::owned(record, generation)
+    }
+
+    /// Process record `record`'s state word.
+    pub fn proc_state_word(&self, record: u32) -> u64 {
+        process_state(self.0.backing.words(), &self.0.layout, record).map_or(u64::MAX, ProcState::encode)
+    }
+
+    /// The state word of a LIVE record of `pid` in `generation`.
+    pub fn proc_live_word(pid: u32, generation: u32) -> u64 {
+        ProcState { kind: ProcKind::Live, pid, sweeper: 0, generation }.encode()
+    }
+}
