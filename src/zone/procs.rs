@@ -43,6 +43,8 @@
 
 #![cfg_attr(not(test), allow(dead_code, reason = "the hot path (S6) and the sweep (S7) call these"))]
 
+use std::cell::Cell;
+
 use super::layout::Layout;
 use super::liveness::{Death, Liveness, Verdict};
 use crate::error::{Error, ErrorKind};
@@ -532,7 +534,8 @@ pub(crate) struct ListingChange<'a> {
     layout: &'a Layout,
     index: u32,
     seq: u32,
-    slot: Option<u32>,
+    /// The slot the change word names (`None`: not known yet).
+    slot: Cell<Option<u32>>,
 }
 
 /// Opens a listing change of `reg` on `slot` (`None`: an attach that has not found its slot
@@ -564,7 +567,7 @@ pub(crate) fn begin_listing_change<'a>(
     {
         return Err(invalid(format!("process record {} already has a listing change open", reg.index)));
     }
-    Ok(ListingChange { words, layout, index: reg.index, seq, slot })
+    Ok(ListingChange { words, layout, index: reg.index, seq, slot: Cell::new(slot) })
 }
 
 fn check_slot(layout: &Layout, slot: u32) -> Result<(), Error> {
@@ -575,15 +578,16 @@ fn check_slot(layout: &Layout, slot: u32) -> Result<(), Error> {
 }
 
 impl ListingChange<'_> {
-    /// Names `slot` in the change word if it does not yet.
-    fn name(&mut self, slot: u32) -> Result<(), Error> {
+    /// Names `slot` in the change word if it does not yet (what an attach does before each
+    /// CAS that may list it: slots.rs's journal hook).
+    pub(crate) fn name(&self, slot: u32) -> Result<(), Error> {
         check_slot(self.layout, slot)?;
-        if self.slot != Some(slot) {
+        if self.slot.get() != Some(slot) {
             // Relaxed: read by a sweeper only once this process is dead (its words final) and
             // compared by a reconcile; the Release bitmap change after it orders it for both.
             process_word(self.words, self.layout, self.index, pword::CHANGE)
                 .store(change::busy(self.seq, Some(slot)), Ordering::Relaxed);
-            self.slot = Some(slot);
+            self.slot.set(Some(slot));
         }
         Ok(())
     }
@@ -594,7 +598,7 @@ impl ListingChange<'_> {
     }
 
     /// Sets the bit of `slot` (call it after the listers increment); `true` if it was clear.
-    pub(crate) fn list(&mut self, slot: u32) -> Result<bool, Error> {
+    pub(crate) fn list(&self, slot: u32) -> Result<bool, Error> {
         self.name(slot)?;
         let (word, bit) = self.bitmap(slot);
         // Release: whoever sees the bit sees the listers increment made before it (over-count
@@ -603,7 +607,7 @@ impl ListingChange<'_> {
     }
 
     /// Clears the bit of `slot` (call it before the listers decrement); `true` if it was set.
-    pub(crate) fn unlist(&mut self, slot: u32) -> Result<bool, Error> {
+    pub(crate) fn unlist(&self, slot: u32) -> Result<bool, Error> {
         self.name(slot)?;
         let (word, bit) = self.bitmap(slot);
         // Release: the change word naming the slot is ordered before the cleared bit.

@@ -196,7 +196,7 @@ fn listing_changes_set_bits_inside_a_bracket_and_refuse_a_second_one() {
     let a = f.register(100, 1).unwrap();
     let begin = |slot| begin_listing_change(f.words(), f.layout(), &a, slot);
     {
-        let mut attach = begin(None).unwrap();
+        let attach = begin(None).unwrap();
         assert_eq!(f.change_word(0), 1 << 32 | 0xffff_ffff, "busy, slot not known yet");
         let e = begin(Some(3)).unwrap_err();
         assert_eq!(e.message(), "process record 0 already has a listing change open");
@@ -211,7 +211,7 @@ fn listing_changes_set_bits_inside_a_bracket_and_refuse_a_second_one() {
     let e = deregister(f.words(), f.layout(), &a).unwrap_err();
     assert_eq!(e.message(), "process record 0 still lists slot 65");
     {
-        let mut detach = begin(Some(65)).unwrap();
+        let detach = begin(Some(65)).unwrap();
         assert_eq!(f.change_word(0), 3 << 32 | 66);
         let e = deregister(f.words(), f.layout(), &a).unwrap_err();
         assert_eq!(e.message(), "process record 0 is inside a listing change");
