@@ -300,6 +300,14 @@ pub(crate) fn register(words: &[AtomicU64], layout: &Layout, pid: u32, starttime
         if state.compare_exchange(seen, live, Ordering::AcqRel, Ordering::Relaxed).is_err() {
             continue;
         }
+        // The record is ours now: clear what a sweep of an earlier process may have left.
+        for w in
+            [pword::CHANGE, pword::SWEEP_CURSOR, pword::SWEEP_MARKER, pword::SWEEP_MARKER + 1, pword::SWEEP_MARKER + 2]
+        {
+            // Relaxed: ordered before the Release store of the starttime below, and read by
+            // a sweeper only once this process is dead (its words final).
+            process_word(words, layout, index, w).store(0, Ordering::Relaxed);
+        }
         // Release: a sweeper that reads it (Acquire) after LIVE judges us by it.
         process_word(words, layout, index, pword::STARTTIME).store(starttime, Ordering::Release);
         let mut reg = Registration { index, generation, pid, starttime, spare: 0 };
@@ -317,20 +325,14 @@ pub(crate) fn register(words: &[AtomicU64], layout: &Layout, pid: u32, starttime
     Err(zone_full("process", layout.caps.processes))
 }
 
-/// Gives record `reg` back: its words to 0, then LIVE{gen} -> FREE{gen + 1}. `false` if the
-/// record was no longer `reg`'s (a sweeper claimed it).
+/// Gives record `reg` back: its starttime to 0, then LIVE{gen} -> FREE{gen + 1}. `false` if
+/// the record was no longer `reg`'s (a sweeper claimed it). Only the starttime is cleared
+/// here, because a next registrant's starttime is stored after its LIVE and a stale one would
+/// judge it dead meanwhile; the other words are cleared by the next registrant, which owns
+/// them then (clearing them here could wipe the journal of a sweeper that won the record).
 fn free_process_record(words: &[AtomicU64], layout: &Layout, reg: &Registration) -> bool {
-    for w in [
-        pword::STARTTIME,
-        pword::CHANGE,
-        pword::SWEEP_CURSOR,
-        pword::SWEEP_MARKER,
-        pword::SWEEP_MARKER + 1,
-        pword::SWEEP_MARKER + 2,
-    ] {
-        // Relaxed: published by the Release CAS that frees the record.
-        process_word(words, layout, reg.index, w).store(0, Ordering::Relaxed);
-    }
+    // Relaxed: published by the Release CAS that frees the record.
+    process_word(words, layout, reg.index, pword::STARTTIME).store(0, Ordering::Relaxed);
     let free = ProcState::free(next_gen(reg.generation)).encode();
     // Release: the next registrant (Acquire) finds the words zeroed above. Failure: Relaxed,
     // the record is a sweeper's now and we touch nothing more.
@@ -437,7 +439,7 @@ fn free_thread_record(words: &[AtomicU64], layout: &Layout, reg: &Registration, 
 /// meanwhile.
 pub(crate) fn deregister(words: &[AtomicU64], layout: &Layout, reg: &Registration) -> Result<(), Error> {
     check_live(words, layout, reg)?;
-    // Relaxed, here and in the bitmap: written only by this process, whose threads are done.
+    // Relaxed: written only by this process, whose threads are done with the zone.
     let change = process_word(words, layout, reg.index, pword::CHANGE).load(Ordering::Relaxed);
     if !change::is_idle(change) {
         return Err(invalid(format!("process record {} is inside a listing change", reg.index)));

@@ -119,6 +119,22 @@ fn registration_without_a_thread_record_for_its_spare_is_zone_full_and_gives_its
 }
 
 #[test]
+fn a_registrant_clears_what_a_sweep_left_in_its_record() {
+    let f = Fixture::new(CAPS);
+    for (w, v) in [(pword::CHANGE, 5 << 32 | 3), (pword::SWEEP_CURSOR, 9), (pword::SWEEP_MARKER + 2, 1)] {
+        // SeqCst: test stores standing in for a sweep that stopped half-way and freed the record.
+        process_word(f.words(), f.layout(), 0, w).store(v, Ordering::SeqCst);
+    }
+    let a = f.register(100, 1).unwrap();
+    assert_eq!(a.index(), 0);
+    for w in pword::CHANGE..pword::BITMAP {
+        assert_eq!(process_word(f.words(), f.layout(), 0, w).load(Ordering::SeqCst), 0, "word {w}");
+    }
+    // So the registrant can open a listing change at once.
+    drop(begin_listing_change(f.words(), f.layout(), &a, Some(0)).unwrap());
+}
+
+#[test]
 fn invalid_pids_are_refused() {
     let f = Fixture::new(CAPS);
     for pid in [0, PID_LIMIT, u32::MAX] {
