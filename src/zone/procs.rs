@@ -293,8 +293,8 @@ pub(crate) fn register(words: &[AtomicU64], layout: &Layout, pid: u32, starttime
         let Some(ProcState { kind: ProcKind::Free, generation, .. }) = ProcState::decode(seen) else { continue };
         let generation = next_gen(generation);
         let live = ProcState { kind: ProcKind::Live, pid, sweeper: 0, generation }.encode();
-        // AcqRel: Acquire pairs with the Release free that zeroed the record's words before we
-        // write them; Release orders the freer's zeroing before LIVE for anyone who reads LIVE
+        // AcqRel: Acquire pairs with the Release free that zeroed the starttime before we
+        // write it; Release orders the freer's zeroing before LIVE for anyone who reads LIVE
         // (our own starttime comes after, read as 0 until then: judged by kill only).
         // Failure: another process took the record; Relaxed, we move on.
         if state.compare_exchange(seen, live, Ordering::AcqRel, Ordering::Relaxed).is_err() {
