@@ -117,20 +117,6 @@ fn identity(base: usize) -> Identity {
     Identity { creation_id: id, clock_base, boot_id: boot }
 }
 
-/// Whether process `pid` exists (`kill(pid, 0)`; `EPERM` means it exists under another uid).
-pub(crate) fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    if pid <= 0 {
-        // kill(0, ...) would probe our own process group: no initialiser has pid 0.
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
-    }
-    io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 /// Initialises a zone in `words` for `layout`, after taking the init-state word from `from`
 /// to INITIALISING(this pid); `false` if another process changed the word first.
 fn claim_and_initialise(words: &[AtomicU64], layout: &Layout, from: u64) -> bool {

@@ -12,7 +12,9 @@
 //! and attribution regions are laid out and zero, and nothing reads them.
 
 mod layout;
+mod liveness;
 mod memory;
+mod procs;
 #[cfg(test)]
 mod tests;
 
@@ -139,7 +141,7 @@ impl Zone {
     /// library (in this or another process) in the meantime.
     pub unsafe fn from_memory(mem: NonNull<u8>, len: usize, init: ZoneInit) -> Result<Zone, Error> {
         // SAFETY: the caller keeps `from_memory`'s contract, which is `borrowed`'s.
-        unsafe { memory::borrowed(mem, len, init, &memory::pid_alive, memory::INIT_PATIENCE) }.map(Zone::new)
+        unsafe { memory::borrowed(mem, len, init, &liveness::pid_alive, memory::INIT_PATIENCE) }.map(Zone::new)
     }
 
     /// The capacities the zone was made with.

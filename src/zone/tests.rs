@@ -2,6 +2,7 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 use super::layout::{self, HEADER_WORDS, READY, initialising, word};
+use super::liveness;
 use super::memory::{self, ZoneInit};
 use super::{Zone, ZoneCapacity};
 use crate::error::ErrorKind;
@@ -236,8 +237,8 @@ fn create_or_attach_takes_over_from_a_dead_initialiser() {
 fn create_or_attach_takes_over_from_an_initialiser_pid_that_does_not_exist() {
     // Pids are below pid_max, so this one names no process.
     let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
-    assert!(!memory::pid_alive(pid_max));
-    assert!(memory::pid_alive(std::process::id()));
+    assert!(!liveness::pid_alive(pid_max));
+    assert!(liveness::pid_alive(std::process::id()));
     let mut buf = half_initialised(pid_max);
     let len = buf.len() * 8;
     let mem = NonNull::new(buf.as_mut_ptr().cast::<u8>()).unwrap();
