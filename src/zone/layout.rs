@@ -8,6 +8,9 @@
 //! initialisation, so memory shared with other processes (or checked by Miri) never sees a
 //! plain access race with an atomic one.
 
+// Under loom the header is only written (a model zone is made, never attached or validated).
+#![cfg_attr(loom, allow(dead_code))]
+
 use crate::error::{Error, ErrorKind};
 use crate::host::GUARD;
 use crate::pool::MAX_FAILS_LIMIT;

@@ -2,11 +2,11 @@
 //! models (`tests/loom_zone*.rs`) need to drive the production slot code on it. Nothing here
 //! is built outside `--cfg loom`.
 
+use super::Zone;
 use super::layout::{self, Identity, Layout, ZoneCapacity};
 use super::slots::{Key, Kind, NoJournal, Reclaim, SlotRef};
-use super::{Zone, ZoneInner};
 use crate::error::Error;
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// The words of a model zone.
 pub(crate) struct Backing(Box<[AtomicU64]>);
@@ -35,7 +35,7 @@ impl Zone {
         let layout = Layout::new(caps)?;
         let words: Box<[AtomicU64]> = (0..layout.total_words).map(|_| AtomicU64::new(0)).collect();
         layout::initialise(&words, &layout, &Identity { creation_id: 1, clock_base: 0, boot_id: [0, 0] });
-        Ok(Zone(Arc::new(ZoneInner { backing: Backing(words), layout })))
+        Ok(Zone::new((Backing(words), layout)))
     }
 
     fn key(&self, namespace: &str, address: &str) -> Result<Key, Error> {
