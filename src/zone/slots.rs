@@ -586,7 +586,9 @@ impl<'a> Slots<'a> {
     ///
     /// Listers 0 means every process detached, and a process detaches only with nothing in
     /// flight on the slot and no snapshot listing it, so no pick can start on it; an attach
-    /// racing this wins or loses on the same control word.
+    /// racing this wins or loses on the same control word. The checks come before the CAS
+    /// only: a RECLAIMING slot cannot go back to LIVE (an attacher that skipped it may have
+    /// claimed the key elsewhere meanwhile), so the CAS is the commitment.
     pub(crate) fn try_reclaim(&self, s: u32) -> Reclaim {
         let w = self.control_word(s);
         // SeqCst: as every control word access here; the CAS below decides.
