@@ -62,9 +62,9 @@ mod snapshot;
 pub mod source;
 mod sync;
 mod upstream;
-// Zones are Linux-only (memfd, /proc); their loom backing comes with the first loom model
-// that drives them (docs/design-zone.md, steps S4 and S5).
-#[cfg(all(target_os = "linux", not(loom)))]
+// Zones are Linux-only (memfd, /proc); under loom their memory is a slice of loom atomics
+// and the operating system backings are left out.
+#[cfg(any(target_os = "linux", loom))]
 mod zone;
 
 #[cfg(loom)]
@@ -88,6 +88,9 @@ pub use source::docker;
 pub use source::etcd;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
+#[cfg(loom)]
+#[doc(hidden)]
+pub use zone::{SlotView, Zone, ZoneCapacity};
 #[cfg(all(target_os = "linux", not(loom)))]
 pub use zone::{Zone, ZoneCapacity, ZoneInit};
 

@@ -4,12 +4,7 @@
 //! A "process" is a model thread with its own pid: records know processes only by pid,
 //! starttime and record index, and what one process writes to the zone is what another sees
 //! of it.
-//!
-//! WAITS FOR THE ZONE UNDER LOOM: the zone compiles under loom from branch zone-slots on
-//! (its `Zone::model` backing). Until that branch is merged this model is compiled out by
-//! `cfg(any())`; at the merge, the `any()` below becomes `loom`. It was run against
-//! zone-slots at 6c127b5 (see the commit that adds this file).
-#![cfg(any())]
+#![cfg(loom)]
 
 mod loom_support;
 

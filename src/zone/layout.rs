@@ -8,7 +8,11 @@
 //! initialisation, so memory shared with other processes (or checked by Miri) never sees a
 //! plain access race with an atomic one.
 
+// Under loom the header is only written (a model zone is made, never attached or validated).
+#![cfg_attr(loom, allow(dead_code))]
+
 use crate::error::{Error, ErrorKind};
+use crate::host::GUARD;
 use crate::pool::MAX_FAILS_LIMIT;
 use crate::sync::{AtomicU64, Ordering};
 
@@ -41,6 +45,28 @@ pub(crate) mod word {
     pub(crate) const BOOT_ID: usize = 11;
     /// Five words: slot stride, then the slots, processes, threads and matrix offsets.
     pub(crate) const OFFSETS: usize = 13;
+    /// Attaches refused because no slot was free (`ZoneFull`), ever.
+    pub(crate) const FULL_REFUSALS: usize = 22;
+}
+
+/// Word indices inside a slot, from its base (section 1.2 of the design): the host state on
+/// the first 128-byte line (alone, as the contended line of a heap host is), then the slot's
+/// own words, the key and the failure ring.
+pub(crate) mod slot {
+    /// `HostState.word`: in-flight, flags and completed count (src/host.rs).
+    pub(crate) const STATE: usize = 0;
+    /// `HostState.fail_next`: the failure ticket.
+    pub(crate) const FAIL_NEXT: usize = 1;
+    /// `HostState.picks`: the folded picks total.
+    pub(crate) const PICKS: usize = 2;
+    /// The control word (src/zone/slots.rs).
+    pub(crate) const CONTROL: usize = 16;
+    /// Units in doubt (design section 4.4).
+    pub(crate) const DOUBT: usize = 17;
+    /// The hash word, then the key words: all written as key words (src/zone/slots.rs).
+    pub(crate) const HASH: usize = 18;
+    /// The first key word.
+    pub(crate) const KEY: usize = 19;
 }
 
 /// Init-state word values: 0 (never touched), INITIALISING with the initialiser's pid, READY.
@@ -165,6 +191,22 @@ impl Layout {
         (self.total_words * 8) as usize
     }
 
+    /// Key words per slot: `ceil(address_bytes / 6)`, six key bytes a word.
+    pub(crate) fn key_words(&self) -> usize {
+        self.caps.address_bytes.div_ceil(6) as usize
+    }
+
+    /// The index of slot `s`'s first word (`s < hosts`).
+    pub(crate) fn slot(&self, s: u32) -> usize {
+        debug_assert!(s < self.caps.hosts);
+        (self.slots + u64::from(s) * self.slot_stride) as usize
+    }
+
+    /// The index of slot `s`'s failure ring (`fail_ring` words), right after its key words.
+    pub(crate) fn ring(&self, s: u32) -> usize {
+        self.slot(s) + slot::KEY + self.key_words()
+    }
+
     fn offsets(&self) -> [u64; 5] {
         [self.slot_stride, self.slots, self.processes, self.threads, self.matrix]
     }
@@ -178,7 +220,9 @@ pub(crate) struct Identity {
 }
 
 /// Writes a complete zone into `words`, whose init-state word this process owns (it moved it
-/// to INITIALISING): every word outside the header to 0, then the header, then READY.
+/// to INITIALISING): every word outside the header to 0 except each slot's state word, which
+/// starts as a new host's (`GUARD`: a FREE slot holds the state a claim publishes), then the
+/// header, then READY.
 ///
 /// Idempotent, so a process that took over from a dead initialiser simply runs it again.
 pub(crate) fn initialise(words: &[AtomicU64], layout: &Layout, id: &Identity) {
@@ -186,6 +230,15 @@ pub(crate) fn initialise(words: &[AtomicU64], layout: &Layout, id: &Identity) {
     for w in &words[HEADER_WORDS..layout.total_words as usize] {
         // Relaxed: published by the Release store of READY below.
         w.store(0, Ordering::Relaxed);
+    }
+    for s in 0..layout.caps.hosts {
+        let base = layout.slot(s);
+        // Relaxed: published by the Release store of READY below.
+        words[base + slot::STATE].store(GUARD, Ordering::Relaxed);
+        // SeqCst: every write of a control word is SeqCst (src/zone/slots.rs), this first
+        // FREE included, so the claim order argument has no exception (and loom, which lets
+        // an SC load return a non-SC store older than an SC one, checks the same code).
+        words[base + slot::CONTROL].store(0, Ordering::SeqCst);
     }
     let mut header = [0u64; HEADER_WORDS];
     header[word::MAGIC] = MAGIC;

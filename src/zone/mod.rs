@@ -7,24 +7,42 @@
 //! records and the attribution matrix (docs/design-zone.md, section 1.2).
 //!
 //! This module holds what exists so far: the capacities and the size they imply, the header
-//! and its validation, and the three ways to get the memory ([`Zone::anonymous`],
-//! [`Zone::open`], [`Zone::from_memory`]). **Pools do not use zones yet**: the slot, process
-//! and attribution regions are laid out and zero, and nothing reads them.
+//! and its validation, the three ways to get the memory ([`Zone::anonymous`],
+//! [`Zone::open`], [`Zone::from_memory`]), and the host slots shared by processes (`slots`:
+//! lookup, insertion, listing, reclamation). **Pools do not use zones yet**: the process and
+//! attribution regions are laid out and zero, and nothing reads them.
+//!
+//! Under loom the memory is a boxed slice of loom atomics (`model`), and the operating
+//! system backings (memfd, files, caller memory) are left out.
 
 mod layout;
 mod liveness;
+#[cfg(not(loom))]
 mod memory;
+#[cfg(loom)]
+mod model;
 mod procs;
+#[cfg(test)]
+mod slot_tests;
+mod slots;
 #[cfg(test)]
 mod tests;
 
+#[cfg(not(loom))]
 use std::path::Path;
+#[cfg(not(loom))]
 use std::ptr::NonNull;
 
 pub use layout::ZoneCapacity;
 use layout::{Layout, word};
+#[cfg(not(loom))]
 use memory::Backing;
+#[cfg(not(loom))]
 pub use memory::ZoneInit;
+#[cfg(loom)]
+use model::Backing;
+#[cfg(loom)]
+pub use model::SlotView;
 
 use crate::error::{Error, ErrorKind};
 use crate::sync::{Arc, Ordering};
@@ -105,6 +123,7 @@ impl Zone {
         Ok(with(fitting))
     }
 
+    #[cfg(not(loom))]
     /// A new zone in anonymous shared memory: processes forked after this call share it.
     ///
     /// Errors: `InvalidLimit` for invalid capacities, `Os` if the memory cannot be had.
@@ -112,6 +131,7 @@ impl Zone {
         memory::anonymous(caps).map(Zone::new)
     }
 
+    #[cfg(not(loom))]
     /// The zone in the file at `path`, created with `caps` if there is none (mode 0600).
     ///
     /// Unrelated processes that open one path share one zone; when several create it at once,
@@ -126,6 +146,7 @@ impl Zone {
         memory::open(path.as_ref(), caps).map(Zone::new)
     }
 
+    #[cfg(not(loom))]
     /// A zone in memory that the caller owns (for example nginx's shared memory), made or
     /// attached as `init` says.
     ///
@@ -159,6 +180,14 @@ impl Zone {
     pub fn creation_id(&self) -> u64 {
         // Relaxed: written before READY, which this zone's validation read with Acquire.
         self.0.backing.words()[word::CREATION_ID].load(Ordering::Relaxed)
+    }
+}
+
+impl Zone {
+    /// The zone's host slots.
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // pools use slots from step S6 on
+    pub(crate) fn slots(&self) -> slots::Slots<'_> {
+        slots::Slots::new(self.0.backing.words(), &self.0.layout)
     }
 }
 
