@@ -693,4 +693,33 @@ mod tests {
         assert_eq!(first, start);
         assert_eq!(h.state().word.load(Ordering::Relaxed), start);
     }
+
+    /// A ring of r slots read with m < r failures (a zone's ring is sized for the largest
+    /// `max_fails` of any pool on it): the window ends `fail_ns` after the m-th newest
+    /// failure, not after the oldest slot (which would keep a host out for r - m failures too
+    /// long), and the ticket still goes round all r slots.
+    #[test]
+    fn ring_larger_than_max_fails_uses_the_mth_newest_failure() {
+        let ring: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+        let w = Window { ring: &ring, m: 2, fail_ns: 10 };
+        let s = HostState::new();
+        let suspect = |s: &HostState| s.word.load(Ordering::Relaxed) & SUSPECT != 0;
+        s.record_failure(w, || 100);
+        assert_eq!((w.deadline(), suspect(&s)), (0, false), "one failure of the 2 needed");
+        s.record_failure(w, || 105);
+        assert_eq!((w.deadline(), suspect(&s)), (110, true), "the 2nd newest (100) + 10");
+        assert!(!s.healthy_at(w, 109));
+        assert!(s.healthy_at(w, 110));
+        assert!(!suspect(&s), "cleared once the window ended");
+        for t in [200, 201, 300] {
+            s.record_failure(w, || t);
+        }
+        let times: Vec<u64> = ring.iter().map(|t| t.load(Ordering::Relaxed)).collect();
+        assert_eq!(times, [300, 105, 200, 201], "the fifth failure wrapped round to slot 0");
+        assert_eq!(w.deadline(), 211, "the 2nd newest (201) + 10, not the oldest (105) + 10");
+        assert!(suspect(&s));
+        assert_eq!((w.recent(205), w.recent(305)), (2, 1), "at most m, only those inside the window");
+        assert_eq!(Window { m: 4, ..w }.deadline(), 115, "m = r: the oldest, today's rule");
+        assert_eq!(Window { m: 1, ..w }.deadline(), 310);
+    }
 }
