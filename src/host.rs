@@ -39,8 +39,8 @@
 use std::ffi::CStr;
 use std::ptr::NonNull;
 
-use crate::clock::Clock;
 use crate::MAX_FAILS_LIMIT;
+use crate::clock::Clock;
 use crate::sync::{AtomicU64, CachePadded, Ordering, fence};
 
 pub(crate) const INFLIGHT_MASK: u64 = (1 << 29) - 1;
