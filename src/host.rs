@@ -368,6 +368,10 @@ pub(crate) struct Host {
 /// failures or folds, so sharing the block costs nothing.
 pub(crate) type HostBox = CachePadded<Host>;
 
+// One padded block per host, as before the split (loom's atomics are larger and do not count).
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<HostBox>() == std::mem::size_of::<CachePadded<u64>>());
+
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Host {
@@ -395,7 +399,7 @@ impl Host {
         health.census.allocated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let boxed = Box::into_raw(Box::new(CachePadded::new(host)));
         // SAFETY: just allocated and not shared yet, so this is the only reference.
-        let host: &mut Host = unsafe { &mut **boxed };
+        let host: &mut Host = unsafe { &mut *boxed };
         host.state = NonNull::from(&host.inline);
         // SAFETY: `Box::into_raw` never returns null.
         unsafe { NonNull::new_unchecked(boxed) }
