@@ -224,6 +224,23 @@ impl HostState {
         false
     }
 
+    /// The release's word update: one RMW, `- 1 in flight, + 1 completed`. Returns the
+    /// previous word, from which `Host::release` decides whether it was refused or frees.
+    #[inline]
+    pub(crate) fn release_word(&self) -> u64 {
+        // Release: everything we did with the host happens-before its free by whoever frees.
+        self.word.fetch_add(RELEASE_DELTA, Ordering::Release)
+    }
+
+    /// Undoes the word update of a refused release (see `Host::release`). Returns the
+    /// previous word.
+    #[cold]
+    pub(crate) fn undo_release(&self) -> u64 {
+        // AcqRel: Release so that a later freer sees our accesses; Acquire so that, if our
+        // undo is the step that reaches `RETIRED | GUARD | 0`, we see every other user's.
+        self.word.fetch_sub(RELEASE_DELTA, Ordering::AcqRel)
+    }
+
     /// Is the host outside its failure window at `now`? Called only when SUSPECT is set.
     ///
     /// Clears SUSPECT when the window has expired, then re-checks the deadline so that a
@@ -518,8 +535,7 @@ impl Host {
             }
             h.record_failure();
         }
-        // Release: everything we did with the host happens-before its free by whoever frees.
-        let prev = h.state().word.fetch_add(RELEASE_DELTA, Ordering::Release);
+        let prev = h.state().release_word();
         if prev & COUNT_MASK <= GUARD {
             return Self::refuse_release(host, prev);
         }
@@ -542,9 +558,7 @@ impl Host {
         // host on our account: only our undo restores it.
         let h = unsafe { host.as_ref() };
         log_refused(h);
-        // AcqRel: Release so that a later freer sees our accesses; Acquire so that, if our
-        // undo is the step that reaches `RETIRED | GUARD | 0`, we see every other user's.
-        let undo = h.state().word.fetch_sub(RELEASE_DELTA, Ordering::AcqRel);
+        let undo = h.state().undo_release();
         debug_assert!(prev & COUNT_MASK <= GUARD);
         if undo & (RETIRED | COUNT_MASK) == RETIRED | (GUARD - 1) {
             // SAFETY: retired, and our undo brought the count back to 0: no one else is left.
