@@ -361,6 +361,11 @@ impl Drop for OwnedRing {
 
 /// One host as this process sees it. Allocated once per address by the registry, freed by
 /// whoever retires it last (see the module docs).
+///
+/// `repr(C)` keeps the order: the state words and the `state` pointer a release follows open
+/// the block (its first 64-byte line, where the word sat before the split), then the fields
+/// of the cold paths. Without it the compiler placed `inline` at offset 64.
+#[repr(C)]
 pub(crate) struct Host {
     /// The state of a heap host (`state` points here).
     inline: HostState,
@@ -369,9 +374,9 @@ pub(crate) struct Host {
     /// The failure ring, `health.max_fails` slots; owned by `home`.
     ring: NonNull<[AtomicU64]>,
     pub(crate) id: HostId,
+    health: std::sync::Arc<Health>,
     /// The dial address followed by a NUL, so C callers can borrow it as a C string.
     addr: Box<[u8]>,
-    health: std::sync::Arc<Health>,
     /// Owns what `state` and `ring` point into, when it is not `inline`.
     _home: Home,
     /// Makes loom report a host that is never freed ("Allocation leaked").
