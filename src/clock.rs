@@ -47,6 +47,16 @@ impl Clock {
     }
 }
 
+/// `CLOCK_MONOTONIC` in nanoseconds (the vDSO on Linux: no syscall): the clock of zone pools,
+/// whose failure timestamps must agree across processes (std's `Instant` hides its raw value).
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    debug_assert_eq!(rc, 0);
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+}
+
 /// A manually advanced clock, shared by all its clones.
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock {

@@ -41,7 +41,10 @@ use std::ptr::NonNull;
 
 use crate::MAX_FAILS_LIMIT;
 use crate::clock::Clock;
-use crate::sync::{AtomicU64, CachePadded, Ordering, fence};
+use std::sync::atomic::compiler_fence;
+
+use crate::sync::{Arc, AtomicU64, CachePadded, Ordering, fence};
+use crate::zone::{Attribution, SlotRef, ZoneInner, window, with_thread_attribution};
 
 pub(crate) const INFLIGHT_MASK: u64 = (1 << 29) - 1;
 /// The bias of the in-flight count: set in every valid state (see the module docs).
@@ -84,8 +87,23 @@ pub(crate) struct Health {
     pub(crate) max_fails: u32,
     pub(crate) fail_ns: u64,
     pub(crate) clock: Clock,
+    /// On a zone pool with the system clock: the zone header's clock base (see
+    /// [`Health::now_ns`]).
+    pub(crate) zone_clock: Option<u64>,
     #[cfg(loom)]
     pub(crate) census: std::sync::Arc<HostCensus>,
+}
+
+impl Health {
+    /// The pool's time: its clock's, or on a zone pool with the system clock,
+    /// `CLOCK_MONOTONIC` minus the zone's clock base plus 1, so that failure timestamps agree
+    /// across the processes of the zone (docs/design-zone.md 1.1, "Clock"). Never 0.
+    pub(crate) fn now_ns(&self) -> u64 {
+        match (self.zone_clock, &self.clock) {
+            (Some(base), Clock::System) => crate::clock::monotonic_ns().saturating_sub(base).saturating_add(1),
+            _ => self.clock.now_ns(),
+        }
+    }
 }
 
 /// Loom builds only: counts the pool's host states allocated and freed, so that the loom
@@ -210,17 +228,41 @@ impl HostState {
     /// on overflow. Exactly one RMW when it succeeds, two when it fails. Never loops.
     ///
     /// The caller must hold a snapshot that lists this host (so it cannot be retired).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn try_reserve(&self, limit: u64) -> bool {
-        // Relaxed: the RMW's place in the word's modification order is what makes the limit
-        // exact; the host's immutable fields were published by the snapshot's Acquire load.
-        let prev = self.word.fetch_add(1, Ordering::Relaxed);
+        self.try_reserve_in(limit, None)
+    }
+
+    /// [`HostState::try_reserve`] with the attribution of a zone pool (`Some((record, slot))`:
+    /// intent before the add, docs/design-zone.md 3.4) or none (heap pools: one predictable
+    /// branch more).
+    #[inline(always)]
+    pub(crate) fn try_reserve_in(&self, limit: u64, at: Option<(&Attribution<'_>, u32)>) -> bool {
+        if let Some((a, slot)) = at {
+            a.open(window::PICK, slot);
+            a.add(slot, 1);
+        }
+        // Release (was Relaxed; the same `lock xadd` on x86-64): the RMW's place in the word's
+        // modification order is what makes the limit exact, and Release makes a reader that
+        // observes this add (a zone reconcile, design 4.4) also observe the window word and
+        // intent stored before it. The host's immutable fields were published by the
+        // snapshot's Acquire load.
+        let prev = self.word.fetch_add(1, Ordering::Release);
         if prev & INFLIGHT_MASK < limit && prev & DOWN == 0 {
+            if let Some((a, _)) = at {
+                compiler_fence(std::sync::atomic::Ordering::SeqCst);
+                a.close();
+            }
             return true;
         }
         // Relaxed: undoing our own increment; the host is listed by our snapshot, so this
         // can never be the decrement that frees it.
         self.word.fetch_sub(1, Ordering::Relaxed);
+        if let Some((a, slot)) = at {
+            compiler_fence(std::sync::atomic::Ordering::SeqCst);
+            a.add(slot, u64::MAX);
+            a.close();
+        }
         false
     }
 
@@ -338,6 +380,9 @@ impl HostState {
 enum Home {
     /// On the heap: `Host::state` points at `Host::inline`, and the ring is ours.
     Heap { _ring: OwnedRing },
+    /// In slot `slot` of a zone: `Host::state` and `Host::ring` point into the zone's words,
+    /// which the `Arc` keeps mapped as long as the host.
+    Zone { zone: Arc<ZoneInner>, slot: SlotRef },
 }
 
 /// A heap failure ring, owned through a raw pointer (a `Box` field would be retagged as
@@ -374,6 +419,8 @@ pub(crate) struct Host {
     /// The failure ring, `health.max_fails` slots; owned by `home`.
     ring: NonNull<[AtomicU64]>,
     pub(crate) id: HostId,
+    /// The zone slot (`u32::MAX` for a heap host): what attribution indexes its row with.
+    slot: u32,
     health: std::sync::Arc<Health>,
     /// The dial address followed by a NUL, so C callers can borrow it as a C string.
     addr: Box<[u8]>,
@@ -411,6 +458,7 @@ impl Host {
             ring: ring.0,
             // Relaxed: uniqueness is all we need from the counter.
             id: HostId(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+            slot: u32::MAX,
             addr: bytes.into_boxed_slice(),
             health: std::sync::Arc::clone(health),
             _home: Home::Heap { _ring: ring },
@@ -425,6 +473,80 @@ impl Host {
         host.state = NonNull::from(&host.inline);
         // SAFETY: `Box::into_raw` never returns null.
         unsafe { NonNull::new_unchecked(boxed) }
+    }
+
+    /// Allocates a host whose state is slot `slot` of `zone` (attached by the caller, which
+    /// hands that listing to the host: it is detached when the host is freed). Freed by
+    /// [`ZoneInner::drop_host`] once its structural reference is gone (see `HostRef`'s `Drop`).
+    pub(crate) fn alloc_zone(
+        addr: &str,
+        health: &std::sync::Arc<Health>,
+        zone: &Arc<ZoneInner>,
+        slot: SlotRef,
+    ) -> NonNull<HostBox> {
+        let (words, ring) = zone.slot_words(slot.index);
+        debug_assert_eq!(words.len(), 3);
+        debug_assert!(health.max_fails as usize <= ring.len());
+        // SAFETY (for the two pointers): `HostState` is `repr(C)` with three `AtomicU64`
+        // fields, so it has the size, alignment and field offsets of `[AtomicU64; 3]`, which
+        // `words` is (three consecutive words of the zone, 8-aligned); the pointer is derived
+        // from the whole 3-word slice, so it may access all three. Both stay valid while the
+        // mapping does, which the `Arc` in `Home::Zone` keeps for as long as the host lives,
+        // and the words are only ever accessed atomically (the zone's contract).
+        let state = NonNull::from(words).cast::<HostState>();
+        let ring = NonNull::from(ring);
+        let mut bytes = Vec::with_capacity(addr.len() + 1);
+        bytes.extend_from_slice(addr.as_bytes());
+        bytes.push(0);
+        let host = Host {
+            inline: HostState::new(),
+            state,
+            ring,
+            // Relaxed: uniqueness is all we need from the counter.
+            id: HostId(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+            slot: slot.index,
+            addr: bytes.into_boxed_slice(),
+            health: std::sync::Arc::clone(health),
+            _home: Home::Zone { zone: Arc::clone(zone), slot },
+            #[cfg(loom)]
+            _track: loom::alloc::Track::new(()),
+        };
+        #[cfg(loom)]
+        health.census.allocated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let boxed = Box::into_raw(Box::new(CachePadded::new(host)));
+        // SAFETY: `Box::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(boxed) }
+    }
+
+    /// The zone slot of a zone host, `None` for a heap host.
+    pub(crate) fn zone_slot(&self) -> Option<SlotRef> {
+        match &self._home {
+            Home::Heap { .. } => None,
+            Home::Zone { slot, .. } => Some(*slot),
+        }
+    }
+
+    /// The zone of a zone host (a reference into the zone's `Arc` allocation, not the host).
+    #[inline(always)]
+    pub(crate) fn zone(&self) -> Option<&ZoneInner> {
+        match &self._home {
+            Home::Heap { .. } => None,
+            Home::Zone { zone, .. } => Some(zone),
+        }
+    }
+
+    /// A handle on the zone of a zone host.
+    pub(crate) fn zone_arc(&self) -> Option<Arc<ZoneInner>> {
+        match &self._home {
+            Home::Heap { .. } => None,
+            Home::Zone { zone, .. } => Some(Arc::clone(zone)),
+        }
+    }
+
+    /// The zone slot index (`u32::MAX` for a heap host).
+    #[inline(always)]
+    pub(crate) fn slot(&self) -> u32 {
+        self.slot
     }
 
     /// The host's state words.
@@ -462,7 +584,7 @@ impl Host {
 
     /// The pool clock's current time (see [`Clock`]).
     pub(crate) fn clock_now(&self) -> u64 {
-        self.health.clock.now_ns()
+        self.health.now_ns()
     }
 
     /// In-flight requests right now.
@@ -487,7 +609,7 @@ impl Host {
 
     /// Records one failed request at the current time (see [`HostState::record_failure`]).
     pub(crate) fn record_failure(&self) {
-        self.state().record_failure(self.window(), || self.health.clock.now_ns());
+        self.state().record_failure(self.window(), || self.health.now_ns());
     }
 
     /// Failures inside the window ending now (reads the clock only if there ever was one).
@@ -496,7 +618,7 @@ impl Host {
         if !w.any() {
             return 0;
         }
-        w.recent(self.health.clock.now_ns())
+        w.recent(self.health.now_ns())
     }
 
     /// Is the host currently inside its failure window?
@@ -505,7 +627,7 @@ impl Host {
         if self.state().word.load(Ordering::Relaxed) & SUSPECT == 0 {
             return false;
         }
-        self.health.clock.now_ns() < self.window().deadline()
+        self.health.now_ns() < self.window().deadline()
     }
 
     /// See [`HostState::fold_picks`].
@@ -525,9 +647,33 @@ impl Host {
     /// allocated until this returns; CONCURRENCY.md ("refused releases") says when it does
     /// and what concurrent operations may see meanwhile.
     pub(crate) unsafe fn release(host: NonNull<HostBox>, failed: bool) -> bool {
-        // SAFETY: our reservation keeps the in-flight count >= 1, so the host is not freed
-        // (without one, the caller's contract above).
+        // SAFETY: our reservation keeps the host allocated (as in `release_in`).
         let h = unsafe { host.as_ref() };
+        match h.zone() {
+            // SAFETY: the caller's contract.
+            None => unsafe { Self::release_in(host, failed, None) },
+            // The zone reference points into the zone's `Arc` allocation, not into the host,
+            // and the thread's record keeps that alive (see `with_thread_attribution`).
+            // SAFETY: the caller's contract.
+            Some(zone) => with_thread_attribution(zone, |at| unsafe { Self::release_in(host, failed, at) }),
+        }
+    }
+
+    /// [`Host::release`] with the attribution `at` of a zone host (design 3.4), or none.
+    ///
+    /// # Safety
+    /// As [`Host::release`].
+    #[inline]
+    pub(crate) unsafe fn release_in(host: NonNull<HostBox>, failed: bool, at: Option<&Attribution<'_>>) -> bool {
+        // SAFETY: our reservation keeps the in-flight count >= 1, so the host is not freed
+        // (without one, the caller's contract above). A zone host is freed only by the registry
+        // of its pool once this process's attribution sum on its slot is 0, i.e. after our
+        // `A[s] -= 1` below, the last step that reads the host.
+        let h = unsafe { host.as_ref() };
+        let slot = h.slot;
+        if let Some(a) = at {
+            a.open(window::RELEASE, slot);
+        }
         if failed {
             // A release with nothing in flight must not record a failure either, and the
             // failure must be recorded while our reservation still keeps the host alive: so
@@ -536,13 +682,28 @@ impl Host {
             let word = h.state().word.load(Ordering::Relaxed);
             if word & COUNT_MASK <= GUARD {
                 log_refused(h);
+                if let Some(a) = at {
+                    a.close();
+                }
                 return false;
             }
             h.record_failure();
         }
         let prev = h.state().release_word();
         if prev & COUNT_MASK <= GUARD {
-            return Self::refuse_release(host, prev);
+            let refused = Self::refuse_release(host, prev);
+            if let Some(a) = at {
+                a.close();
+            }
+            return refused;
+        }
+        if let Some(a) = at {
+            // A zone word is never RETIRED: the registry frees the host (design 3.5), so this
+            // store is our last access to it.
+            compiler_fence(std::sync::atomic::Ordering::SeqCst);
+            a.add(slot, u64::MAX);
+            a.close();
+            return true;
         }
         if prev & (RETIRED | COUNT_MASK) == RETIRED | GUARD | 1 {
             // Acquire: see every other user's accesses (their Release RMWs) before freeing.
@@ -605,6 +766,11 @@ fn log_refused(h: &Host) {
 #[cfg(loom)]
 impl Drop for Host {
     fn drop(&mut self) {
+        if let Home::Zone { .. } = self._home {
+            // Freed by the registry, never RETIRED (design 3.5); model Z4 checks the order.
+            self.health.census.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
         let word = self.inline.word.with_mut(|w| *w);
         assert_eq!(word & COUNT_MASK, GUARD, "host {} freed with requests in flight", self.addr());
         assert_ne!(word & RETIRED, 0, "host {} freed before it was retired", self.addr());
@@ -627,6 +793,11 @@ impl HostRef {
         Self(Host::alloc(addr, health))
     }
 
+    /// A zone host on `slot` of `zone` (see [`Host::alloc_zone`]).
+    pub(crate) fn new_zone(addr: &str, health: &std::sync::Arc<Health>, zone: &Arc<ZoneInner>, slot: SlotRef) -> Self {
+        Self(Host::alloc_zone(addr, health, zone, slot))
+    }
+
     pub(crate) fn ptr(&self) -> NonNull<HostBox> {
         self.0
     }
@@ -642,6 +813,14 @@ impl std::ops::Deref for HostRef {
 
 impl Drop for HostRef {
     fn drop(&mut self) {
+        // SAFETY: the structural reference keeps the host alive until here.
+        if let Some(zone) = unsafe { self.0.as_ref() }.zone_arc() {
+            // Zone words never get RETIRED (it would be one process's bit in a shared word):
+            // the zone frees the host once this process has nothing in flight on its slot.
+            // SAFETY: a zone host, whose unique structural reference this was.
+            unsafe { zone.drop_host(self.0) };
+            return;
+        }
         // SAFETY: each `HostRef` is the unique structural reference of its host and is
         // dropped once.
         unsafe { Host::retire(self.0) }
@@ -653,7 +832,8 @@ mod tests {
     use super::*;
 
     fn host(max_fails: u32) -> HostRef {
-        let health = std::sync::Arc::new(Health { max_fails, fail_ns: 10_000_000_000, clock: Clock::System });
+        let health =
+            std::sync::Arc::new(Health { max_fails, fail_ns: 10_000_000_000, clock: Clock::System, zone_clock: None });
         HostRef::new("192.0.2.15:80", &health)
     }
 

@@ -12,6 +12,8 @@ use crate::snapshot::{Entry, Snapshot};
 use crate::source::{Context, Source, fetch_checked};
 use crate::sync::{Arc, ArcSwap, Cache, Mutex, MutexGuard};
 use crate::upstream::Upstream;
+use crate::zone::{Attribution, PickerRecord, Zone, ZoneInner, with_thread_attribution};
+use crate::{Outcome, zone};
 
 /// Largest accepted `max_fails` (the failure window keeps one timestamp per allowed failure).
 pub const MAX_FAILS_LIMIT: u32 = 1024;
@@ -43,9 +45,39 @@ pub struct Builder {
     policy: Policy,
     health: PassiveHealth,
     clock: Clock,
+    zone: Option<(Zone, String)>,
 }
 
 impl Builder {
+    /// Keeps the pool's host state in `zone`, under the name `name`: every pool on the zone
+    /// with the same name, in this process or another, shares the in-flight counts, limits,
+    /// failure windows and down flags of its addresses; pools with other names share nothing
+    /// (docs/design-zone.md). The first zone pool of a process registers it in the zone (and
+    /// again in a child forked after that). With the system clock (the default), failure times
+    /// are read from `CLOCK_MONOTONIC` against the zone's clock base, so they agree across
+    /// processes.
+    ///
+    /// `build` fails with `ZoneIncompatible` when `max_fails` is above the zone's
+    /// `fail_ring`, `ZoneFull` when the process cannot register, `InvalidArgument` for a name
+    /// containing NUL. Build pools in the process that uses them: a pool built before `fork`
+    /// is not for use in the child.
+    ///
+    /// ```
+    /// use leastconn::{Pool, Static, Zone, ZoneCapacity};
+    /// # if cfg!(miri) { return Ok(()); } // Miri has no memfd_create
+    /// let zone = Zone::anonymous(&ZoneCapacity { hosts: 64, ..ZoneCapacity::default() })?;
+    /// let a = Pool::builder(Static::from_addresses(["10.0.0.1:80"])).zone(&zone, "app").build()?;
+    /// let b = Pool::builder(Static::from_addresses(["10.0.0.1:80"])).zone(&zone, "app").build()?;
+    /// let r = a.select()?;
+    /// assert_eq!(b.stats()[0].in_flight, 1); // one host state, in the zone
+    /// r.release(leastconn::Outcome::Success);
+    /// # Ok::<(), leastconn::Error>(())
+    /// ```
+    pub fn zone(mut self, zone: &Zone, name: &str) -> Self {
+        self.zone = Some((zone.clone(), name.to_owned()));
+        self
+    }
+
     /// Sets the selection policy (default [`Policy::LeastConn`]).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
@@ -78,18 +110,44 @@ impl Builder {
             // Caddy 2.6.2 turned this into "every host unavailable"; we refuse it instead.
             return Err(Error::new(ErrorKind::InvalidLimit, "passive health needs a fail_duration above 0"));
         }
+        let zone = match self.zone {
+            None => None,
+            Some((zone, name)) => {
+                let inner = Arc::clone(zone.inner());
+                if h.max_fails > inner.fail_ring() {
+                    return Err(Error::new(
+                        ErrorKind::ZoneIncompatible,
+                        format!("max_fails {} is above the zone's fail_ring {}", h.max_fails, inner.fail_ring()),
+                    ));
+                }
+                if name.contains('\0') {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!("zone pool name {name:?} contains NUL"),
+                    ));
+                }
+                inner.register_process()?;
+                Some((inner, name))
+            }
+        };
         self.clock.start();
         let health = std::sync::Arc::new(Health {
             max_fails: h.max_fails,
             fail_ns: duration_ns(h.fail_duration),
             clock: self.clock,
+            zone_clock: zone.as_ref().map(|(z, _)| z.clock_base()),
             #[cfg(loom)]
             census: Default::default(),
         });
+        let (registry, zone) = match zone {
+            None => (Registry::default(), None),
+            Some((z, name)) => (Registry::in_zone(Arc::clone(&z), name), Some(z)),
+        };
         let pool = Pool {
             shared: Arc::new(Shared {
                 current: ArcSwap::new(Arc::new(Snapshot::empty())),
-                registry: Mutex::new(Registry::default()),
+                registry: Mutex::new(registry),
+                zone,
                 refresh_lock: Mutex::new(RefreshState::default()),
                 source: self.source,
                 policy: self.policy,
@@ -113,6 +171,8 @@ pub(crate) struct Shared {
     source: Box<dyn Source>,
     policy: Policy,
     health: std::sync::Arc<Health>,
+    /// The zone of a zone pool (its registry holds it too).
+    zone: Option<Arc<ZoneInner>>,
 }
 
 #[derive(Default)]
@@ -192,6 +252,7 @@ impl Pool {
             policy: Policy::default(),
             health: PassiveHealth::default(),
             clock: Clock::System,
+            zone: None,
         }
     }
 
@@ -213,7 +274,12 @@ impl Pool {
     /// this request, from [`Reservation::host_id`]).
     pub fn select_excluding(&self, exclude: &[HostId]) -> Result<Reservation, Error> {
         let snap = self.shared.current.load();
-        select_in(&snap, self.shared.policy, exclude, &mut ThreadRng)
+        match &self.shared.zone {
+            None => select_in(&snap, self.shared.policy, exclude, &mut ThreadRng, None),
+            Some(zone) => {
+                with_thread_attribution(zone, |at| select_zone(&snap, self.shared.policy, exclude, &mut ThreadRng, at))
+            }
+        }
     }
 
     /// A per-thread selector: like [`Pool::select`] but it keeps the current snapshot cached,
@@ -230,6 +296,7 @@ impl Pool {
             cache: Cache::new(CurrentSnapshot(Arc::clone(&self.shared))),
             rng: fastrand::Rng::with_seed(seed),
             policy: self.shared.policy,
+            record: self.shared.zone.as_ref().map(PickerRecord::new),
         }
     }
 
@@ -353,13 +420,29 @@ fn not_found(address: &str) -> Error {
     Error::new(ErrorKind::NotFound, format!("no host with address {address:?}"))
 }
 
+/// A zone pool's pick: `at` is `None` only when the process could not register in the zone.
+fn select_zone<R: Random>(
+    snap: &Snapshot,
+    policy: Policy,
+    exclude: &[HostId],
+    rng: &mut R,
+    at: Option<&Attribution<'_>>,
+) -> Result<Reservation, Error> {
+    if at.is_none() {
+        return Err(Error::new(ErrorKind::ZoneFull, "this process has no record in the zone (registration failed)"));
+    }
+    select_in(snap, policy, exclude, rng, at)
+}
+
+#[inline(always)]
 fn select_in<R: Random>(
     snap: &Snapshot,
     policy: Policy,
     exclude: &[HostId],
     rng: &mut R,
+    at: Option<&Attribution<'_>>,
 ) -> Result<Reservation, Error> {
-    match policy::pick(snap, policy, exclude, rng) {
+    match policy::pick(snap, policy, exclude, rng, at) {
         Some(i) => Ok(Reservation::new(&snap.entries[i], snap.tags[i])),
         None if snap.len() == 0 => Err(Error::new(ErrorKind::NoUpstream, "the upstream list is empty")),
         None => Err(Error::new(ErrorKind::NoUpstream, "every upstream is down, unhealthy, full or excluded")),
@@ -410,18 +493,22 @@ impl Shared {
         let published = match fetched {
             Ok(()) => {
                 let upstreams = list.len();
-                let pairs = list
+                // A zone pool's attach may fail (ZoneFull): then nothing is published, and the
+                // sweep below detaches what this list attached (no snapshot holds it).
+                let pairs: Result<Vec<_>, Error> = list
                     .into_iter()
                     .map(|u| {
-                        let host = reg.get_or_create(&u.address, &self.health);
-                        (u, host)
+                        let host = reg.get_or_create(&u.address, &self.health)?;
+                        Ok((u, host))
                     })
                     .collect();
-                state.generation += 1;
-                let snapshot = Arc::new(Snapshot::build(pairs, state.generation));
-                let old = self.current.swap(snapshot);
-                state.retired.push(old);
-                Ok(upstreams)
+                pairs.map(|pairs| {
+                    state.generation += 1;
+                    let snapshot = Arc::new(Snapshot::build(pairs, state.generation));
+                    let old = self.current.swap(snapshot);
+                    state.retired.push(old);
+                    upstreams
+                })
             }
             Err(e) => Err(e),
         };
@@ -531,6 +618,7 @@ pub fn warm_up_thread() {
         drop(ANY.load());
         fastrand::u64(..);
     }
+    zone::warm_up_thread();
 }
 
 /// A per-thread selector with a cached snapshot and its own random generator.
@@ -543,9 +631,25 @@ pub struct Picker {
     cache: Cache<CurrentSnapshot, Arc<Snapshot>>,
     rng: fastrand::Rng,
     policy: Policy,
+    /// A zone pool's picker: its own thread record (design 3.4).
+    record: Option<PickerRecord>,
 }
 
 impl Picker {
+    /// Ends a reservation, attributing it through this picker's own thread record when it is
+    /// a zone pool's (no thread-local lookup); otherwise as [`Reservation::release`]. The
+    /// reservation may come from any pool.
+    #[inline]
+    pub fn release(&mut self, r: Reservation, outcome: Outcome) {
+        match &self.record {
+            Some(rec) if r.zone_ptr() == Some(rec.zone() as *const ZoneInner) => {
+                let released = rec.with(|at| r.release_in(outcome, at));
+                debug_assert!(released, "a reservation found nothing in flight on its host");
+            }
+            _ => r.release(outcome),
+        }
+    }
+
     /// Picks a host and reserves it (see [`Pool::select`]).
     #[inline]
     pub fn select(&mut self) -> Result<Reservation, Error> {
@@ -556,7 +660,13 @@ impl Picker {
     #[inline]
     pub fn select_excluding(&mut self, exclude: &[HostId]) -> Result<Reservation, Error> {
         let snap = self.cache.load();
-        select_in(snap, self.policy, exclude, &mut self.rng)
+        match &self.record {
+            None => select_in(snap, self.policy, exclude, &mut self.rng, None),
+            Some(rec) => {
+                let rng = &mut self.rng;
+                rec.with(|at| select_zone(snap, self.policy, exclude, rng, at))
+            }
+        }
     }
 }
 

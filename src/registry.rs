@@ -13,8 +13,10 @@ use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
+use crate::error::Error;
 use crate::host::{Health, HostRef};
 use crate::sync::{Arc, Ordering, fence};
+use crate::zone::ZoneInner;
 
 /// A set element that hashes and compares as its host's address, so the address is stored
 /// once (inside the host) and still serves as the lookup key.
@@ -47,17 +49,36 @@ type EntryHasher = std::hash::BuildHasherDefault<std::collections::hash_map::Def
 #[derive(Default)]
 pub(crate) struct Registry {
     hosts: HashSet<Entry, EntryHasher>,
+    /// A zone pool's zone and name (the namespace of its keys); `None` for a heap pool.
+    zone: Option<(Arc<ZoneInner>, String)>,
 }
 
 impl Registry {
-    /// The state for `addr`, created on first sight.
-    pub(crate) fn get_or_create(&mut self, addr: &str, health: &std::sync::Arc<Health>) -> Arc<HostRef> {
+    /// The registry of a pool whose host states live in slots of `zone`, keyed `name NUL
+    /// address`.
+    pub(crate) fn in_zone(zone: Arc<ZoneInner>, name: String) -> Self {
+        Self { hosts: HashSet::default(), zone: Some((zone, name)) }
+    }
+
+    /// The state for `addr`, created on first sight: on the heap, or in the zone's slot for the
+    /// key (attached: the process-local lister count goes up, and the zone's listers with it
+    /// if no other pool of this process lists the key, docs/design-zone.md 3.2).
+    ///
+    /// Errors (zone pools only): `ZoneFull`, `ZoneIncompatible` (key too long).
+    pub(crate) fn get_or_create(&mut self, addr: &str, health: &std::sync::Arc<Health>) -> Result<Arc<HostRef>, Error> {
         if let Some(e) = self.hosts.get(addr) {
-            return Arc::clone(&e.0);
+            return Ok(Arc::clone(&e.0));
         }
-        let host = Arc::new(HostRef::new(addr, health));
+        let host = match &self.zone {
+            None => HostRef::new(addr, health),
+            Some((zone, name)) => {
+                let slot = zone.attach(name, addr)?;
+                HostRef::new_zone(addr, health, zone, slot)
+            }
+        };
+        let host = Arc::new(host);
         self.hosts.insert(Entry(Arc::clone(&host)));
-        host
+        Ok(host)
     }
 
     pub(crate) fn get(&self, addr: &str) -> Option<&Arc<HostRef>> {
@@ -79,10 +100,18 @@ impl Registry {
             // of the last snapshot that dropped its reference, so every pick made through
             // that snapshot is visible to the in-flight load below.
             fence(Ordering::Acquire);
+            if let Some(zone) = e.0.zone() {
+                // A zone host: the word counts every process's requests; ours are the sum of
+                // our records' rows (Acquire loads, after the fence above), design 3.5.
+                return zone.process_in_flight(e.0.slot()) != 0;
+            }
             // Acquire: pairs with the Release RMW of the last release.
             let idle = e.0.state().word.load(Ordering::Acquire) & crate::host::INFLIGHT_MASK == 0;
             !idle
         });
+        if let Some((zone, _)) = &self.zone {
+            zone.maintain();
+        }
         before - self.hosts.len()
     }
 

@@ -102,6 +102,21 @@ impl Reservation {
         debug_assert!(released, "a reservation found nothing in flight on its host");
     }
 
+    /// The zone of a zone host (for `Picker::release`), `None` for a heap host.
+    pub(crate) fn zone_ptr(&self) -> Option<*const crate::zone::ZoneInner> {
+        self.host().zone().map(|z| z as *const _)
+    }
+
+    /// Ends the request with `outcome` through attribution `at` (a zone host's; see
+    /// `Host::release_in`). Returns as [`Reservation::release_raw`].
+    pub(crate) fn release_in(self, outcome: Outcome, at: Option<&crate::zone::Attribution<'_>>) -> bool {
+        let host = self.host;
+        std::mem::forget(self);
+        // SAFETY: `self` held an unreleased reservation on `host`, and was forgotten, so this
+        // is its only release.
+        unsafe { Host::release_in(host, outcome == Outcome::Failure, at) }
+    }
+
     /// Ends the request with `outcome`; false when the host had nothing in flight, so that
     /// nothing was released (possible only for a reservation rebuilt by
     /// [`Reservation::from_raw`] from a pointer that was released already: the C ABI reports

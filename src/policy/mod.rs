@@ -15,6 +15,7 @@ mod ties;
 
 use crate::host::{DOWN, HostId, INFLIGHT_MASK, LOAD_MASK};
 use crate::snapshot::{Entry, Snapshot};
+use crate::zone::Attribution;
 
 /// How a pick chooses among the available hosts of a tier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -150,7 +151,13 @@ fn flagged_but_admissible(e: &Entry, word: u64, now: &mut Now) -> bool {
 
 /// Picks and reserves an entry of `snap`; returns its position in `snap.entries`.
 #[inline(always)]
-pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId], rng: &mut R) -> Option<usize> {
+pub(crate) fn pick<R: Random>(
+    snap: &Snapshot,
+    policy: Policy,
+    exclude: &[HostId],
+    rng: &mut R,
+    at: Option<&Attribution<'_>>,
+) -> Option<usize> {
     let mut ex = Excluded::new(exclude);
     let mut now = Now::default();
     for &(start, end) in snap.tiers.iter() {
@@ -160,7 +167,7 @@ pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId
             // One pass in list order: a failed reservation just moves on to the next entry.
             let mut from = 0;
             while let Some(i) = first::propose(tier, from, &ex, &mut now) {
-                if tier[i].state().try_reserve(u64::from(tier[i].limit)) {
+                if reserve(&tier[i], at) {
                     return Some(start + i);
                 }
                 from = i + 1;
@@ -173,7 +180,7 @@ pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId
                 _ => least_conn::propose(tier, snap.uniform, &ex, &mut now, rng),
             };
             let Some(i) = proposal else { break };
-            if tier[i].state().try_reserve(u64::from(tier[i].limit)) {
+            if reserve(&tier[i], at) {
                 return Some(start + i);
             }
             if !ex.push_failed(tier[i].host().id) {
@@ -182,6 +189,13 @@ pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId
         }
     }
     None
+}
+
+/// One reservation attempt on `e`, attributed for a zone pool (`at`: the zone host's slot is
+/// read only then).
+#[inline(always)]
+fn reserve(e: &Entry, at: Option<&Attribution<'_>>) -> bool {
+    e.state().try_reserve_in(u64::from(e.limit), at.map(|a| (a, e.host().slot())))
 }
 
 #[cfg(test)]

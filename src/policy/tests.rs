@@ -181,7 +181,7 @@ fn p2c_proposals(weights: &[u32], in_flight: &[u64], down: &[bool]) -> (Vec<Frac
     use crate::sync::{Arc, Ordering};
     use crate::upstream::Upstream;
 
-    let health = std::sync::Arc::new(Health { max_fails: 0, fail_ns: 0, clock: Clock::System });
+    let health = std::sync::Arc::new(Health { max_fails: 0, fail_ns: 0, clock: Clock::System, zone_clock: None });
     let list = weights
         .iter()
         .enumerate()

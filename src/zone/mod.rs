@@ -21,6 +21,9 @@ mod liveness;
 mod memory;
 #[cfg(loom)]
 mod model;
+#[cfg(all(test, not(loom)))]
+mod pool_tests;
+mod pools;
 mod procs;
 #[cfg(test)]
 mod slot_tests;
@@ -68,14 +71,31 @@ use crate::sync::{Arc, Ordering};
 #[derive(Clone)]
 pub struct Zone(Arc<ZoneInner>);
 
-struct ZoneInner {
+pub(crate) struct ZoneInner {
     backing: Backing,
     layout: Layout,
+    /// What pools of this process keep about the zone (registration, listers, records).
+    pools: pools::ZoneLocal,
+    /// Itself, for the thread-record cache (which holds the zone alive).
+    #[cfg(not(loom))]
+    me: std::sync::Weak<ZoneInner>,
 }
+
+pub(crate) use pools::{Attribution, PickerRecord, warm_up_thread, with_thread_attribution};
+pub(crate) use procs::window;
+pub(crate) use slots::SlotRef;
 
 impl Zone {
     fn new((backing, layout): (Backing, Layout)) -> Self {
-        Zone(Arc::new(ZoneInner { backing, layout }))
+        #[cfg(not(loom))]
+        return Zone(Arc::new_cyclic(|me| ZoneInner { backing, layout, pools: Default::default(), me: me.clone() }));
+        #[cfg(loom)]
+        Zone(Arc::new(ZoneInner { backing, layout, pools: Default::default() }))
+    }
+
+    /// The process-local zone this handle refers to.
+    pub(crate) fn inner(&self) -> &Arc<ZoneInner> {
+        &self.0
     }
 
     /// The size in bytes of a zone with capacities `caps`.
@@ -185,9 +205,16 @@ impl Zone {
 
 impl Zone {
     /// The zone's host slots.
-    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // pools use slots from step S6 on
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
     pub(crate) fn slots(&self) -> slots::Slots<'_> {
-        slots::Slots::new(self.0.backing.words(), &self.0.layout)
+        self.0.slots()
+    }
+}
+
+impl ZoneInner {
+    /// The zone's host slots.
+    pub(crate) fn slots(&self) -> slots::Slots<'_> {
+        slots::Slots::new(self.backing.words(), &self.layout)
     }
 }
 

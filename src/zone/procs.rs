@@ -247,6 +247,11 @@ fn thread_word<'a>(words: &'a [AtomicU64], layout: &Layout, record: u32, word: u
     &words[(layout.threads + u64::from(record) * THREAD_STRIDE + word) as usize]
 }
 
+/// Thread record `record`'s window word (written by the hot path of its owner).
+pub(crate) fn window_word<'a>(words: &'a [AtomicU64], layout: &Layout, record: u32) -> &'a AtomicU64 {
+    thread_word(words, layout, record, WINDOW)
+}
+
 /// Thread record `record`'s row of the attribution matrix: one word per slot.
 pub(crate) fn attribution_row<'a>(words: &'a [AtomicU64], layout: &Layout, record: u32) -> &'a [AtomicU64] {
     let stride = u64::from(layout.caps.hosts).div_ceil(16) * 16;
