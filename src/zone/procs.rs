@@ -642,7 +642,8 @@ impl Drop for ListingChange<'_> {
 #[cfg(loom)]
 #[doc(hidden)]
 impl super::Zone {
-    fn model_registration(&self, record: u32, generation: u32, pid: u32) -> Registration {
+    /// The registration (record, generation) of `pid` (also for the sweep models, src/zone/sweep.rs).
+    pub(super) fn model_registration(&self, record: u32, generation: u32, pid: u32) -> Registration {
         Registration { index: record, generation, pid, starttime: u64::from(pid), spare: 0 }
     }
 

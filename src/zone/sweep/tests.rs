@@ -1,7 +1,6 @@
 use std::ptr::NonNull;
 
 use super::*;
-use crate::host::DOWN;
 use crate::zone::liveness::Oracle;
 use crate::zone::procs::{ListingChange, begin_listing_change, claim_thread_record, register};
 use crate::zone::slots::{Key, ListingJournal};
@@ -9,9 +8,6 @@ use crate::zone::{Zone, ZoneCapacity, ZoneInit};
 
 /// 8 slots, 4 process records, 6 thread records: a zone of a few KiB (quick under Miri).
 const CAPS: ZoneCapacity = ZoneCapacity { hosts: 8, address_bytes: 32, fail_ring: 1, processes: 4, threads: 6 };
-
-/// A release's add: in-flight - 1 and, through the carry out of bit 32, completed + 1.
-const RELEASE_DELTA: u64 = (1 << 33) - 1;
 
 /// No stop: the step sequence runs to its end.
 const ALL: usize = usize::MAX;
@@ -119,7 +115,7 @@ impl Fixture {
     }
 
     fn sweep(&self, me: &Registration, oracle: &Oracle) -> SweepReport {
-        sweep(self.words(), self.layout(), me, oracle)
+        self.zone.sweep_as(me, oracle)
     }
 
     fn sweep_until(&self, me: &Registration, oracle: &Oracle, stop: u32) -> SweepReport {
@@ -127,87 +123,21 @@ impl Fixture {
     }
 
     fn reconcile(&self) -> Reconciled {
-        reconcile(self.words(), self.layout())
+        self.zone.reconcile()
     }
 
     fn window(&self, t: &Thread) -> &AtomicU64 {
         thread_word(self.words(), self.layout(), t.record, WINDOW)
     }
 
-    fn intent(&self, t: &Thread, s: u32) -> &AtomicU64 {
-        &procs::attribution_row(self.words(), self.layout(), t.record)[s as usize]
-    }
-
-    /// A pick of slot `s` with limit `limit` by thread `t`, as design 3.4 orders its steps on
-    /// the zone words, stopped after step `stop` (0: before the first) as a thread killed
-    /// there stops. Steps: 1 window PICK, 2 intent + 1, 3 add; on success 4 window IDLE; on
-    /// failure 4 undo, 5 intent - 1, 6 window IDLE. `None`: stopped; else whether it reserved.
+    /// [`sim::pick`] by thread `t` (stopped after step `stop`).
     fn pick(&self, t: &mut Thread, s: u32, limit: u64, stop: usize) -> Option<bool> {
-        let (w, a, word) = (self.window(t), self.intent(t, s), self.word(s));
-        if stop < 1 {
-            return None;
-        }
-        // Release (the simulated hot path's stores): as S6's, ordered before the add.
-        w.store(window::encode(t.seq, window::PICK, Some(s)), Ordering::Release);
-        if stop < 2 {
-            return None;
-        }
-        // Relaxed load, Release store: a single writer's counter (design 3.4).
-        a.store(a.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
-        if stop < 3 {
-            return None;
-        }
-        // Release: the reservation add of design 3.4.
-        let prev = word.fetch_add(1, Ordering::Release);
-        if stop < 4 {
-            return None;
-        }
-        let reserved = prev & INFLIGHT_MASK < limit && prev & DOWN == 0;
-        if !reserved {
-            // Relaxed: the undo, as today's.
-            word.fetch_sub(1, Ordering::Relaxed);
-            if stop < 5 {
-                return None;
-            }
-            // Relaxed load, Release store: as the intent.
-            a.store(a.load(Ordering::Relaxed).wrapping_sub(1), Ordering::Release);
-            if stop < 6 {
-                return None;
-            }
-        }
-        t.seq += 1;
-        // Release: closes the window after the steps inside it.
-        w.store(window::encode(t.seq, window::IDLE, None), Ordering::Release);
-        Some(reserved)
+        sim::pick(self.words(), self.layout(), (t.record, &mut t.seq), s, limit, stop)
     }
 
-    /// A release of slot `s` by thread `t`, stopped after step `stop`: 1 window RELEASE,
-    /// 2 add, 3 intent - 1, 4 window IDLE. `None`: stopped.
+    /// [`sim::release`] by thread `t` (stopped after step `stop`).
     fn release(&self, t: &mut Thread, s: u32, stop: usize) -> Option<()> {
-        let (w, a, word) = (self.window(t), self.intent(t, s), self.word(s));
-        if stop < 1 {
-            return None;
-        }
-        // Release: as in `pick`.
-        w.store(window::encode(t.seq, window::RELEASE, Some(s)), Ordering::Release);
-        if stop < 2 {
-            return None;
-        }
-        // Release: the release's add of design 3.4.
-        let prev = word.fetch_add(RELEASE_DELTA, Ordering::Release);
-        assert!(prev & INFLIGHT_MASK > 0, "the simulation releases only what it holds");
-        if stop < 3 {
-            return None;
-        }
-        // Relaxed load, Release store: as in `pick`.
-        a.store(a.load(Ordering::Relaxed).wrapping_sub(1), Ordering::Release);
-        if stop < 4 {
-            return None;
-        }
-        t.seq += 1;
-        // Release: as in `pick`.
-        w.store(window::encode(t.seq, window::IDLE, None), Ordering::Release);
-        Some(())
+        sim::release(self.words(), self.layout(), (t.record, &mut t.seq), s, stop)
     }
 
     /// `count` complete picks of `s` by `t`, each of which must reserve.
