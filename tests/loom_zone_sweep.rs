@@ -55,8 +55,10 @@ fn two_sweepers_subtract_once() {
 /// starts. Process 1 then picks (limit 1: refused while the phantom is counted) and releases twice while a reconcile runs.
 /// Property: while process 1 holds a reservation, in-flight is at least 1; after the joins a
 /// reconcile at rest leaves in-flight exactly 0 and no doubt. Fails when the reconcile skips
-/// its second pass (it then removes the add of a failed pick that is later undone, and a
-/// later release is refused: the simulation's release asserts that something is in flight).
+/// its second pass: it reads a pick's intent without its add, finds no phantom, and clears the
+/// doubt, which leaves a phantom unit that nothing counts (in-flight 1 at rest). A `Relaxed`
+/// reservation add in the simulated pick is not exhibited by loom here (the intent's Release
+/// store comes first).
 #[test]
 fn reconcile_never_removes_a_live_unit() {
     const CAPS: ZoneCapacity = ZoneCapacity { hosts: 1, address_bytes: 6, fail_ring: 1, processes: 2, threads: 2 };

@@ -438,3 +438,25 @@ fn a_sigkilled_child_holding_reservations_on_two_slots_is_swept_exactly() {
     assert_eq!((f.in_flight(a), f.in_flight(b), f.doubt(a), f.doubt(b)), (1, 0, 0, 0));
     assert_eq!(f.proc_kind(1), ProcKind::Free);
 }
+
+#[test]
+fn attributions_beyond_the_count_never_borrow_the_guard_and_negative_sums_change_nothing() {
+    let f = Fixture::new();
+    let oracle = Oracle::with(&[(1, 10), (2, 20)]);
+    let (parent, child) = (f.process(1), f.process(2));
+    let (a, b) = (f.attach(&parent, "a:1"), f.attach(&parent, "b:1"));
+    let mut p = f.thread(&parent);
+    f.hold(&mut p, b, 1);
+    let mut c = f.thread(&child);
+    f.hold(&mut c, a, 1);
+    let row = procs::attribution_row(f.words(), f.layout(), c.record);
+    // SeqCst (both): the test damages the rows directly, the simplest ordering.
+    row[a as usize].store(3, Ordering::SeqCst);
+    row[b as usize].store(u64::MAX, Ordering::SeqCst);
+    oracle.kill(2);
+    let report = f.sweep(&parent, &oracle);
+    assert_eq!(report, SweepReport { processes: 1, recovered: 1, in_doubt: 0 }, "only what was in flight");
+    // SeqCst: a test's probe.
+    assert_eq!(f.word(a).load(Ordering::SeqCst) & (GUARD | INFLIGHT_MASK), GUARD, "nothing in flight, GUARD kept");
+    assert_eq!((f.in_flight(b), f.doubt(a), f.doubt(b)), (1, 0, 0), "a sum of -1 is refused, the count untouched");
+}
