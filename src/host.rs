@@ -21,8 +21,8 @@
 //!   the carry out of bit 32, adds one to `completed`. When the previous biased count shows
 //!   nothing in flight (a release without a reservation: a caller's bug), it is undone with
 //!   one `fetch_sub(2^33 - 1)` and refused. Total picks are `completed + in-flight`; the
-//!   31-bit `completed` field is widened to 64 bits by [`Host::fold_completed`] under the
-//!   registry lock.
+//!   31-bit `completed` field is widened to 64 bits by [`HostState::fold_picks`], a
+//!   lock-free CAS on the 64-bit total.
 //! * **SUSPECT** says "this host had enough recent failures to be unavailable until the end
 //!   of its failure window". A pick reads the clock only for hosts with SUSPECT set.
 //! * **RETIRED** is set once no snapshot and no registry entry refers to the host any more.
@@ -39,8 +39,9 @@
 use std::ffi::CStr;
 use std::ptr::NonNull;
 
+use crate::MAX_FAILS_LIMIT;
 use crate::clock::Clock;
-use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Ordering, fence};
+use crate::sync::{AtomicU64, CachePadded, Ordering, fence};
 
 pub(crate) const INFLIGHT_MASK: u64 = (1 << 29) - 1;
 /// The bias of the in-flight count: set in every valid state (see the module docs).
@@ -56,7 +57,7 @@ pub(crate) const LOAD_MASK: u64 = INFLIGHT_MASK | SUSPECT | DOWN;
 const COMPLETED_SHIFT: u32 = 33;
 /// The `completed` field, once shifted down.
 const COMPLETED_MASK: u64 = (1 << (64 - COMPLETED_SHIFT)) - 1;
-/// The largest backward step of `completed` that [`Host::fold_completed`] reads as one.
+/// The largest backward step of `completed` that [`HostState::fold_picks`] reads as one.
 const MAX_STEP_BACK: u64 = 1 << 16;
 /// `- 1 in flight, + 1 completed`, in one addition.
 const RELEASE_DELTA: u64 = (1 << COMPLETED_SHIFT) - 1;
@@ -111,75 +112,75 @@ impl HostCensus {
     }
 }
 
-/// A host's state. Allocated once per address by the registry, freed by whoever retires it
-/// last (see the module docs).
-pub(crate) struct Host {
+/// The shared part of a host's state: three consecutive `AtomicU64`s, so that a later step
+/// can view three words of a zone slot as one `HostState` (docs/design-zone.md, 1.1). Holds
+/// the per-host operations; the failure ring is passed in ([`Window`]), not owned, so that it
+/// can live elsewhere (a heap box today, a zone slot later).
+#[repr(C)]
+pub(crate) struct HostState {
     /// The state word (see the module docs).
     pub(crate) word: AtomicU64,
-    pub(crate) id: HostId,
-    /// The dial address followed by a NUL, so C callers can borrow it as a C string.
-    addr: Box<[u8]>,
-    health: std::sync::Arc<Health>,
-    /// The times of the last `max_fails` failures (0 = empty slot); each slot only grows.
-    fails: Box<[AtomicU64]>,
-    fail_next: AtomicUsize,
-    /// Widened `completed` count; written only under the registry lock.
-    completed_total: AtomicU64,
-    completed_seen: AtomicU64,
-    /// Makes loom report a host that is never freed ("Allocation leaked").
-    #[cfg(loom)]
-    _track: loom::alloc::Track<()>,
+    /// The failure ticket: failures ever recorded (a ring slot is `ticket % ring.len()`).
+    fail_next: AtomicU64,
+    /// Widened `completed` total; its low 31 bits equal the word's `completed` field as of
+    /// the last [`HostState::fold_picks`].
+    picks: AtomicU64,
 }
 
-/// The allocation: the counters share one cache-padded block (128 bytes on x86-64), which
-/// keeps other hosts' counters off this host's cache lines. The rest of the fields are
-/// written only on failures or under the registry lock, so sharing the block costs nothing.
-pub(crate) type HostBox = CachePadded<Host>;
+/// A host's failure ring and how a pool reads it: the last `ring.len()` failure times (0 =
+/// empty slot, each slot only grows), of which the `m` newest decide (`m <= ring.len()`).
+#[derive(Clone, Copy)]
+pub(crate) struct Window<'a> {
+    pub(crate) ring: &'a [AtomicU64],
+    /// The pool's `max_fails`; 0 disables passive health.
+    pub(crate) m: usize,
+    pub(crate) fail_ns: u64,
+}
 
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-impl Host {
-    /// Allocates a host state. The caller owns the returned pointer as the host's one
-    /// structural reference and must eventually pass it to [`Host::retire`].
-    pub(crate) fn alloc(addr: &str, health: &std::sync::Arc<Health>) -> NonNull<HostBox> {
-        let mut bytes = Vec::with_capacity(addr.len() + 1);
-        bytes.extend_from_slice(addr.as_bytes());
-        bytes.push(0);
-        let slots = health.max_fails as usize;
-        let host = Host {
-            word: AtomicU64::new(GUARD),
-            // Relaxed: uniqueness is all we need from the counter.
-            id: HostId(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
-            addr: bytes.into_boxed_slice(),
-            health: std::sync::Arc::clone(health),
-            fails: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            fail_next: AtomicUsize::new(0),
-            completed_total: AtomicU64::new(0),
-            completed_seen: AtomicU64::new(0),
-            #[cfg(loom)]
-            _track: loom::alloc::Track::new(()),
+impl Window<'_> {
+    /// The end of the current failure window: the `m`-th newest failure plus `fail_ns` (while
+    /// it is inside the window, so are the `m - 1` newer ones); 0 while fewer than `m` failures
+    /// were ever recorded (an empty slot among the `m` newest). For `m == ring.len()` that is
+    /// the oldest slot. Only ever moves forward: the `m`-th largest of the slots grows with
+    /// each of them, which is what the re-checks of CONCURRENCY.md protocol 4 rely on.
+    pub(crate) fn deadline(&self) -> u64 {
+        let newest_m = if self.m == 0 {
+            0
+        } else if self.m == self.ring.len() {
+            // Acquire: pairs with the Release slot updates.
+            self.ring.iter().map(|s| s.load(Ordering::Acquire)).min().unwrap_or(0)
+        } else {
+            debug_assert!(self.m < self.ring.len(), "m = {} above the ring size {}", self.m, self.ring.len());
+            // A stack copy (cold path, no allocation), then an in-place selection.
+            let mut times = [0u64; MAX_FAILS_LIMIT as usize];
+            let times = &mut times[..self.ring.len()];
+            for (t, s) in times.iter_mut().zip(self.ring) {
+                // Acquire: pairs with the Release slot updates.
+                *t = s.load(Ordering::Acquire);
+            }
+            *times.select_nth_unstable_by(self.m - 1, |a, b| b.cmp(a)).1
         };
-        #[cfg(loom)]
-        health.census.allocated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        NonNull::from(Box::leak(Box::new(CachePadded::new(host))))
+        if newest_m == 0 { 0 } else { newest_m.saturating_add(self.fail_ns) }
     }
 
-    pub(crate) fn addr(&self) -> &str {
-        // SAFETY: `addr` was built from a `&str` plus one trailing NUL byte.
-        unsafe { std::str::from_utf8_unchecked(&self.addr[..self.addr.len() - 1]) }
+    /// Failures inside the window ending at `now`, at most `m`.
+    fn recent(&self, now: u64) -> u32 {
+        let since = now.saturating_sub(self.fail_ns);
+        // Relaxed: a statistic.
+        let n = self.ring.iter().filter(|s| s.load(Ordering::Relaxed) > since).count();
+        n.min(self.m) as u32
     }
 
-    pub(crate) fn addr_cstr(&self) -> &CStr {
-        debug_assert!(!self.addr[..self.addr.len() - 1].contains(&0));
-        // SAFETY: `addr` ends with the NUL pushed in `alloc`, and holds no other: addresses are
-        // validated before a host is created, and `validate_address` rejects control
-        // characters, NUL among them.
-        unsafe { CStr::from_bytes_with_nul_unchecked(&self.addr) }
+    /// Has any failure ever been recorded?
+    fn any(&self) -> bool {
+        // Relaxed: a statistic.
+        self.ring.iter().any(|s| s.load(Ordering::Relaxed) != 0)
     }
+}
 
-    /// The pool clock's current time (see [`Clock`]).
-    pub(crate) fn clock_now(&self) -> u64 {
-        self.health.clock.now_ns()
+impl HostState {
+    fn new() -> Self {
+        Self { word: AtomicU64::new(GUARD), fail_next: AtomicU64::new(0), picks: AtomicU64::new(0) }
     }
 
     /// In-flight requests right now.
@@ -223,19 +224,36 @@ impl Host {
         false
     }
 
+    /// The release's word update: one RMW, `- 1 in flight, + 1 completed`. Returns the
+    /// previous word, from which `Host::release` decides whether it was refused or frees.
+    #[inline]
+    pub(crate) fn release_word(&self) -> u64 {
+        // Release: everything we did with the host happens-before its free by whoever frees.
+        self.word.fetch_add(RELEASE_DELTA, Ordering::Release)
+    }
+
+    /// Undoes the word update of a refused release (see `Host::release`). Returns the
+    /// previous word.
+    #[cold]
+    pub(crate) fn undo_release(&self) -> u64 {
+        // AcqRel: Release so that a later freer sees our accesses; Acquire so that, if our
+        // undo is the step that reaches `RETIRED | GUARD | 0`, we see every other user's.
+        self.word.fetch_sub(RELEASE_DELTA, Ordering::AcqRel)
+    }
+
     /// Is the host outside its failure window at `now`? Called only when SUSPECT is set.
     ///
     /// Clears SUSPECT when the window has expired, then re-checks the deadline so that a
     /// failure recorded concurrently is never lost (see CONCURRENCY.md, "failure window").
     #[cold]
-    pub(crate) fn healthy_at(&self, now: u64) -> bool {
-        if now < self.failure_deadline() {
+    pub(crate) fn healthy_at(&self, w: Window<'_>, now: u64) -> bool {
+        if now < w.deadline() {
             return false;
         }
         // AcqRel: if this clears a SUSPECT set by a concurrent `record_failure`, we
         // synchronise with its Release `fetch_or` and the re-read below sees its slot.
         self.word.fetch_and(!SUSPECT, Ordering::AcqRel);
-        if now < self.failure_deadline() {
+        if now < w.deadline() {
             // Release: pairs with the AcqRel `fetch_and` of the next picker, as above.
             self.word.fetch_or(SUSPECT, Ordering::Release);
             return false;
@@ -243,19 +261,20 @@ impl Host {
         true
     }
 
-    /// Records one failed request at the current time.
+    /// Records one failed request at the time `clock` returns.
     ///
-    /// The ticket comes before the clock read, and the slot only ever moves forward in time (a
-    /// CAS that never writes an older value), so a thread descheduled anywhere in here can
-    /// never replace a newer timestamp with its older one (CONCURRENCY.md, "failure window").
-    pub(crate) fn record_failure(&self) {
-        if self.fails.is_empty() {
+    /// The ticket comes before the clock read (so `clock` is a function, not a time), and the
+    /// slot only ever moves forward in time (a CAS that never writes an older value), so a
+    /// thread descheduled anywhere in here can never replace a newer timestamp with its older
+    /// one (CONCURRENCY.md, "failure window").
+    pub(crate) fn record_failure(&self, w: Window<'_>, clock: impl FnOnce() -> u64) {
+        if w.m == 0 {
             return;
         }
         // Relaxed: only spreads writers over the slots; the slot's CAS decides.
         let ticket = self.fail_next.fetch_add(1, Ordering::Relaxed);
-        let now = self.health.clock.now_ns();
-        let slot = &self.fails[ticket % self.fails.len()];
+        let now = clock();
+        let slot = &w.ring[(ticket % w.ring.len() as u64) as usize];
         // Relaxed: only the starting guess; the CAS decides, and a slot already at or past
         // `now` keeps its newer failure (ours would be the older one the ring drops).
         let mut seen = slot.load(Ordering::Relaxed);
@@ -276,59 +295,222 @@ impl Host {
         // both conclude "fewer than max_fails", losing the failure that fills the window.
         // With the fences, whichever thread's fence comes second sees both updates.
         fence(Ordering::SeqCst);
-        if now < self.failure_deadline() {
+        if now < w.deadline() {
             // Release: publishes our slot update to whoever next clears SUSPECT.
             self.word.fetch_or(SUSPECT, Ordering::Release);
         }
     }
 
-    /// The end of the current failure window: the oldest of the last `max_fails` failures
-    /// plus `fail_duration` (while the oldest is inside the window, so are all the others);
-    /// 0 while fewer than `max_fails` failures were ever recorded (an empty slot).
-    fn failure_deadline(&self) -> u64 {
-        // Acquire: pairs with the Release slot updates.
-        let oldest = self.fails.iter().map(|s| s.load(Ordering::Acquire)).min().unwrap_or(0);
-        if oldest == 0 { 0 } else { oldest.saturating_add(self.health.fail_ns) }
+    /// Total reservations ever made on this host (completed + in flight), widened to 64 bits.
+    ///
+    /// Lock-free, for the refresh and stats paths only: any number of threads (later, of
+    /// processes) may fold at once. The CAS moves the total by the signed 31-bit difference
+    /// between the word's `completed` field and the total's low 31 bits, so each release is
+    /// counted by exactly one fold. Exact as long as fewer than 2^31 - 2^16 releases happen
+    /// between two folds, which the pool guarantees by folding on every refresh and every
+    /// stats read. The loop retries only when another fold moved the total meanwhile.
+    pub(crate) fn fold_picks(&self) -> u64 {
+        loop {
+            // Acquire: pairs with the Release of the CAS that stored `total`, so the word
+            // load below reads a value no older than the one that fold read (a stale word
+            // would look like a step back, or, further back, like 2^31 releases).
+            let total = self.picks.load(Ordering::Acquire);
+            // Relaxed: a statistic; ordered after the fold that stored `total` by the above.
+            let word = self.word.load(Ordering::Relaxed);
+            // A refused release adds one to `completed` and takes it back (see `release`); a
+            // fold between the two must see the step back as -1, not as 2^31 - 1 releases.
+            // Steps back are at most one per thread inside `refuse_release`, far below
+            // `MAX_STEP_BACK`.
+            let delta = (word >> COMPLETED_SHIFT).wrapping_sub(total) & COMPLETED_MASK;
+            let delta =
+                if delta > COMPLETED_MASK - MAX_STEP_BACK { delta.wrapping_sub(COMPLETED_MASK + 1) } else { delta };
+            let next = total.wrapping_add(delta);
+            // AcqRel: Release publishes our word read to the next fold (see the load above);
+            // Acquire on failure as on the load, since the retry starts from the value seen.
+            if self.picks.compare_exchange(total, next, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                return next.wrapping_add(in_flight_of(word));
+            }
+        }
+    }
+}
+
+/// Where a host's state lives, and who owns its failure ring.
+enum Home {
+    /// On the heap: `Host::state` points at `Host::inline`, and the ring is ours.
+    Heap { _ring: OwnedRing },
+}
+
+/// A heap failure ring, owned through a raw pointer (a `Box` field would be retagged as
+/// unique on every move of the host, invalidating `Host::ring` under Miri's aliasing model).
+struct OwnedRing(NonNull<[AtomicU64]>);
+
+impl OwnedRing {
+    fn new(len: usize) -> Self {
+        let ring: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
+        Self(NonNull::from(Box::leak(ring)))
+    }
+}
+
+impl Drop for OwnedRing {
+    fn drop(&mut self) {
+        // SAFETY: leaked from a `Box` in `new` and freed only here; its host is being freed,
+        // so nothing else refers to it.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// One host as this process sees it. Allocated once per address by the registry, freed by
+/// whoever retires it last (see the module docs).
+///
+/// `repr(C)` keeps the order: the state words and the `state` pointer a release follows open
+/// the block (its first 64-byte line, where the word sat before the split), then the fields
+/// of the cold paths. Without it the compiler placed `inline` at offset 64.
+#[repr(C)]
+pub(crate) struct Host {
+    /// The state of a heap host (`state` points here).
+    inline: HostState,
+    /// The state every operation uses; valid as long as the host.
+    state: NonNull<HostState>,
+    /// The failure ring, `health.max_fails` slots; owned by `home`.
+    ring: NonNull<[AtomicU64]>,
+    pub(crate) id: HostId,
+    health: std::sync::Arc<Health>,
+    /// The dial address followed by a NUL, so C callers can borrow it as a C string.
+    addr: Box<[u8]>,
+    /// Owns what `state` and `ring` point into, when it is not `inline`.
+    _home: Home,
+    /// Makes loom report a host that is never freed ("Allocation leaked").
+    #[cfg(loom)]
+    _track: loom::alloc::Track<()>,
+}
+
+/// The allocation: the state words share one cache-padded block (128 bytes on x86-64) with
+/// the fields a pick reads on its cold paths (`id`, `health`, `ring`), which keeps other
+/// hosts' counters off this host's cache lines. The rest of the fields are written only on
+/// failures or folds, so sharing the block costs nothing.
+pub(crate) type HostBox = CachePadded<Host>;
+
+// One padded block per host, as before the split (loom's atomics are larger and do not count).
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<HostBox>() == std::mem::size_of::<CachePadded<u64>>());
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl Host {
+    /// Allocates a heap host. The caller owns the returned pointer as the host's one
+    /// structural reference and must eventually pass it to [`Host::retire`].
+    pub(crate) fn alloc(addr: &str, health: &std::sync::Arc<Health>) -> NonNull<HostBox> {
+        let mut bytes = Vec::with_capacity(addr.len() + 1);
+        bytes.extend_from_slice(addr.as_bytes());
+        bytes.push(0);
+        let ring = OwnedRing::new(health.max_fails as usize);
+        let host = Host {
+            inline: HostState::new(),
+            // Set below, once the host is at its final address.
+            state: NonNull::dangling(),
+            ring: ring.0,
+            // Relaxed: uniqueness is all we need from the counter.
+            id: HostId(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+            addr: bytes.into_boxed_slice(),
+            health: std::sync::Arc::clone(health),
+            _home: Home::Heap { _ring: ring },
+            #[cfg(loom)]
+            _track: loom::alloc::Track::new(()),
+        };
+        #[cfg(loom)]
+        health.census.allocated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let boxed = Box::into_raw(Box::new(CachePadded::new(host)));
+        // SAFETY: just allocated and not shared yet, so this is the only reference.
+        let host: &mut Host = unsafe { &mut *boxed };
+        host.state = NonNull::from(&host.inline);
+        // SAFETY: `Box::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(boxed) }
+    }
+
+    /// The host's state words.
+    #[inline(always)]
+    pub(crate) fn state(&self) -> &HostState {
+        // SAFETY: `state` points at `inline` or into what `_home` owns, both alive as long
+        // as `self`.
+        unsafe { self.state.as_ref() }
+    }
+
+    /// The pointer a snapshot entry keeps next to the host's, so the scan reaches the word
+    /// with one dependent load.
+    pub(crate) fn state_ptr(&self) -> NonNull<HostState> {
+        self.state
+    }
+
+    fn window(&self) -> Window<'_> {
+        // SAFETY: the ring is owned by `_home`, alive as long as `self`.
+        let ring = unsafe { self.ring.as_ref() };
+        Window { ring, m: self.health.max_fails as usize, fail_ns: self.health.fail_ns }
+    }
+
+    pub(crate) fn addr(&self) -> &str {
+        // SAFETY: `addr` was built from a `&str` plus one trailing NUL byte.
+        unsafe { std::str::from_utf8_unchecked(&self.addr[..self.addr.len() - 1]) }
+    }
+
+    pub(crate) fn addr_cstr(&self) -> &CStr {
+        debug_assert!(!self.addr[..self.addr.len() - 1].contains(&0));
+        // SAFETY: `addr` ends with the NUL pushed in `alloc`, and holds no other: addresses are
+        // validated before a host is created, and `validate_address` rejects control
+        // characters, NUL among them.
+        unsafe { CStr::from_bytes_with_nul_unchecked(&self.addr) }
+    }
+
+    /// The pool clock's current time (see [`Clock`]).
+    pub(crate) fn clock_now(&self) -> u64 {
+        self.health.clock.now_ns()
+    }
+
+    /// In-flight requests right now.
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.state().in_flight()
+    }
+
+    pub(crate) fn is_down(&self) -> bool {
+        self.state().is_down()
+    }
+
+    /// See [`HostState::set_down`].
+    pub(crate) fn set_down(&self, down: bool) {
+        self.state().set_down(down);
+    }
+
+    /// See [`HostState::healthy_at`].
+    #[cold]
+    pub(crate) fn healthy_at(&self, now: u64) -> bool {
+        self.state().healthy_at(self.window(), now)
+    }
+
+    /// Records one failed request at the current time (see [`HostState::record_failure`]).
+    pub(crate) fn record_failure(&self) {
+        self.state().record_failure(self.window(), || self.health.clock.now_ns());
     }
 
     /// Failures inside the window ending now (reads the clock only if there ever was one).
     pub(crate) fn recent_failures(&self) -> u32 {
-        if self.fails.iter().all(|s| s.load(Ordering::Relaxed) == 0) {
+        let w = self.window();
+        if !w.any() {
             return 0;
         }
-        let now = self.health.clock.now_ns();
-        let since = now.saturating_sub(self.health.fail_ns);
-        self.fails.iter().filter(|s| s.load(Ordering::Relaxed) > since).count() as u32
+        w.recent(self.health.clock.now_ns())
     }
 
     /// Is the host currently inside its failure window?
     pub(crate) fn is_unhealthy(&self) -> bool {
         // Relaxed: a statistic.
-        if self.word.load(Ordering::Relaxed) & SUSPECT == 0 {
+        if self.state().word.load(Ordering::Relaxed) & SUSPECT == 0 {
             return false;
         }
-        self.health.clock.now_ns() < self.failure_deadline()
+        self.health.clock.now_ns() < self.window().deadline()
     }
 
-    /// Total reservations ever made on this host (completed + in flight), widened to 64 bits.
-    ///
-    /// Must be called with the registry lock held (it is the only writer of the widening
-    /// fields); exact as long as fewer than 2^31 - 2^16 releases happen between two calls, which
-    /// the pool guarantees by folding on every refresh and every stats read.
-    pub(crate) fn fold_completed(&self) -> u64 {
-        // Relaxed: a statistic; the registry lock orders the widening fields.
-        let word = self.word.load(Ordering::Relaxed);
-        let now = word >> COMPLETED_SHIFT;
-        let seen = self.completed_seen.load(Ordering::Relaxed);
-        // A refused release adds one to `completed` and takes it back (see `release`); a fold
-        // between the two must see the step back as -1, not as 2^31 - 1 releases. Steps back
-        // are at most one per thread inside `refuse_release`, far below `MAX_STEP_BACK`.
-        let delta = now.wrapping_sub(seen) & COMPLETED_MASK;
-        let delta = if delta > COMPLETED_MASK - MAX_STEP_BACK { delta.wrapping_sub(COMPLETED_MASK + 1) } else { delta };
-        let total = self.completed_total.load(Ordering::Relaxed).wrapping_add(delta);
-        self.completed_total.store(total, Ordering::Relaxed);
-        self.completed_seen.store(now, Ordering::Relaxed);
-        total + in_flight_of(word)
+    /// See [`HostState::fold_picks`].
+    pub(crate) fn fold_picks(&self) -> u64 {
+        self.state().fold_picks()
     }
 
     /// Ends one reservation of `host`, possibly the last reference to it. Returns false, and
@@ -351,15 +533,14 @@ impl Host {
             // failure must be recorded while our reservation still keeps the host alive: so
             // look first. Relaxed: only decides whether to refuse early; the RMW below checks
             // again (only a release racing the host's last one gets past this and records).
-            let word = h.word.load(Ordering::Relaxed);
+            let word = h.state().word.load(Ordering::Relaxed);
             if word & COUNT_MASK <= GUARD {
                 log_refused(h);
                 return false;
             }
             h.record_failure();
         }
-        // Release: everything we did with the host happens-before its free by whoever frees.
-        let prev = h.word.fetch_add(RELEASE_DELTA, Ordering::Release);
+        let prev = h.state().release_word();
         if prev & COUNT_MASK <= GUARD {
             return Self::refuse_release(host, prev);
         }
@@ -382,9 +563,7 @@ impl Host {
         // host on our account: only our undo restores it.
         let h = unsafe { host.as_ref() };
         log_refused(h);
-        // AcqRel: Release so that a later freer sees our accesses; Acquire so that, if our
-        // undo is the step that reaches `RETIRED | GUARD | 0`, we see every other user's.
-        let undo = h.word.fetch_sub(RELEASE_DELTA, Ordering::AcqRel);
+        let undo = h.state().undo_release();
         debug_assert!(prev & COUNT_MASK <= GUARD);
         if undo & (RETIRED | COUNT_MASK) == RETIRED | (GUARD - 1) {
             // SAFETY: retired, and our undo brought the count back to 0: no one else is left.
@@ -403,7 +582,7 @@ impl Host {
         let h = unsafe { host.as_ref() };
         // AcqRel: Release so the last releaser (which fences Acquire) sees our accesses;
         // Acquire so that, if we free, we see every releaser's.
-        let prev = h.word.fetch_or(RETIRED, Ordering::AcqRel);
+        let prev = h.state().word.fetch_or(RETIRED, Ordering::AcqRel);
         debug_assert!(prev & RETIRED == 0, "host retired twice");
         if prev & COUNT_MASK == GUARD {
             // SAFETY: no reservation and no structural reference: we are the only one left.
@@ -426,7 +605,7 @@ fn log_refused(h: &Host) {
 #[cfg(loom)]
 impl Drop for Host {
     fn drop(&mut self) {
-        let word = self.word.with_mut(|w| *w);
+        let word = self.inline.word.with_mut(|w| *w);
         assert_eq!(word & COUNT_MASK, GUARD, "host {} freed with requests in flight", self.addr());
         assert_ne!(word & RETIRED, 0, "host {} freed before it was retired", self.addr());
         self.health.census.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -484,17 +663,17 @@ mod tests {
     fn release_with_nothing_in_flight_is_refused_and_changes_no_bit() {
         let h = host(1);
         for (down, failed) in [(false, false), (true, false), (false, true), (true, true)] {
-            assert!(h.try_reserve(1));
+            assert!(h.state().try_reserve(1));
             h.set_down(down);
             // SAFETY: the reservation just made; the host is alive (`h`).
             assert!(unsafe { Host::release(h.ptr(), false) });
-            let before = h.word.load(Ordering::Relaxed);
+            let before = h.state().word.load(Ordering::Relaxed);
             // SAFETY: the host is alive; the release has no reservation and must be refused.
             assert!(!unsafe { Host::release(h.ptr(), failed) }, "refused ({down}, {failed})");
-            assert_eq!(h.word.load(Ordering::Relaxed), before, "no bit changed ({down}, {failed})");
+            assert_eq!(h.state().word.load(Ordering::Relaxed), before, "no bit changed ({down}, {failed})");
             assert_eq!((h.in_flight(), h.is_down(), h.recent_failures()), (0, down, 0));
             h.set_down(false);
-            assert!(h.try_reserve(1), "still reservable");
+            assert!(h.state().try_reserve(1), "still reservable");
             // SAFETY: as above.
             assert!(unsafe { Host::release(h.ptr(), false) });
         }
@@ -505,18 +684,18 @@ mod tests {
     #[test]
     fn fold_during_a_refused_release_stays_exact() {
         let h = host(0);
-        assert!(h.try_reserve(1));
+        assert!(h.state().try_reserve(1));
         // SAFETY: the reservation just made.
         assert!(unsafe { Host::release(h.ptr(), false) });
-        assert_eq!(h.fold_completed(), 1);
+        assert_eq!(h.fold_picks(), 1);
         // The refused release's first RMW, then a fold, then its undo.
-        let prev = h.word.fetch_add(RELEASE_DELTA, Ordering::Relaxed);
+        let prev = h.state().word.fetch_add(RELEASE_DELTA, Ordering::Relaxed);
         assert_eq!(prev & COUNT_MASK, GUARD);
-        assert_eq!((h.in_flight(), h.fold_completed()), (0, 2));
-        h.word.fetch_sub(RELEASE_DELTA, Ordering::Relaxed);
-        assert_eq!((h.in_flight(), h.fold_completed()), (0, 1));
-        assert!(h.try_reserve(1));
-        assert_eq!(h.fold_completed(), 2);
+        assert_eq!((h.in_flight(), h.fold_picks()), (0, 2));
+        h.state().word.fetch_sub(RELEASE_DELTA, Ordering::Relaxed);
+        assert_eq!((h.in_flight(), h.fold_picks()), (0, 1));
+        assert!(h.state().try_reserve(1));
+        assert_eq!(h.fold_picks(), 2);
         // SAFETY: the reservation just made.
         assert!(unsafe { Host::release(h.ptr(), false) });
     }
@@ -527,14 +706,43 @@ mod tests {
     fn refused_releases_stack_without_touching_the_flags() {
         let h = host(0);
         h.set_down(true);
-        let start = h.word.load(Ordering::Relaxed);
-        let first = h.word.fetch_add(RELEASE_DELTA, Ordering::Relaxed);
-        assert!(!h.try_reserve(MAX_REQUESTS_LIMIT as u64), "full while borrowed");
+        let start = h.state().word.load(Ordering::Relaxed);
+        let first = h.state().word.fetch_add(RELEASE_DELTA, Ordering::Relaxed);
+        assert!(!h.state().try_reserve(MAX_REQUESTS_LIMIT as u64), "full while borrowed");
         // SAFETY: the host is alive; nothing is in flight, so this release is refused.
         assert!(!unsafe { Host::release(h.ptr(), false) });
-        assert_eq!(h.word.load(Ordering::Relaxed) & (SUSPECT | DOWN | RETIRED), DOWN);
-        h.word.fetch_sub(RELEASE_DELTA, Ordering::Relaxed);
+        assert_eq!(h.state().word.load(Ordering::Relaxed) & (SUSPECT | DOWN | RETIRED), DOWN);
+        h.state().word.fetch_sub(RELEASE_DELTA, Ordering::Relaxed);
         assert_eq!(first, start);
-        assert_eq!(h.word.load(Ordering::Relaxed), start);
+        assert_eq!(h.state().word.load(Ordering::Relaxed), start);
+    }
+
+    /// A ring of r slots read with m < r failures (a zone's ring is sized for the largest
+    /// `max_fails` of any pool on it): the window ends `fail_ns` after the m-th newest
+    /// failure, not after the oldest slot (which would keep a host out for r - m failures too
+    /// long), and the ticket still goes round all r slots.
+    #[test]
+    fn ring_larger_than_max_fails_uses_the_mth_newest_failure() {
+        let ring: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+        let w = Window { ring: &ring, m: 2, fail_ns: 10 };
+        let s = HostState::new();
+        let suspect = |s: &HostState| s.word.load(Ordering::Relaxed) & SUSPECT != 0;
+        s.record_failure(w, || 100);
+        assert_eq!((w.deadline(), suspect(&s)), (0, false), "one failure of the 2 needed");
+        s.record_failure(w, || 105);
+        assert_eq!((w.deadline(), suspect(&s)), (110, true), "the 2nd newest (100) + 10");
+        assert!(!s.healthy_at(w, 109));
+        assert!(s.healthy_at(w, 110));
+        assert!(!suspect(&s), "cleared once the window ended");
+        for t in [200, 201, 300] {
+            s.record_failure(w, || t);
+        }
+        let times: Vec<u64> = ring.iter().map(|t| t.load(Ordering::Relaxed)).collect();
+        assert_eq!(times, [300, 105, 200, 201], "the fifth failure wrapped round to slot 0");
+        assert_eq!(w.deadline(), 211, "the 2nd newest (201) + 10, not the oldest (105) + 10");
+        assert!(suspect(&s));
+        assert_eq!((w.recent(205), w.recent(305)), (2, 1), "at most m, only those inside the window");
+        assert_eq!(Window { m: 4, ..w }.deadline(), 115, "m = r: the oldest, today's rule");
+        assert_eq!(Window { m: 1, ..w }.deadline(), 310);
     }
 }

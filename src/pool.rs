@@ -274,12 +274,11 @@ impl Pool {
     /// Statistics for every host of the current list, in list order (once per address).
     pub fn stats(&self) -> Vec<HostStats> {
         let snap = self.shared.current.load_full();
-        let reg = self.shared.registry();
         let mut seen = std::collections::HashSet::new();
         snap.in_list_order()
             .into_iter()
-            .filter(|e| seen.insert(e.host().id))
-            .map(|e| stats_of(e.host(), Some(e), &reg))
+            .filter(|(e, _)| seen.insert(e.host().id))
+            .map(|(e, _)| stats_of(e.host(), Some(e)))
             .collect()
     }
 
@@ -287,11 +286,11 @@ impl Pool {
     pub fn host_stats(&self, address: &str) -> Result<HostStats, Error> {
         let snap = self.shared.current.load_full();
         let reg = self.shared.registry();
-        if let Some(e) = snap.in_list_order().into_iter().find(|e| e.host().addr() == address) {
-            return Ok(stats_of(e.host(), Some(e), &reg));
+        if let Some((e, _)) = snap.in_list_order().into_iter().find(|(e, _)| e.host().addr() == address) {
+            return Ok(stats_of(e.host(), Some(e)));
         }
         let host = reg.get(address).ok_or_else(|| not_found(address))?;
-        Ok(stats_of(host, None, &reg))
+        Ok(stats_of(host, None))
     }
 
     /// Entries in the current list.
@@ -314,8 +313,8 @@ impl Pool {
         let snap = self.shared.current.load_full();
         snap.in_list_order()
             .into_iter()
-            .map(|e| {
-                Upstream::new(e.host().addr()).weight(e.weight).max_requests(e.max_requests()).tier(e.tier).tag(e.tag)
+            .map(|(e, tag)| {
+                Upstream::new(e.host().addr()).weight(e.weight).max_requests(e.max_requests()).tier(e.tier).tag(tag)
             })
             .collect()
     }
@@ -334,14 +333,13 @@ impl Pool {
 }
 
 /// One host's statistics; `entry` is its first entry in the current list (None: draining).
-/// Takes the registry guard because widening the completed counter needs that lock.
-fn stats_of(h: &Host, entry: Option<&Entry>, _locked: &MutexGuard<'_, Registry>) -> HostStats {
+fn stats_of(h: &Host, entry: Option<&Entry>) -> HostStats {
     let in_flight = h.in_flight();
     HostStats {
         address: h.addr().to_owned(),
         id: h.id,
         in_flight,
-        picks: h.fold_completed(),
+        picks: h.fold_picks(),
         recent_failures: h.recent_failures(),
         down: h.is_down(),
         unhealthy: h.is_unhealthy(),
@@ -362,7 +360,7 @@ fn select_in<R: Random>(
     rng: &mut R,
 ) -> Result<Reservation, Error> {
     match policy::pick(snap, policy, exclude, rng) {
-        Some(i) => Ok(Reservation::new(&snap.entries[i])),
+        Some(i) => Ok(Reservation::new(&snap.entries[i], snap.tags[i])),
         None if snap.len() == 0 => Err(Error::new(ErrorKind::NoUpstream, "the upstream list is empty")),
         None => Err(Error::new(ErrorKind::NoUpstream, "every upstream is down, unhealthy, full or excluded")),
     }

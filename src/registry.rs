@@ -71,7 +71,7 @@ impl Registry {
         self.hosts.retain(|e| {
             // Widen the completed count now: a host that stays may not be asked for stats
             // before its 31-bit field wraps.
-            e.0.fold_completed();
+            e.0.fold_picks();
             if Arc::strong_count(&e.0) != 1 {
                 return true;
             }
@@ -80,7 +80,7 @@ impl Registry {
             // that snapshot is visible to the in-flight load below.
             fence(Ordering::Acquire);
             // Acquire: pairs with the Release RMW of the last release.
-            let idle = e.0.word.load(Ordering::Acquire) & crate::host::INFLIGHT_MASK == 0;
+            let idle = e.0.state().word.load(Ordering::Acquire) & crate::host::INFLIGHT_MASK == 0;
             !idle
         });
         before - self.hosts.len()

@@ -40,9 +40,9 @@ unsafe impl Send for Reservation {}
 unsafe impl Sync for Reservation {}
 
 impl Reservation {
-    /// Wraps the reservation a successful `try_reserve` on `entry` just made.
-    pub(crate) fn new(entry: &Entry) -> Self {
-        Self { host: entry.host_ptr(), tag: entry.tag, index: entry.index }
+    /// Wraps the reservation a successful `try_reserve` on `entry` (tagged `tag`) just made.
+    pub(crate) fn new(entry: &Entry, tag: usize) -> Self {
+        Self { host: entry.host_ptr(), tag, index: entry.index }
     }
 
     fn host(&self) -> &Host {

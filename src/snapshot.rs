@@ -9,12 +9,15 @@
 
 use std::ptr::NonNull;
 
-use crate::host::{Host, HostBox, HostRef};
+use crate::host::{Host, HostBox, HostRef, HostState};
 use crate::sync::Arc;
 use crate::upstream::Upstream;
 
-/// One list entry as the pick path needs it: 32 bytes, one host pointer and its limits.
+/// One list entry as the pick path needs it: 32 bytes (checked below), the host's state and
+/// handle pointers and its limits. The scan reads `state` only: one dependent load per host.
 pub(crate) struct Entry {
+    /// The host's state words (`host.state()`), kept alive with the host.
+    state: NonNull<HostState>,
     /// Kept alive by `Snapshot::_keep`.
     host: NonNull<HostBox>,
     pub(crate) weight: u32,
@@ -23,10 +26,20 @@ pub(crate) struct Entry {
     /// Position in the merged list (what the integrator sees as the pick's index).
     pub(crate) index: u32,
     pub(crate) tier: u32,
-    pub(crate) tag: usize,
 }
 
+// Two entries per 64-byte cache line; the zone step must not grow it (docs/design-zone.md, 1.1).
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+
 impl Entry {
+    /// The host's state words, as the scan reads them.
+    #[inline(always)]
+    pub(crate) fn state(&self) -> &HostState {
+        // SAFETY: `state` points into the host (or what it owns), which the snapshot owning
+        // this entry keeps alive (`Snapshot::_keep`); entries are only reachable through it.
+        unsafe { self.state.as_ref() }
+    }
+
     #[inline(always)]
     pub(crate) fn host(&self) -> &Host {
         // SAFETY: the snapshot that owns this entry holds a structural reference to the host
@@ -54,6 +67,8 @@ pub(crate) struct Snapshot {
     pub(crate) uniform: bool,
     /// For each entry, the sum of weights of its tier up to and including it (weighted p2c).
     pub(crate) cum_weight: Box<[u64]>,
+    /// The integrator's tag of each entry (parallel to `entries`, read once per pick).
+    pub(crate) tags: Box<[usize]>,
     /// Structural references keeping every listed host alive while this snapshot lives.
     _keep: Box<[Arc<HostRef>]>,
     /// Counts refreshes; 0 for the empty snapshot a pool starts with.
@@ -79,6 +94,7 @@ impl Snapshot {
         let mut keep = Vec::with_capacity(list.len());
         let mut tiers: Vec<(u32, u32)> = Vec::new();
         let mut cum_weight = Vec::with_capacity(list.len());
+        let mut tags = Vec::with_capacity(list.len());
         let uniform = list.windows(2).all(|w| w[0].0.weight == w[1].0.weight);
         for (pos, &i) in order.iter().enumerate() {
             let (spec, host) = &list[i];
@@ -90,13 +106,14 @@ impl Snapshot {
             let base = if tiers.last().is_some_and(|t| t.0 == pos) { 0 } else { *cum_weight.last().unwrap_or(&0) };
             cum_weight.push(base + u64::from(spec.weight));
             entries.push(Entry {
+                state: host.state_ptr(),
                 host: host.ptr(),
                 weight: spec.weight,
                 limit: spec.limit(),
                 index: i as u32,
                 tier: spec.tier,
-                tag: spec.tag,
             });
+            tags.push(spec.tag);
             keep.push(Arc::clone(host));
         }
         Snapshot {
@@ -104,6 +121,7 @@ impl Snapshot {
             tiers: tiers.into_boxed_slice(),
             uniform,
             cum_weight: cum_weight.into_boxed_slice(),
+            tags: tags.into_boxed_slice(),
             _keep: keep.into_boxed_slice(),
             generation,
         }
@@ -113,10 +131,10 @@ impl Snapshot {
         self.entries.len()
     }
 
-    /// The entries in merged-list order (they are stored grouped by tier).
-    pub(crate) fn in_list_order(&self) -> Vec<&Entry> {
-        let mut list: Vec<&Entry> = self.entries.iter().collect();
-        list.sort_by_key(|e| e.index);
+    /// The entries in merged-list order (they are stored grouped by tier), with their tags.
+    pub(crate) fn in_list_order(&self) -> Vec<(&Entry, usize)> {
+        let mut list: Vec<(&Entry, usize)> = self.entries.iter().zip(self.tags.iter().copied()).collect();
+        list.sort_by_key(|(e, _)| e.index);
         list
     }
 }

@@ -154,3 +154,31 @@ fn first_pick_racing_set_down_never_lands_on_the_down_host() {
         pick_racing_set_down_never_lands_on_the_down_host(Policy::First)
     });
 }
+
+/// The picks total is widened by a CAS on a 64-bit total (no registry lock, so that folds may
+/// also come from other processes later). Two threads fold it (`Pool::stats`) while a third
+/// releases the host's two reservations, moving them from in flight to completed. Property:
+/// every fold reports exactly the 2 picks made (completed and in flight read from one word, a
+/// release counted by exactly one fold), and the total ends at 2 with nothing in flight.
+#[test]
+fn concurrent_folds_during_releases_count_each_pick_once() {
+    loom_support::check("concurrent_folds_during_releases_count_each_pick_once", || {
+        let p =
+            Pool::builder(Static::from_addresses(["10.0.0.1:80"])).passive_health(PassiveHealth::OFF).build().unwrap();
+        let held = [p.select().unwrap(), p.select().unwrap()];
+        let releaser = thread::spawn(move || {
+            for r in held {
+                r.release(Outcome::Success);
+            }
+        });
+        let folder = {
+            let p = p.clone();
+            thread::spawn(move || p.stats()[0].picks)
+        };
+        assert_eq!(p.stats()[0].picks, 2, "main's fold");
+        assert_eq!(folder.join().unwrap(), 2, "the other thread's fold");
+        releaser.join().unwrap();
+        let s = &p.stats()[0];
+        assert_eq!((s.picks, s.in_flight), (2, 0));
+    });
+}

@@ -8,7 +8,7 @@ use crate::sync::Ordering;
 pub(super) fn propose(tier: &[Entry], from: usize, ex: &Excluded<'_>, now: &mut Now) -> Option<usize> {
     tier.iter().enumerate().skip(from).find_map(|(i, e)| {
         // Relaxed: a heuristic read; the reservation RMW decides.
-        let word = e.host().word.load(Ordering::Relaxed);
+        let word = e.state().word.load(Ordering::Relaxed);
         admissible(e, word, ex, now).then_some(i)
     })
 }

@@ -29,7 +29,7 @@ fn propose_uniform<R: Random>(tier: &[Entry], ex: &Excluded<'_>, now: &mut Now, 
     let mut best = u64::MAX;
     for (i, e) in tier.iter().enumerate() {
         // Relaxed: a heuristic read; the reservation RMW decides.
-        let word = e.host().word.load(Ordering::Relaxed);
+        let word = e.state().word.load(Ordering::Relaxed);
         // DOWN sits above the in-flight bits, so one compare skips busier and down hosts.
         // SUSPECT is left out: a host whose failure window has expired must be looked at (and
         // have its flag cleared) however idle the hosts before it are.
@@ -54,7 +54,7 @@ fn propose_weighted<R: Random>(tier: &[Entry], ex: &Excluded<'_>, now: &mut Now,
     let (mut best_load, mut best_w) = (u64::MAX >> 21, 1u64);
     for (i, e) in tier.iter().enumerate() {
         // Relaxed: a heuristic read; the reservation RMW decides.
-        let word = e.host().word.load(Ordering::Relaxed);
+        let word = e.state().word.load(Ordering::Relaxed);
         let w = u64::from(e.weight);
         // As in `propose_uniform`: DOWN, not SUSPECT, takes part in the quick skip.
         if (word & (INFLIGHT_MASK | DOWN)) * best_w > best_load * w || !admissible(e, word, ex, now) {

@@ -160,7 +160,7 @@ pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId
             // One pass in list order: a failed reservation just moves on to the next entry.
             let mut from = 0;
             while let Some(i) = first::propose(tier, from, &ex, &mut now) {
-                if tier[i].host().try_reserve(u64::from(tier[i].limit)) {
+                if tier[i].state().try_reserve(u64::from(tier[i].limit)) {
                     return Some(start + i);
                 }
                 from = i + 1;
@@ -173,7 +173,7 @@ pub(crate) fn pick<R: Random>(snap: &Snapshot, policy: Policy, exclude: &[HostId
                 _ => least_conn::propose(tier, snap.uniform, &ex, &mut now, rng),
             };
             let Some(i) = proposal else { break };
-            if tier[i].host().try_reserve(u64::from(tier[i].limit)) {
+            if tier[i].state().try_reserve(u64::from(tier[i].limit)) {
                 return Some(start + i);
             }
             if !ex.push_failed(tier[i].host().id) {

@@ -127,7 +127,7 @@ impl Draws<'_, '_, '_> {
 #[inline(always)]
 fn load_word(e: &Entry) -> u64 {
     // Relaxed: a heuristic read; the reservation RMW decides.
-    e.host().word.load(Ordering::Relaxed)
+    e.state().word.load(Ordering::Relaxed)
 }
 
 fn better(tier: &[Entry], a: usize, b: usize) -> usize {

@@ -190,7 +190,7 @@ fn p2c_proposals(weights: &[u32], in_flight: &[u64], down: &[bool]) -> (Vec<Frac
     let snap = Snapshot::build(list, 1);
     for (i, e) in snap.entries.iter().enumerate() {
         // Relaxed: single-threaded test set-up.
-        e.host().word.fetch_add(in_flight[i], Ordering::Relaxed);
+        e.state().word.fetch_add(in_flight[i], Ordering::Relaxed);
         e.host().set_down(down[i]);
     }
     let n = weights.len();
@@ -226,7 +226,7 @@ fn p2c_proposals(weights: &[u32], in_flight: &[u64], down: &[bool]) -> (Vec<Frac
     }
     for e in snap.entries.iter() {
         // Relaxed: as above; leaves every counter at 0 for the hosts' retirement.
-        e.host().word.fetch_sub(in_flight[e.index as usize], Ordering::Relaxed);
+        e.state().word.fetch_sub(in_flight[e.index as usize], Ordering::Relaxed);
     }
     (got, want)
 }
