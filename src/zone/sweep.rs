@@ -48,7 +48,7 @@ use super::procs::{
     window,
 };
 use super::slots::{Kind, SlotRef, Slots};
-use crate::host::{GUARD, INFLIGHT_MASK};
+use crate::host::in_flight_of;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Bit 32 of a slot's doubt word: its listers count may be off by the listing change of a
@@ -435,7 +435,7 @@ fn subtract_in_flight(w: &AtomicU64, n: u64) -> u64 {
     // Acquire: the CAS below checks it.
     let mut seen = w.load(Ordering::Acquire);
     loop {
-        let in_flight = if seen & GUARD == 0 { 0 } else { seen & INFLIGHT_MASK };
+        let in_flight = in_flight_of(seen);
         let take = n.min(in_flight);
         if take == 0 {
             return 0;
@@ -527,7 +527,7 @@ fn reconcile_slot(words: &[AtomicU64], layout: &Layout, s: u32) -> Option<u64> {
     let units = d & DOUBT_UNITS;
     let mut phantoms = 0;
     if units != 0 {
-        let in_flight = if w & GUARD == 0 { 0 } else { w & INFLIGHT_MASK };
+        let in_flight = in_flight_of(w);
         let p = (in_flight as i64).wrapping_sub(held as i64);
         if p < 0 || p as u64 > units {
             log::error!(
@@ -622,7 +622,7 @@ impl super::Zone {
     /// Slot `slot`'s in-flight count.
     pub fn sweep_in_flight(&self, slot: u32) -> u64 {
         // SeqCst: a model's probe, the simplest ordering.
-        state(self.0.backing.words(), &self.0.layout, slot).load(Ordering::SeqCst) & INFLIGHT_MASK
+        in_flight_of(state(self.0.backing.words(), &self.0.layout, slot).load(Ordering::SeqCst))
     }
 
     /// Slot `slot`'s doubt word.

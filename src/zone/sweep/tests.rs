@@ -1,6 +1,7 @@
 use std::ptr::NonNull;
 
 use super::*;
+use crate::host::{GUARD, INFLIGHT_MASK};
 use crate::zone::liveness::Oracle;
 use crate::zone::procs::{ListingChange, begin_listing_change, claim_thread_record, register};
 use crate::zone::slots::{Key, ListingJournal};
