@@ -68,7 +68,7 @@ typedef struct lc_upstream_list lc_upstream_list;
 
 // A shared zone (opaque): host state in memory that several processes map.
 //
-// Pools do not use zones yet: a zone can be made, shared and inspected. Zones exist on
+// Pools keep their host state in a zone when made by `lc_pool_new_in_zone()`. Zones exist on
 // Linux only: elsewhere every `lc_zone_*` function that returns a status returns
 // `LC_ERR_OS`, and `lc_zone_size()` returns 0. The functions that
 // take a `const lc_zone *` may be called concurrently from any thread. Each handle is freed
@@ -642,6 +642,40 @@ lc_status lc_pool_new(const struct lc_pool_config *config,
                       struct lc_source *source,
                       struct lc_pool **out);
 
+// Creates a pool fed by `source` whose host state lives in `zone`, under the name `name`,
+// and refreshes it once: as `lc_pool_new()`, plus the zone.
+//
+// Every pool on the zone with the same `name`, in this process or in another one that has
+// the zone, shares the in-flight counts, `max_requests` limits, failure windows and down
+// flags of its addresses; pools with other names share nothing. The first zone pool of a
+// process registers the process in the zone (a forked child registers again with its own
+// first one). `name` is NUL-terminated UTF-8, borrowed for the call; `name NUL address` must
+// fit the zone's `address_bytes` (else the refresh that lists the address fails and is
+// logged).
+//
+// `config` may be NULL for the defaults. `source` is consumed in every case, also on error.
+// `zone` is borrowed for the call: the pool keeps its own reference to the zone's memory,
+// so the handle may be freed while the pool lives. Errors, with `*out` NULL: as
+// `lc_pool_new()` (`LC_ERR_NULL_POINTER` now also for `zone` and `name`), and
+// `LC_ERR_INVALID_UTF8` (`name` not UTF-8), `LC_ERR_ZONE_INCOMPATIBLE` (`max_fails` above
+// the zone's `fail_ring`; logged), `LC_ERR_ZONE_FULL` (no process or thread record free in
+// the zone for this process; logged).
+//
+// `fork`: build zone pools in the process that uses them, after `fork()` (an nginx worker:
+// in `init_process`); a pool, picker or pick made before `fork()` is not for use in the
+// child (free the child's copies unused, or let the child exit). The zone handle itself may
+// come from the parent (`lc_zone_new_anonymous()` before `fork()`).
+//
+// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`, which
+// also ends this pool's share in the zone; the zone's state stays for its other pools and
+// processes). Any thread; picks on it are wait-free once the thread is warmed up
+// (`lc_thread_warmup()`, which also takes the thread's record in the zone).
+lc_status lc_pool_new_in_zone(const struct lc_pool_config *config,
+                              const struct lc_zone *zone,
+                              const char *name,
+                              struct lc_source *source,
+                              struct lc_pool **out);
+
 // Frees a pool. NULL is ignored. Any thread, once no other thread uses this handle.
 //
 // Outstanding picks stay valid and may still be released (from any thread); a running
@@ -736,6 +770,26 @@ lc_status lc_picker_select(struct lc_picker *picker,
                            const uint64_t *exclude,
                            size_t exclude_len,
                            struct lc_pick *out);
+
+// Ends the request `pick` was reserved for, with `outcome`, through `picker`: as
+// `lc_pick_release()` (the same claim, statuses and refusals), but a pick on a zone pool's
+// host is attributed through the picker's own record in the zone instead of the calling
+// thread's, so the release needs no per-thread lookup and the thread needs no record of its
+// own (design 3.4). A pick from a heap pool, or from a pool on another zone, is released
+// exactly as by `lc_pick_release()`.
+//
+// Which to use: a pick made by a picker and released on the thread that uses that picker
+// (an nginx worker's `free` handler): `lc_picker_release()` with that picker; any other
+// pick, or a release from another thread: `lc_pick_release()`. Both end the same
+// reservation exactly once; the counts in the zone are the same either way.
+//
+// `picker` is used like `lc_picker_select()`: by one thread at a time, the same thread that
+// selects with it (a picker made before `fork()` is not for use in the child). The pick may
+// come from any pool. Wait-free as `lc_pick_release()`. A refused release of a zone host
+// (`LC_ERR_NOT_IN_FLIGHT` from `lc_pick_release()`: the caller copied a pick back, see
+// `lc_pick`) is logged as an error here too, but returns `LC_OK`, or `LC_ERR_PANIC` in a
+// debug build of the library (the Rust `Picker::release` reports no refusal yet).
+lc_status lc_picker_release(struct lc_picker *picker, struct lc_pick *pick, lc_outcome outcome);
 
 // Frees a picker. NULL is ignored. Its picks stay valid.
 void lc_picker_free(struct lc_picker *picker);

@@ -193,33 +193,38 @@ pub extern "C" fn lc_thread_warmup() {
 /// calls the log callback. May be called from any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pick_release(pick: *mut lc_pick, outcome: lc_outcome) -> lc_status {
-    ffi_boundary!("lc_pick_release", {
-        if pick.is_null() {
-            return LC_ERR_NULL_POINTER;
-        }
-        let outcome = match outcome {
-            LC_OUTCOME_SUCCESS => Outcome::Success,
-            LC_OUTCOME_FAILURE => Outcome::Failure,
-            _ => return LC_ERR_INVALID_ARGUMENT,
-        };
-        // SAFETY: `pick` is a live pick (documented); see `reservation_cell`.
-        let cell = unsafe { reservation_cell(pick) };
-        // SAFETY: as above; only `fill` writes `check`, never during a release (documented).
-        let check = unsafe { ptr::addr_of!((*pick).check).read() };
-        // SAFETY: `cell` and `check` are the fields of the pick at `pick`, filled by `fill`
-        // (with `seal` for this address) or zeroed or released; only claims write them now.
-        match unsafe { claim::claim(cell, check, pick.addr()) } {
-            Ok(reservation) => {
-                if claim::release_claimed(reservation, outcome) {
-                    LC_OK
-                } else {
-                    LC_ERR_NOT_IN_FLIGHT
-                }
+    ffi_boundary!("lc_pick_release", release(pick, outcome, claim::release_claimed))
+}
+
+/// The release protocol of `lc_pick_release()` and `lc_picker_release()`: check the
+/// arguments, claim the pick's reservation (once, at its own address), and end it with
+/// `end`, which returns false when the host had nothing in flight.
+fn release(pick: *mut lc_pick, outcome: lc_outcome, end: impl FnOnce(Reservation, Outcome) -> bool) -> lc_status {
+    if pick.is_null() {
+        return LC_ERR_NULL_POINTER;
+    }
+    let outcome = match outcome {
+        LC_OUTCOME_SUCCESS => Outcome::Success,
+        LC_OUTCOME_FAILURE => Outcome::Failure,
+        _ => return LC_ERR_INVALID_ARGUMENT,
+    };
+    // SAFETY: `pick` is a live pick (documented); see `reservation_cell`.
+    let cell = unsafe { reservation_cell(pick) };
+    // SAFETY: as above; only `fill` writes `check`, never during a release (documented).
+    let check = unsafe { ptr::addr_of!((*pick).check).read() };
+    // SAFETY: `cell` and `check` are the fields of the pick at `pick`, filled by `fill`
+    // (with `seal` for this address) or zeroed or released; only claims write them now.
+    match unsafe { claim::claim(cell, check, pick.addr()) } {
+        Ok(reservation) => {
+            if end(reservation, outcome) {
+                LC_OK
+            } else {
+                LC_ERR_NOT_IN_FLIGHT
             }
-            Err(Claim::Empty) => LC_ERR_ALREADY_RELEASED,
-            Err(Claim::Moved) => LC_ERR_PICK_MOVED,
         }
-    })
+        Err(Claim::Empty) => LC_ERR_ALREADY_RELEASED,
+        Err(Claim::Moved) => LC_ERR_PICK_MOVED,
+    }
 }
 
 /// A per-thread selector (opaque): picks like `lc_pool_select()`, with the current list
@@ -263,6 +268,39 @@ pub extern "C" fn lc_picker_select(
             Ok(exclude) => fill(out, picker.picker.select_excluding(exclude)),
             Err(status) => status,
         }
+    })
+}
+
+/// Ends the request `pick` was reserved for, with `outcome`, through `picker`: as
+/// `lc_pick_release()` (the same claim, statuses and refusals), but a pick on a zone pool's
+/// host is attributed through the picker's own record in the zone instead of the calling
+/// thread's, so the release needs no per-thread lookup and the thread needs no record of its
+/// own (design 3.4). A pick from a heap pool, or from a pool on another zone, is released
+/// exactly as by `lc_pick_release()`.
+///
+/// Which to use: a pick made by a picker and released on the thread that uses that picker
+/// (an nginx worker's `free` handler): `lc_picker_release()` with that picker; any other
+/// pick, or a release from another thread: `lc_pick_release()`. Both end the same
+/// reservation exactly once; the counts in the zone are the same either way.
+///
+/// `picker` is used like `lc_picker_select()`: by one thread at a time, the same thread that
+/// selects with it (a picker made before `fork()` is not for use in the child). The pick may
+/// come from any pool. Wait-free as `lc_pick_release()`. A refused release of a zone host
+/// (`LC_ERR_NOT_IN_FLIGHT` from `lc_pick_release()`: the caller copied a pick back, see
+/// `lc_pick`) is logged as an error here too, but returns `LC_OK`, or `LC_ERR_PANIC` in a
+/// debug build of the library (the Rust `Picker::release` reports no refusal yet).
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_picker_release(picker: *mut lc_picker, pick: *mut lc_pick, outcome: lc_outcome) -> lc_status {
+    ffi_boundary!("lc_picker_release", {
+        let picker = try_mut!(picker);
+        release(pick, outcome, |reservation, outcome| {
+            if reservation.zone_ptr().is_none() {
+                // A heap host: what `Picker::release` does, with the refusal reported.
+                return claim::release_claimed(reservation, outcome);
+            }
+            picker.picker.release(reservation, outcome);
+            true
+        })
     })
 }
 

@@ -1,11 +1,14 @@
 //! The pool handle: configuration, lifecycle, refresh and the operator's down flag.
 
+use std::ffi::c_char;
 use std::time::Duration;
 
+use crate::error::{Error, ErrorKind};
 use crate::ffi::source::lc_source;
-use crate::ffi::status::{LC_ERR_INVALID_ARGUMENT, LC_ERR_NULL_POINTER, LC_OK, lc_status, status_of};
+use crate::ffi::status::{LC_ERR_NULL_POINTER, LC_OK, lc_status, status_of};
+use crate::ffi::zone::lc_zone;
 use crate::policy::Policy;
-use crate::pool::{PassiveHealth, Pool};
+use crate::pool::{Builder, PassiveHealth, Pool};
 
 /// A least-connections pool of upstreams (opaque).
 ///
@@ -93,25 +96,89 @@ pub extern "C" fn lc_pool_new(
         let Some(source) = source else {
             return LC_ERR_NULL_POINTER;
         };
-        let defaults = default_config();
-        // SAFETY: a non-NULL `config` points to a live config for the call (documented).
-        let config = unsafe { config.as_ref() }.unwrap_or(&defaults);
-        let Some(policy) = policy_from_c(config.policy) else {
-            return LC_ERR_INVALID_ARGUMENT;
-        };
-        let health = PassiveHealth {
-            max_fails: config.max_fails,
-            fail_duration: Duration::from_millis(config.fail_duration_ms),
-        };
-        match Pool::builder(source.into_source()).policy(policy).passive_health(health).build() {
-            Ok(pool) => {
-                // SAFETY: `try_out!` checked `out`.
-                unsafe { out.write(Box::into_raw(Box::new(lc_pool { pool }))) };
-                LC_OK
-            }
-            Err(e) => status_of(&e),
-        }
+        deliver(out, build(config, Pool::builder(source.into_source())))
     })
+}
+
+/// Creates a pool fed by `source` whose host state lives in `zone`, under the name `name`,
+/// and refreshes it once: as `lc_pool_new()`, plus the zone.
+///
+/// Every pool on the zone with the same `name`, in this process or in another one that has
+/// the zone, shares the in-flight counts, `max_requests` limits, failure windows and down
+/// flags of its addresses; pools with other names share nothing. The first zone pool of a
+/// process registers the process in the zone (a forked child registers again with its own
+/// first one). `name` is NUL-terminated UTF-8, borrowed for the call; `name NUL address` must
+/// fit the zone's `address_bytes` (else the refresh that lists the address fails and is
+/// logged).
+///
+/// `config` may be NULL for the defaults. `source` is consumed in every case, also on error.
+/// `zone` is borrowed for the call: the pool keeps its own reference to the zone's memory,
+/// so the handle may be freed while the pool lives. Errors, with `*out` NULL: as
+/// `lc_pool_new()` (`LC_ERR_NULL_POINTER` now also for `zone` and `name`), and
+/// `LC_ERR_INVALID_UTF8` (`name` not UTF-8), `LC_ERR_ZONE_INCOMPATIBLE` (`max_fails` above
+/// the zone's `fail_ring`; logged), `LC_ERR_ZONE_FULL` (no process or thread record free in
+/// the zone for this process; logged).
+///
+/// `fork`: build zone pools in the process that uses them, after `fork()` (an nginx worker:
+/// in `init_process`); a pool, picker or pick made before `fork()` is not for use in the
+/// child (free the child's copies unused, or let the child exit). The zone handle itself may
+/// come from the parent (`lc_zone_new_anonymous()` before `fork()`).
+///
+/// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`, which
+/// also ends this pool's share in the zone; the zone's state stays for its other pools and
+/// processes). Any thread; picks on it are wait-free once the thread is warmed up
+/// (`lc_thread_warmup()`, which also takes the thread's record in the zone).
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_new_in_zone(
+    config: *const lc_pool_config,
+    zone: *const lc_zone,
+    name: *const c_char,
+    source: *mut lc_source,
+    out: *mut *mut lc_pool,
+) -> lc_status {
+    ffi_boundary!("lc_pool_new_in_zone", {
+        let source = take_box!(source);
+        let out = try_out!(out);
+        let Some(source) = source else {
+            return LC_ERR_NULL_POINTER;
+        };
+        let zone = try_ref!(zone);
+        let name = try_str!(name);
+        let built = build(config, zone.pool_builder(Pool::builder(source.into_source()), name));
+        if let Err(e) = &built
+            && matches!(e.kind(), ErrorKind::ZoneIncompatible | ErrorKind::ZoneFull)
+        {
+            // As the other zone refusals: the zone explains what differs.
+            log::error!("lc_pool_new_in_zone: {}", e.message());
+        }
+        deliver(out, built)
+    })
+}
+
+/// Builds the pool `builder` with `config` (NULL for the defaults): the configuration
+/// handling of `lc_pool_new()` and `lc_pool_new_in_zone()`.
+fn build(config: *const lc_pool_config, builder: Builder) -> Result<Pool, Error> {
+    let defaults = default_config();
+    // SAFETY: a non-NULL `config` points to a live config for the call (documented).
+    let config = unsafe { config.as_ref() }.unwrap_or(&defaults);
+    let Some(policy) = policy_from_c(config.policy) else {
+        return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown policy {}", config.policy)));
+    };
+    let health =
+        PassiveHealth { max_fails: config.max_fails, fail_duration: Duration::from_millis(config.fail_duration_ms) };
+    builder.policy(policy).passive_health(health).build()
+}
+
+/// Hands a new pool to the caller through a checked `out`, or returns why there is none.
+fn deliver(out: *mut *mut lc_pool, built: Result<Pool, Error>) -> lc_status {
+    match built {
+        Ok(pool) => {
+            // SAFETY: the caller's `try_out!` checked `out`.
+            unsafe { out.write(Box::into_raw(Box::new(lc_pool { pool }))) };
+            LC_OK
+        }
+        Err(e) => status_of(&e),
+    }
 }
 
 /// Frees a pool. NULL is ignored. Any thread, once no other thread uses this handle.

@@ -1,6 +1,6 @@
 //! Shared zones from C: their capacities and size, the three ways to get one (anonymous
 //! shared memory made before `fork`, a file by path, memory the caller owns), and what a zone
-//! says about itself. Pools on zones come later (docs/design-zone.md, step S9).
+//! says about itself. Pools on a zone are made by `lc_pool_new_in_zone()` (src/ffi/pool.rs).
 //!
 //! Zones exist on Linux only. Elsewhere every function here still exists, so that a program
 //! compiles unchanged everywhere: those returning a status return `LC_ERR_OS` (logged: "shared
@@ -18,7 +18,7 @@ use crate::ffi::status::{LC_ERR_INVALID_ARGUMENT, LC_ERR_NULL_POINTER, LC_OK, lc
 
 /// A shared zone (opaque): host state in memory that several processes map.
 ///
-/// Pools do not use zones yet: a zone can be made, shared and inspected. Zones exist on
+/// Pools keep their host state in a zone when made by `lc_pool_new_in_zone()`. Zones exist on
 /// Linux only: elsewhere every `lc_zone_*` function that returns a status returns
 /// `LC_ERR_OS`, and `lc_zone_size()` returns 0. The functions that
 /// take a `const lc_zone *` may be called concurrently from any thread. Each handle is freed
@@ -269,6 +269,13 @@ pub extern "C" fn lc_zone_free(zone: *mut lc_zone) {
     })
 }
 
+impl lc_zone {
+    /// `builder` with its host state in this zone under `name` (`lc_pool_new_in_zone()`).
+    pub(crate) fn pool_builder(&self, builder: crate::pool::Builder, name: &str) -> crate::pool::Builder {
+        sys::pool_builder(self, builder, name)
+    }
+}
+
 /// How `lc_zone_from_memory()` was asked to take the memory, its checks done.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 enum How<'a> {
@@ -401,6 +408,10 @@ mod sys {
     pub(super) fn creation_id(zone: &lc_zone) -> u64 {
         zone.zone.creation_id()
     }
+
+    pub(super) fn pool_builder(zone: &lc_zone, builder: crate::pool::Builder, name: &str) -> crate::pool::Builder {
+        builder.zone(&zone.zone, name)
+    }
 }
 
 /// No zones: every constructor refuses, and no `lc_zone` exists to inspect.
@@ -451,7 +462,14 @@ mod sys {
     pub(super) fn creation_id(zone: &lc_zone) -> u64 {
         match zone.never {}
     }
+
+    pub(super) fn pool_builder(zone: &lc_zone, _: crate::pool::Builder, _: &str) -> crate::pool::Builder {
+        match zone.never {}
+    }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, target_os = "linux"))]
+mod pool_tests;
