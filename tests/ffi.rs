@@ -146,6 +146,7 @@ static_and_shared! {
     c_docker_static, c_docker_shared => c_docker;
     c_json_static, c_json_shared => c_json;
     c_zone_static, c_zone_shared => c_zone;
+    c_zone_pool_static, c_zone_pool_shared => c_zone_pool;
     readme_example_static, readme_example_shared => readme_example;
     readme_sources_static, readme_sources_shared => readme_sources;
 }
@@ -205,6 +206,13 @@ fn c_json(link: Link) {
 fn c_zone(link: Link) {
     let out = build_and_run("test_zone", Lang::C, "ffi-tests/c/test_zone.c", link);
     assert_eq!(checks_passed(&out), 210, "{out}");
+}
+
+/// Pools on a zone: lc_pool_new_in_zone's refusals, two pools of one name sharing counts and
+/// another name not, max_requests 1 across a parent and a forked child, and both releases.
+fn c_zone_pool(link: Link) {
+    let out = build_and_run("test_zone_pool", Lang::C, "ffi-tests/c/test_zone_pool.c", link);
+    assert_eq!(checks_passed(&out), 106, "{out}");
 }
 
 /// The README example tries a primary, retries on the other one, then lands on the backup.

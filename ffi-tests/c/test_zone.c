@@ -4,7 +4,7 @@
  * anonymous zone used by a forked child through its inherited handle, a file zone opened
  * twice by path here and once by a forked child, and caller memory (aligned malloc, and a
  * MAP_SHARED file mapping made by a child) created, attached and refused. Prints "N checks
- * passed" on success (tests/ffi.rs checks it). Pools do not use zones yet.
+ * passed" on success (tests/ffi.rs checks it). Pools on zones: test_zone_pool.c.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -141,55 +141,12 @@ public:
         check(lc_picker_select(picker_.get(), exclude.data(), exclude.size(), p.raw()));
         return p;
     }
+    // Releases a pick on this picker's thread through the picker's own zone record (any
+    // pick; a heap pool's as Pick::release).
+    void release(Pick &p, lc_outcome outcome) { check(lc_picker_release(picker_.get(), p.raw(), outcome)); }
 
 private:
     std::unique_ptr<lc_picker, PickerFree> picker_;
-};
-
-class Pool {
-public:
-    explicit Pool(Source source, const lc_pool_config *config = nullptr) {
-        lc_pool *out = nullptr;
-        check(lc_pool_new(config, source.release(), &out));  // consumed, also on error
-        pool_.reset(out);
-    }
-
-    Pick select(const std::vector<std::uint64_t> &exclude = {}) const {
-        Pick p;
-        check(lc_pool_select(pool_.get(), exclude.data(), exclude.size(), p.raw()));
-        return p;
-    }
-
-    Picker picker(std::uint64_t seed) const {
-        lc_picker *out = nullptr;
-        check(lc_picker_new(pool_.get(), seed, &out));
-        return Picker(out);
-    }
-
-    lc_refresh_report refresh() const {
-        lc_refresh_report r{};
-        check(lc_pool_refresh(pool_.get(), &r));
-        return r;
-    }
-
-    lc_host_stats stats(const std::string &address) const {
-        lc_host_stats s{};
-        check(lc_pool_host_stats(pool_.get(), address.c_str(), &s));
-        return s;
-    }
-
-    void set_down(const std::string &address, bool down) const {
-        check(lc_pool_set_down(pool_.get(), address.c_str(), down));
-    }
-
-    std::unique_ptr<lc_refresher, RefresherStop> start_refresher(std::uint64_t interval_ms) const {
-        lc_refresher *out = nullptr;
-        check(lc_refresher_start(pool_.get(), interval_ms, &out));
-        return std::unique_ptr<lc_refresher, RefresherStop>(out);
-    }
-
-private:
-    std::unique_ptr<lc_pool, PoolFree> pool_;
 };
 
 // A shared zone (Linux). Made before fork(), it is shared with the children, each of which
@@ -236,10 +193,65 @@ public:
     }
     std::size_t size() const noexcept { return lc_zone_size_of(zone_.get()); }
     std::uint64_t creation_id() const noexcept { return lc_zone_creation_id(zone_.get()); }
+    const lc_zone *raw() const noexcept { return zone_.get(); }
 
 private:
     explicit Zone(lc_zone *z) : zone_(z) {}
     std::unique_ptr<lc_zone, ZoneFree> zone_;
 };
+
+class Pool {
+public:
+    explicit Pool(Source source, const lc_pool_config *config = nullptr) {
+        lc_pool *out = nullptr;
+        check(lc_pool_new(config, source.release(), &out));  // consumed, also on error
+        pool_.reset(out);
+    }
+    // A pool whose host state lives in `zone` under `name` (build it after fork()). The pool
+    // keeps the zone's memory: the Zone may go first.
+    Pool(Source source, const Zone &zone, const std::string &name, const lc_pool_config *config = nullptr) {
+        lc_pool *out = nullptr;
+        check(lc_pool_new_in_zone(config, zone.raw(), name.c_str(), source.release(), &out));  // consumed
+        pool_.reset(out);
+    }
+
+    Pick select(const std::vector<std::uint64_t> &exclude = {}) const {
+        Pick p;
+        check(lc_pool_select(pool_.get(), exclude.data(), exclude.size(), p.raw()));
+        return p;
+    }
+
+    Picker picker(std::uint64_t seed) const {
+        lc_picker *out = nullptr;
+        check(lc_picker_new(pool_.get(), seed, &out));
+        return Picker(out);
+    }
+
+    lc_refresh_report refresh() const {
+        lc_refresh_report r{};
+        check(lc_pool_refresh(pool_.get(), &r));
+        return r;
+    }
+
+    lc_host_stats stats(const std::string &address) const {
+        lc_host_stats s{};
+        check(lc_pool_host_stats(pool_.get(), address.c_str(), &s));
+        return s;
+    }
+
+    void set_down(const std::string &address, bool down) const {
+        check(lc_pool_set_down(pool_.get(), address.c_str(), down));
+    }
+
+    std::unique_ptr<lc_refresher, RefresherStop> start_refresher(std::uint64_t interval_ms) const {
+        lc_refresher *out = nullptr;
+        check(lc_refresher_start(pool_.get(), interval_ms, &out));
+        return std::unique_ptr<lc_refresher, RefresherStop>(out);
+    }
+
+private:
+    std::unique_ptr<lc_pool, PoolFree> pool_;
+};
+
 
 }  // namespace leastconn

@@ -167,12 +167,42 @@ static void zones() {
     }
 }
 
+// Two pools of one name on a zone share the in-flight count; both releases return it.
+static void pools_on_a_zone() {
+    lc_zone_capacity caps = Zone::default_capacity();
+    caps.hosts = 16;
+    caps.threads = 8;
+    Pool a(static_source({{"10.0.0.1:80", 1, 0, 0}}), Zone::anonymous(caps), "app");  // zone handle freed
+    Zone zone = Zone::anonymous(caps);
+    Pool b(static_source({{"10.0.0.1:80", 1, 0, 0}}), zone, "app");
+    Pool c(static_source({{"10.0.0.1:80", 1, 0, 0}}), zone, "app");
+    Picker picker = b.picker(9);
+    Pick p1 = picker.select();
+    Pick p2 = c.select();
+    CHECK(b.stats("10.0.0.1:80").in_flight == 2 && c.stats("10.0.0.1:80").in_flight == 2);
+    CHECK(a.stats("10.0.0.1:80").in_flight == 0);  // another zone
+    picker.release(p1, LC_OUTCOME_SUCCESS);
+    CHECK(!p1.held() && c.stats("10.0.0.1:80").in_flight == 1);
+    p2.release(LC_OUTCOME_SUCCESS);
+    CHECK(b.stats("10.0.0.1:80").in_flight == 0);
+    lc_pool_config config;
+    check(lc_pool_config_default(&config));
+    config.max_fails = caps.fail_ring + 1;
+    try {
+        Pool refused(static_source({{"10.0.0.1:80", 1, 0, 0}}), zone, "app", &config);
+        CHECK(false);
+    } catch (const Error &e) {
+        CHECK(e.status() == LC_ERR_ZONE_INCOMPATIBLE);
+    }
+}
+
 int main() {
     errors_are_exceptions();
     picks_release_themselves();
     callable_sources_in_a_multi();
     pickers_per_thread();
     zones();
+    pools_on_a_zone();
     std::printf("%lu checks passed\n", checks.load());
     return 0;
 }
