@@ -668,8 +668,12 @@ lc_status lc_pool_new(const struct lc_pool_config *config,
 //
 // On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`, which
 // also ends this pool's share in the zone; the zone's state stays for its other pools and
-// processes). Any thread; picks on it are wait-free once the thread is warmed up
-// (`lc_thread_warmup()`, which also takes the thread's record in the zone).
+// processes). Any thread. A thread's first pick or release on the zone (outside a picker)
+// claims the thread's record in the zone, once, under a process-local lock; a picker claims
+// its own when `lc_picker_new()` makes it. After that, picks and releases are wait-free as
+// on a heap pool (with `lc_thread_warmup()` for the allocation-free first pick). When the
+// zone has no record left, picks and releases share the process's spare record under a
+// lock.
 lc_status lc_pool_new_in_zone(const struct lc_pool_config *config,
                               const struct lc_zone *zone,
                               const char *name,
@@ -774,8 +778,8 @@ lc_status lc_picker_select(struct lc_picker *picker,
 // Ends the request `pick` was reserved for, with `outcome`, through `picker`: as
 // `lc_pick_release()` (the same claim, statuses and refusals), but a pick on a zone pool's
 // host is attributed through the picker's own record in the zone instead of the calling
-// thread's, so the release needs no per-thread lookup and the thread needs no record of its
-// own (design 3.4). A pick from a heap pool, or from a pool on another zone, is released
+// thread's, so the release needs no per-thread lookup, and a thread that only picks and
+// releases through its picker needs no record of its own (design 3.4). A pick from a heap pool, or from a pool on another zone, is released
 // exactly as by `lc_pick_release()`.
 //
 // Which to use: a pick made by a picker and released on the thread that uses that picker
@@ -789,7 +793,9 @@ lc_status lc_picker_select(struct lc_picker *picker,
 // (`LC_ERR_NOT_IN_FLIGHT` from `lc_pick_release()`: the caller copied a pick back, see
 // `lc_pick`) is logged as an error here too, but returns `LC_OK`, or `LC_ERR_PANIC` in a
 // debug build of the library (the Rust `Picker::release` reports no refusal yet).
-lc_status lc_picker_release(struct lc_picker *picker, struct lc_pick *pick, lc_outcome outcome);
+lc_status lc_picker_release(struct lc_picker *picker,
+                            struct lc_pick *pick,
+                            lc_outcome outcome);
 
 // Frees a picker. NULL is ignored. Its picks stay valid.
 void lc_picker_free(struct lc_picker *picker);

@@ -274,8 +274,8 @@ pub extern "C" fn lc_picker_select(
 /// Ends the request `pick` was reserved for, with `outcome`, through `picker`: as
 /// `lc_pick_release()` (the same claim, statuses and refusals), but a pick on a zone pool's
 /// host is attributed through the picker's own record in the zone instead of the calling
-/// thread's, so the release needs no per-thread lookup and the thread needs no record of its
-/// own (design 3.4). A pick from a heap pool, or from a pool on another zone, is released
+/// thread's, so the release needs no per-thread lookup, and a thread that only picks and
+/// releases through its picker needs no record of its own (design 3.4). A pick from a heap pool, or from a pool on another zone, is released
 /// exactly as by `lc_pick_release()`.
 ///
 /// Which to use: a pick made by a picker and released on the thread that uses that picker

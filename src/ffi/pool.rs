@@ -126,8 +126,12 @@ pub extern "C" fn lc_pool_new(
 ///
 /// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`, which
 /// also ends this pool's share in the zone; the zone's state stays for its other pools and
-/// processes). Any thread; picks on it are wait-free once the thread is warmed up
-/// (`lc_thread_warmup()`, which also takes the thread's record in the zone).
+/// processes). Any thread. A thread's first pick or release on the zone (outside a picker)
+/// claims the thread's record in the zone, once, under a process-local lock; a picker claims
+/// its own when `lc_picker_new()` makes it. After that, picks and releases are wait-free as
+/// on a heap pool (with `lc_thread_warmup()` for the allocation-free first pick). When the
+/// zone has no record left, picks and releases share the process's spare record under a
+/// lock.
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_pool_new_in_zone(
     config: *const lc_pool_config,

@@ -120,6 +120,14 @@ fn new_in_zone_refuses_a_ring_too_small_and_what_lc_pool_new_refuses() {
     let mut unknown = config(1);
     unknown.policy = 99;
     assert_eq!(new_in_zone(Some(&unknown), zone, name, source(c"a:1", 0)).0, LC_ERR_INVALID_ARGUMENT);
+    // A key (`name NUL address`) longer than the zone's 64 address bytes: not a refusal of
+    // the pool, but of its first refresh (logged): the pool is made, and lists nothing.
+    let long = [b'n'; 70].iter().copied().chain([0]).collect::<Vec<u8>>();
+    let (status, pool) = new_in_zone(None, zone, long.as_ptr().cast(), source(c"a:1", 0));
+    assert_eq!(status, LC_OK);
+    let mut pick = zeroed_pick();
+    assert_eq!(lc_pool_select(pool, ptr::null(), 0, &mut pick), LC_ERR_NO_UPSTREAM);
+    lc_pool_free(pool);
     // The ring's own size fits; the policy and the rest of the config are applied.
     let mut first = config(2);
     first.policy = LC_POLICY_FIRST;
