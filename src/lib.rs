@@ -90,9 +90,9 @@ pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
 #[cfg(loom)]
 #[doc(hidden)]
-pub use zone::{SlotView, Zone, ZoneCapacity};
+pub use zone::{SlotView, SweepReport, Zone, ZoneCapacity};
 #[cfg(all(target_os = "linux", not(loom)))]
-pub use zone::{Zone, ZoneCapacity, ZoneInit};
+pub use zone::{SweepReport, Zone, ZoneCapacity, ZoneInit};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

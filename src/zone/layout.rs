@@ -45,6 +45,14 @@ pub(crate) mod word {
     pub(crate) const BOOT_ID: usize = 11;
     /// Five words: slot stride, then the slots, processes, threads and matrix offsets.
     pub(crate) const OFFSETS: usize = 13;
+    /// Dead process records swept, ever (src/zone/sweep.rs).
+    pub(crate) const SWEEPS: usize = 18;
+    /// In-flight units a sweep subtracted, ever.
+    pub(crate) const RECOVERED: usize = 19;
+    /// Units in doubt now, over all slots (a statistic: the slots' doubt words decide).
+    pub(crate) const IN_DOUBT: usize = 20;
+    /// Slots a reconcile made exact, ever.
+    pub(crate) const RECONCILES: usize = 21;
     /// Attaches refused because no slot was free (`ZoneFull`), ever.
     pub(crate) const FULL_REFUSALS: usize = 22;
 }

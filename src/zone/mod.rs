@@ -28,6 +28,7 @@ mod procs;
 #[cfg(test)]
 mod slot_tests;
 mod slots;
+mod sweep;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +47,7 @@ pub use memory::ZoneInit;
 use model::Backing;
 #[cfg(loom)]
 pub use model::SlotView;
+pub use sweep::SweepReport;
 
 use crate::error::{Error, ErrorKind};
 use crate::sync::{Arc, Ordering};

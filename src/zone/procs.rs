@@ -61,21 +61,24 @@ const KIND_SHIFT: u32 = PID_SHIFT + 22;
 /// Pids take 22 bits: Linux's `PID_MAX_LIMIT` is 2^22, and pids are below it.
 const PID_LIMIT: u32 = 1 << 22;
 
-/// Words of a process record (design 1.2).
-mod pword {
-    pub(super) const STATE: u64 = 0;
-    pub(super) const STARTTIME: u64 = 1;
-    pub(super) const CHANGE: u64 = 2;
-    pub(super) const SWEEP_CURSOR: u64 = 3;
+/// Words of a process record (design 1.2). Visible to the zone module for the sweep
+/// (src/zone/sweep.rs), which writes the cursor and marker words and reads the rest.
+pub(super) mod pword {
+    pub(crate) const STATE: u64 = 0;
+    pub(crate) const STARTTIME: u64 = 1;
+    pub(crate) const CHANGE: u64 = 2;
+    pub(crate) const SWEEP_CURSOR: u64 = 3;
     /// Three words: the sweep marker.
-    pub(super) const SWEEP_MARKER: u64 = 4;
-    pub(super) const BITMAP: u64 = 8;
+    pub(crate) const SWEEP_MARKER: u64 = 4;
+    pub(crate) const BITMAP: u64 = 8;
 }
 
 /// Words of a thread record: the owner word, the window word, then padding.
 const THREAD_STRIDE: u64 = 16;
-const OWNER: u64 = 0;
-const WINDOW: u64 = 1;
+/// Visible to the zone module for the sweep (src/zone/sweep.rs), as are `WINDOW`,
+/// `process_word`, `thread_word`, `next_gen` and the `change` word helpers.
+pub(super) const OWNER: u64 = 0;
+pub(super) const WINDOW: u64 = 1;
 
 /// The kind of a process record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +127,7 @@ impl ProcState {
     }
 }
 
-fn next_gen(generation: u32) -> u32 {
+pub(super) fn next_gen(generation: u32) -> u32 {
     ((u64::from(generation) + 1) & GEN_MASK) as u32
 }
 
@@ -165,9 +168,17 @@ pub(crate) mod window {
 }
 
 /// Change words: `seq:32 | slot+1:32`.
-mod change {
+pub(super) mod change {
     /// The slot field of an attach that has not found its slot yet.
     pub(super) const SLOT_UNKNOWN: u64 = u32::MAX as u64;
+
+    /// The slot a busy change word names (`None`: idle, or an attach whose slot is not known).
+    pub(crate) const fn slot(word: u64) -> Option<u32> {
+        match word & 0xffff_ffff {
+            0 | SLOT_UNKNOWN => None,
+            s => Some(s as u32 - 1),
+        }
+    }
 
     pub(super) const fn busy(seq: u32, slot: Option<u32>) -> u64 {
         let slot = match slot {
@@ -185,7 +196,7 @@ mod change {
         (word >> 32) as u32
     }
 
-    pub(super) const fn is_idle(word: u64) -> bool {
+    pub(crate) const fn is_idle(word: u64) -> bool {
         word as u32 == 0
     }
 }
@@ -237,12 +248,12 @@ impl Registration {
     }
 }
 
-fn process_word<'a>(words: &'a [AtomicU64], layout: &Layout, index: u32, word: u64) -> &'a AtomicU64 {
+pub(super) fn process_word<'a>(words: &'a [AtomicU64], layout: &Layout, index: u32, word: u64) -> &'a AtomicU64 {
     debug_assert!(index < layout.caps.processes);
     &words[(layout.processes + u64::from(index) * layout.process_stride + word) as usize]
 }
 
-fn thread_word<'a>(words: &'a [AtomicU64], layout: &Layout, record: u32, word: u64) -> &'a AtomicU64 {
+pub(super) fn thread_word<'a>(words: &'a [AtomicU64], layout: &Layout, record: u32, word: u64) -> &'a AtomicU64 {
     debug_assert!(record < layout.caps.threads);
     &words[(layout.threads + u64::from(record) * THREAD_STRIDE + word) as usize]
 }
@@ -636,7 +647,8 @@ impl Drop for ListingChange<'_> {
 #[cfg(loom)]
 #[doc(hidden)]
 impl super::Zone {
-    fn model_registration(&self, record: u32, generation: u32, pid: u32) -> Registration {
+    /// The registration (record, generation) of `pid` (also for the sweep models, src/zone/sweep.rs).
+    pub(super) fn model_registration(&self, record: u32, generation: u32, pid: u32) -> Registration {
         Registration { index: record, generation, pid, starttime: u64::from(pid), spare: 0 }
     }
 

@@ -623,6 +623,18 @@ impl<'a> Slots<'a> {
         Reclaim::Reclaimed
     }
 
+    /// Sets the listers of LIVE slot `s`, read as `seen`, to `listers` (a reconcile of
+    /// listers in doubt, src/zone/sweep.rs); `false` if the control word changed meanwhile.
+    pub(crate) fn set_listers(&self, s: u32, seen: Control, listers: u32) -> bool {
+        if seen.kind() != Kind::Live || listers > WHO_MAX {
+            return false;
+        }
+        let now = Control::new(Kind::Live, listers, seen.len(), seen.tag(), seen.generation());
+        // SeqCst: a control word write (module docs); against an attach, detach or reclaim,
+        // exactly one CAS on this word wins.
+        self.control_word(s).compare_exchange(seen.0, now.0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
     /// Tombstones every slot that process `who` claimed and never published (it died between
     /// its claim and its publish): the sweep's step for slots (section 4.3, step 3). A helper
     /// completing such a slot at the same time fails its publish and rescans. Returns how many.
