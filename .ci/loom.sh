@@ -16,7 +16,8 @@ trap 'rm -f "$log"' EXIT
 # fails a model that deadlocks or exceeds its branch limit), and a limit on time would only
 # fail a run on a loaded machine. They take about 3 minutes on an idle 2-core machine; the
 # zone slot models (tests/loom_zone_slots.rs, about 260,000 executions) add under a minute,
-# the sweep models Z6 and Z8 (tests/loom_zone_sweep.rs, about 15,000 executions) seconds.
+# the sweep models Z6 and Z8 (tests/loom_zone_sweep.rs, about 15,000 executions) seconds,
+# the zone pool model Z10 (tests/loom_zone_pools.rs) seconds.
 "${cargo[@]}" -- --nocapture --test-threads=1 2>&1 | tee "$log"
 echo "--- loom summary (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS}) ---"
 grep '^loom model\|\.\.\. loom model' "$log" | sed 's/^test .* \.\.\. //'

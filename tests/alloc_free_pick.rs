@@ -113,6 +113,49 @@ fn picker_picks_allocate_nothing_from_the_first() {
     assert_eq!(n, 0, "allocations in 1,001 Picker::select + release");
 }
 
+/// Zone pools: the same, with attribution (thread record cache on the `Pool::select` path, the
+/// picker's own record on the `Picker` path). The thread's first zone use claims its record,
+/// which may allocate (hence one warm-up pick outside the count), then nothing.
+#[test]
+fn zone_picks_and_releases_allocate_nothing_after_warm_up() {
+    use leastconn::{Zone, ZoneCapacity};
+    let zone = Zone::anonymous(&ZoneCapacity { hosts: 64, ..ZoneCapacity::default() }).unwrap();
+    for policy in [Policy::LeastConn, Policy::P2c, Policy::First] {
+        let clock = ManualClock::new();
+        let hosts: Vec<String> = (0..8).map(|i| format!("10.0.0.{i}:80")).collect();
+        let pool = Pool::builder(Static::from_addresses(hosts))
+            .policy(policy)
+            .zone(&zone, &format!("{policy:?}"))
+            .passive_health(PassiveHealth { max_fails: 2, fail_duration: Duration::from_secs(10) })
+            .clock(Clock::Manual(clock.clone()))
+            .build()
+            .unwrap();
+        let n = std::thread::spawn(move || {
+            warm_up_thread();
+            pool.select().unwrap().release(Outcome::Success);
+            let mut picker = pool.picker_seeded(5);
+            let tls = allocations(|| {
+                for i in 0..1000u32 {
+                    let r = pool.select().unwrap();
+                    r.release(if i % 10 == 0 { Outcome::Failure } else { Outcome::Success });
+                    clock.advance(Duration::from_secs(1));
+                }
+            });
+            let own = allocations(|| {
+                for i in 0..1000u32 {
+                    let r = picker.select().unwrap();
+                    picker.release(r, if i % 10 == 0 { Outcome::Failure } else { Outcome::Success });
+                    clock.advance(Duration::from_secs(1));
+                }
+            });
+            (tls, own)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(n, (0, 0), "{policy:?}: allocations in 1,000 zone picks + releases (TLS path, Picker path)");
+    }
+}
+
 /// The figures above are not vacuous: the counter sees an allocation made on the measured
 /// thread. (Whether a cold thread's first pick allocates is not asserted here: arc-swap hands
 /// a new thread the node of a thread that has exited, so it depends on which of this binary's

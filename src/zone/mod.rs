@@ -9,8 +9,9 @@
 //! This module holds what exists so far: the capacities and the size they imply, the header
 //! and its validation, the three ways to get the memory ([`Zone::anonymous`],
 //! [`Zone::open`], [`Zone::from_memory`]), and the host slots shared by processes (`slots`:
-//! lookup, insertion, listing, reclamation). **Pools do not use zones yet**: the process and
-//! attribution regions are laid out and zero, and nothing reads them.
+//! lookup, insertion, listing, reclamation), the process and thread records (`procs`), the
+//! crash sweep (`sweep`), and what pools on a zone keep per process (`pools`: registration,
+//! lister counts, attribution on the hot path; [`Builder::zone`](crate::Builder::zone)).
 //!
 //! Under loom the memory is a boxed slice of loom atomics (`model`), and the operating
 //! system backings (memfd, files, caller memory) are left out.
@@ -54,8 +55,9 @@ use crate::sync::{Arc, Ordering};
 
 /// A shared zone: memory laid out for host state that several processes share.
 ///
-/// **Pools do not use zones yet**: a zone can be created, shared and inspected, and that is
-/// all for now. Cloning is cheap and refers to the same memory; the mapping (or the borrow of
+/// Pools keep their host state in a zone with [`Builder::zone`](crate::Builder::zone). Keep
+/// a zone handle alive while its pools live; a thread that used a zone pool keeps the mapping
+/// until it exits (its cached thread record holds it). Cloning is cheap and refers to the same memory; the mapping (or the borrow of
 /// the caller's memory) ends when the last clone is dropped.
 ///
 /// Zones exist on Linux only.

@@ -132,6 +132,25 @@ impl Local {
     }
 }
 
+/// A thread record's window word and attribution row, as pointers into the zone's words.
+/// Valid while the zone is (its holder keeps an `Arc` of the zone next to it).
+#[derive(Clone, Copy)]
+struct RecordWords {
+    window: NonNull<AtomicU64>,
+    row: NonNull<[AtomicU64]>,
+}
+
+impl RecordWords {
+    /// # Safety
+    /// The zone these words are in stays mapped for `'a`.
+    #[inline(always)]
+    unsafe fn attribution<'a>(&self, seq: &'a Cell<u32>) -> Attribution<'a> {
+        // SAFETY: both point into the zone's words, mapped for `'a` (our contract), and are
+        // only ever accessed atomically.
+        unsafe { Attribution { window: self.window.as_ref(), row: self.row.as_ref(), seq } }
+    }
+}
+
 /// An attribution: the window word and attribution row of one thread record, and the record's
 /// sequence number, held by whoever owns the record for now.
 pub(crate) struct Attribution<'a> {
@@ -370,6 +389,16 @@ impl ZoneInner {
         }
     }
 
+    /// Where thread record `record`'s words are, computed once when a cache entry or picker
+    /// takes the record, so that each operation builds its `Attribution` without offsets.
+    fn record_words(&self, record: u32) -> RecordWords {
+        let words = self.words();
+        RecordWords {
+            window: NonNull::from(procs::window_word(words, &self.layout, record)),
+            row: NonNull::from(procs::attribution_row(words, &self.layout, record)),
+        }
+    }
+
     /// Runs `f` with the registration's spare record (under its mutex: slow, but it never
     /// fails once the process is registered); `None` if the process cannot register.
     #[cold]
@@ -412,7 +441,7 @@ mod tls {
     use std::cell::{Cell, UnsafeCell};
     use std::sync::Arc;
 
-    use super::{Attribution, ZoneInner, fork_epoch};
+    use super::{Attribution, RecordWords, ZoneInner, fork_epoch};
 
     pub(super) const ENTRIES: usize = 8;
 
@@ -420,6 +449,7 @@ mod tls {
         zone: Arc<ZoneInner>,
         epoch: u64,
         record: u32,
+        words: RecordWords,
         seq: Cell<u32>,
     }
 
@@ -467,7 +497,8 @@ mod tls {
             // happen while this thread runs `f`; its zone `Arc` keeps the words alive.
             Ok(Some(e)) => {
                 let e = unsafe { &*e };
-                f(Some(&e.zone.attribution(e.record, &e.seq)))
+                // SAFETY: the entry's zone `Arc` keeps the words mapped.
+                f(Some(&unsafe { e.words.attribution(&e.seq) }))
             }
             _ => miss(zone, epoch, f),
         }
@@ -483,10 +514,10 @@ mod tls {
                 unsafe { &*cell.get() }.as_ref().is_none_or(|e| e.epoch != epoch)
             })?;
             let record = zone.claim_record()?;
+            let words = zone.record_words(record);
+            let entry = Entry { zone: Arc::clone(&zone_arc), epoch, record, words, seq: Cell::new(0) };
             // SAFETY: the cell is empty or stale, so no reference to its contents is in use.
-            let old = unsafe {
-                (*cell.get()).replace(Entry { zone: Arc::clone(&zone_arc), epoch, record, seq: Cell::new(0) })
-            };
+            let old = unsafe { (*cell.get()).replace(entry) };
             drop(old);
             // SAFETY: just written; lives as the entries in `with`.
             Some(unsafe { (*cell.get()).as_ref().expect("just written") } as *const Entry)
@@ -495,7 +526,8 @@ mod tls {
             Ok(Some(e)) => {
                 // SAFETY: as in `with`.
                 let e = unsafe { &*e };
-                f(Some(&e.zone.attribution(e.record, &e.seq)))
+                // SAFETY: the entry's zone `Arc` keeps the words mapped.
+                f(Some(&unsafe { e.words.attribution(&e.seq) }))
             }
             _ => zone.with_spare(f),
         }
@@ -514,14 +546,18 @@ pub(crate) fn warm_up_thread() {
 pub(crate) struct PickerRecord {
     zone: crate::sync::Arc<ZoneInner>,
     /// `None`: no record was free; the picker uses the thread's.
-    record: Option<u32>,
+    record: Option<(u32, RecordWords)>,
     epoch: u64,
     seq: Cell<u32>,
 }
 
+// SAFETY: the record words point into the zone that `zone` keeps mapped, and are accessed
+// only atomically; the picker (not `Sync`) is their only user while it owns the record.
+unsafe impl Send for PickerRecord {}
+
 impl PickerRecord {
     pub(crate) fn new(zone: &crate::sync::Arc<ZoneInner>) -> Self {
-        let record = if cfg!(loom) { None } else { zone.claim_record() };
+        let record = if cfg!(loom) { None } else { zone.claim_record().map(|r| (r, zone.record_words(r))) };
         Self { zone: crate::sync::Arc::clone(zone), record, epoch: fork_epoch(), seq: Cell::new(0) }
     }
 
@@ -530,7 +566,8 @@ impl PickerRecord {
     #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(Option<&Attribution<'_>>) -> R) -> R {
         match self.record {
-            Some(record) if self.epoch == fork_epoch() => f(Some(&self.zone.attribution(record, &self.seq))),
+            // SAFETY: `self.zone` keeps the words mapped while we borrow `self`.
+            Some((_, words)) if self.epoch == fork_epoch() => f(Some(&unsafe { words.attribution(&self.seq) })),
             _ => with_thread_attribution(&self.zone, f),
         }
     }
@@ -542,7 +579,7 @@ impl PickerRecord {
 
 impl Drop for PickerRecord {
     fn drop(&mut self) {
-        if let Some(record) = self.record {
+        if let Some((record, _)) = self.record {
             self.zone.return_record(record, self.epoch);
         }
     }

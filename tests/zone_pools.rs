@@ -1,0 +1,131 @@
+//! Pools on a zone across processes (docs/design-zone.md step S6): a pool in a forked child
+//! and one in the parent, on an anonymous zone, share one host state. Synchronised by pipes,
+//! never by sleeps; the child reports by its exit code.
+#![cfg(all(target_os = "linux", not(loom), not(miri)))]
+
+use leastconn::{ErrorKind, Outcome, PassiveHealth, Pool, Static, Upstream, Zone, ZoneCapacity};
+
+const CAPS: ZoneCapacity = ZoneCapacity { hosts: 16, address_bytes: 64, fail_ring: 2, processes: 4, threads: 16 };
+
+fn pool(zone: &Zone) -> Pool {
+    Pool::builder(Static::new(vec![Upstream::new("10.0.0.1:80").max_requests(1)]))
+        .zone(zone, "app")
+        .passive_health(PassiveHealth::OFF)
+        .build()
+        .unwrap()
+}
+
+struct Pipe {
+    read: i32,
+    write: i32,
+}
+
+fn pipe() -> Pipe {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    Pipe { read: fds[0], write: fds[1] }
+}
+
+impl Pipe {
+    /// Keeps only the reading end (this process only reads from this pipe).
+    fn reader(&self) {
+        // SAFETY: closes our own descriptor, used no more in this process.
+        unsafe { libc::close(self.write) };
+    }
+
+    /// Keeps only the writing end.
+    fn writer(&self) {
+        // SAFETY: as above.
+        unsafe { libc::close(self.read) };
+    }
+}
+
+fn send(p: &Pipe, b: u8) {
+    // SAFETY: writes one byte from a live buffer to our pipe.
+    assert_eq!(unsafe { libc::write(p.write, (&b as *const u8).cast(), 1) }, 1);
+}
+
+/// Blocks until the other process sends a byte (0 if it closed the pipe).
+fn recv(p: &Pipe) -> u8 {
+    let mut b = 0u8;
+    // SAFETY: reads one byte into a live buffer from our pipe.
+    let n = unsafe { libc::read(p.read, (&mut b as *mut u8).cast(), 1) };
+    if n == 1 { b } else { 0 }
+}
+
+/// Forks; the child runs `child` and exits with its code (101 if it panicked).
+fn fork(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child runs only `child` and leaves with `_exit`, never returning into the
+    // test harness (glibc's fork resets the allocator's locks, so it may allocate).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
+fn wait(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` is writable.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child ended by signal: status {status:#x}");
+    libc::WEXITSTATUS(status)
+}
+
+/// `max_requests` = 1 holds exactly across two processes: while one holds the host, the
+/// other's pick fails; after its release, the other's succeeds; both see the same counters.
+#[test]
+fn a_pool_in_a_forked_child_and_one_in_the_parent_share_one_host_state() {
+    let zone = Zone::anonymous(&CAPS).unwrap();
+    let parent = pool(&zone);
+    let held = parent.select().unwrap();
+    let (to_child, to_parent) = (pipe(), pipe());
+    let pid = fork(|| {
+        // Each side keeps one end of each pipe, so that if one side dies the other reads EOF
+        // instead of blocking forever.
+        to_child.reader();
+        to_parent.writer();
+        // A pool built in the child: the child registers anew (its own pid) and attaches to
+        // the parent's slot.
+        let child = pool(&zone);
+        let mut code = 0;
+        if child.stats()[0].in_flight != 1 {
+            code |= 1;
+        }
+        if child.select().map(drop).map_err(|e| e.kind()) != Err(ErrorKind::NoUpstream) {
+            code |= 2;
+        }
+        send(&to_parent, b'x');
+        if recv(&to_child) != b'r' {
+            code |= 4;
+        }
+        let mut picker = child.picker_seeded(3);
+        let Ok(mine) = picker.select() else { return code | 8 };
+        send(&to_parent, b'y');
+        if recv(&to_child) != b'q' {
+            code |= 16;
+        }
+        picker.release(mine, Outcome::Success);
+        if child.stats()[0].picks != 2 {
+            code |= 32;
+        }
+        code
+    });
+    to_child.writer();
+    to_parent.reader();
+    assert_eq!(recv(&to_parent), b'x');
+    held.release(Outcome::Success);
+    send(&to_child, b'r');
+    assert_eq!(recv(&to_parent), b'y');
+    assert_eq!(parent.stats()[0].in_flight, 1, "the child's reservation");
+    assert_eq!(parent.select().unwrap_err().kind(), ErrorKind::NoUpstream, "limit 1 across processes");
+    send(&to_child, b'q');
+    assert_eq!(wait(pid), 0, "child's checks (bit flags)");
+    let stats = parent.stats().remove(0);
+    assert_eq!((stats.in_flight, stats.picks), (0, 2));
+    drop(parent.select().unwrap());
+}
