@@ -641,12 +641,20 @@ impl Picker {
     /// reservation may come from any pool.
     #[inline]
     pub fn release(&mut self, r: Reservation, outcome: Outcome) {
+        let released = self.release_raw(r, outcome);
+        debug_assert!(released, "a reservation found nothing in flight on its host");
+    }
+
+    /// As [`Picker::release`]; false when the host had nothing in flight, so that nothing was
+    /// released (see `Reservation::release_raw`: the C ABI reports it as
+    /// `LC_ERR_NOT_IN_FLIGHT`).
+    #[inline]
+    pub(crate) fn release_raw(&mut self, r: Reservation, outcome: Outcome) -> bool {
         match &self.record {
             Some(rec) if r.zone_ptr() == Some(rec.zone() as *const ZoneInner) => {
-                let released = rec.with(|at| r.release_in(outcome, at));
-                debug_assert!(released, "a reservation found nothing in flight on its host");
+                rec.with(|at| r.release_in(outcome, at))
             }
-            _ => r.release(outcome),
+            _ => r.release_raw(outcome),
         }
     }
 

@@ -285,22 +285,13 @@ pub extern "C" fn lc_picker_select(
 ///
 /// `picker` is used like `lc_picker_select()`: by one thread at a time, the same thread that
 /// selects with it (a picker made before `fork()` is not for use in the child). The pick may
-/// come from any pool. Wait-free as `lc_pick_release()`. A refused release of a zone host
-/// (`LC_ERR_NOT_IN_FLIGHT` from `lc_pick_release()`: the caller copied a pick back, see
-/// `lc_pick`) is logged as an error here too, but returns `LC_OK`, or `LC_ERR_PANIC` in a
-/// debug build of the library (the Rust `Picker::release` reports no refusal yet).
+/// come from any pool. Wait-free as `lc_pick_release()`, with the same statuses (a refused
+/// release, `LC_ERR_NOT_IN_FLIGHT`, is logged as an error as there).
 #[unsafe(no_mangle)]
 pub extern "C" fn lc_picker_release(picker: *mut lc_picker, pick: *mut lc_pick, outcome: lc_outcome) -> lc_status {
     ffi_boundary!("lc_picker_release", {
         let picker = try_mut!(picker);
-        release(pick, outcome, |reservation, outcome| {
-            if reservation.zone_ptr().is_none() {
-                // A heap host: what `Picker::release` does, with the refusal reported.
-                return claim::release_claimed(reservation, outcome);
-            }
-            picker.picker.release(reservation, outcome);
-            true
-        })
+        release(pick, outcome, |reservation, outcome| picker.picker.release_raw(reservation, outcome))
     })
 }
 

@@ -226,3 +226,28 @@ fn picker_release_of_a_heap_pick_is_pick_release() {
     lc_picker_free(picker);
     lc_pool_free(heap);
 }
+
+/// As above on a zone pool: a pick written back after its release through the picker's own
+/// record is refused with `LC_ERR_NOT_IN_FLIGHT` (as by `lc_pick_release`), not `LC_OK`, and
+/// the shared count stays 0.
+#[test]
+fn picker_release_of_a_zone_pick_written_back_is_refused_as_not_in_flight() {
+    let mut buf = Vec::new();
+    let zone = zone_in(&mut buf);
+    let (status, pool) = new_in_zone(None, zone, c"app".as_ptr(), source(c"a:1", 0));
+    assert_eq!(status, LC_OK);
+    let picker = picker_of(pool);
+    let mut pick = zeroed_pick();
+    assert_eq!(lc_picker_select(picker, ptr::null(), 0, &mut pick), LC_OK);
+    // SAFETY: a bitwise copy of the pick, kept to be written back after its release.
+    let saved = unsafe { ptr::read(&pick) };
+    assert_eq!(in_flight(pool, c"a:1"), 1);
+    assert_eq!(lc_picker_release(picker, &mut pick, LC_OUTCOME_SUCCESS), LC_OK);
+    assert_eq!(in_flight(pool, c"a:1"), 0);
+    pick = saved;
+    assert_eq!(lc_picker_release(picker, &mut pick, LC_OUTCOME_SUCCESS), LC_ERR_NOT_IN_FLIGHT);
+    assert_eq!(in_flight(pool, c"a:1"), 0);
+    lc_picker_free(picker);
+    lc_pool_free(pool);
+    lc_zone_free(zone);
+}
