@@ -564,8 +564,28 @@ fn reconcile_slot(words: &[AtomicU64], layout: &Layout, s: u32) -> Option<u64> {
 }
 
 impl super::Zone {
-    /// Sweeps the dead processes of this zone as registration `me` (S6 wires `Zone::sweep` to
-    /// this with the process's registration and the system liveness check).
+    /// Sweeps the records of this zone's dead processes, then reconciles the slots left in
+    /// doubt (docs/design-zone.md 4.3, 4.4): the reservations a killed process held are
+    /// subtracted from the in-flight counts, its listings and records are freed.
+    ///
+    /// Runs as this process's registration, made now if it has none (the same one its zone
+    /// pools use). Every zone pool's build (at registration) and refresh (before fetching)
+    /// sweeps too; call this when no refresh runs soon after a process died.
+    ///
+    /// Cost when every process is alive: one `kill(pid, 0)` and one read of
+    /// `/proc/PID/stat` per registered process record, and one load of the doubt word per
+    /// slot. Not on the hot path; lock-free, and it allocates.
+    ///
+    /// `in_doubt` counts the units left in doubt by threads killed inside a pick or release;
+    /// the reconcile that follows removes them exactly when the zone is quiet (else a later
+    /// sweep does).
+    ///
+    /// Errors: `ZoneFull` when this process must register and no process record is free.
+    pub fn sweep(&self) -> Result<SweepReport, crate::Error> {
+        self.0.sweep()
+    }
+
+    /// Sweeps the dead processes of this zone as registration `me` with `liveness`.
     #[doc(hidden)]
     pub(crate) fn sweep_as<L: Liveness + ?Sized>(&self, me: &Registration, liveness: &L) -> SweepReport {
         sweep(self.0.backing.words(), &self.0.layout, me, liveness)
