@@ -658,3 +658,59 @@ pub(crate) mod sim;
 
 #[cfg(test)]
 mod tests;
+
+/// What a zone holds, for tests that check a zone after crashes (`tests/zone_stress.rs`).
+/// Not a stable API.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZoneCensus {
+    /// LIVE slots: (slot index, listers).
+    pub live: Vec<(u32, u32)>,
+    /// Slots whose in-flight count is not 0: (slot index, in flight).
+    pub in_flight: Vec<(u32, u64)>,
+    /// Slots whose doubt word is not 0: (slot index, doubt word).
+    pub doubt: Vec<(u32, u64)>,
+    /// Process records that are not FREE: (record index, pid).
+    pub processes: Vec<(u32, u32)>,
+}
+
+impl super::Zone {
+    /// A census of the zone's slots and process records, read word by word (exact only when
+    /// no process changes the zone meanwhile). For tests; not a stable API.
+    #[doc(hidden)]
+    pub fn census(&self) -> ZoneCensus {
+        let (words, layout) = (self.0.backing.words(), &self.0.layout);
+        let slots = Slots::new(words, layout);
+        let mut out = ZoneCensus::default();
+        for s in 0..layout.caps.hosts {
+            let ctl = slots.control(s);
+            if ctl.kind() == Kind::Live {
+                out.live.push((s, ctl.who()));
+            }
+            // Acquire: a test's probe, after the writers it checks.
+            let n = in_flight_of(state(words, layout, s).load(Ordering::Acquire));
+            if n != 0 {
+                out.in_flight.push((s, n));
+            }
+            // Acquire: as above.
+            let d = doubt(words, layout, s).load(Ordering::Acquire);
+            if d != 0 {
+                out.doubt.push((s, d));
+            }
+        }
+        for p in 0..layout.caps.processes {
+            match procs::process_state(words, layout, p) {
+                Some(ProcState { kind: ProcKind::Free, .. }) => {}
+                st => out.processes.push((p, st.map_or(0, |st| st.pid))),
+            }
+        }
+        out
+    }
+
+    /// Whether slot `index` is LIVE with the key (`name`, `address`). For tests.
+    #[doc(hidden)]
+    pub fn slot_is(&self, index: u32, name: &str, address: &str) -> bool {
+        super::slots::Key::new(name, address, &self.0.layout)
+            .is_ok_and(|key| Slots::new(self.0.backing.words(), &self.0.layout).holds_now(index, &key))
+    }
+}
