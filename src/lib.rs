@@ -88,9 +88,13 @@ pub use source::docker;
 pub use source::etcd;
 pub use source::{Grace, Multi, Source, Static};
 pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_address};
+/// Test introspection of a zone (not a stable API).
+#[cfg(all(target_os = "linux", not(loom)))]
+#[doc(hidden)]
+pub use zone::ZoneCensus;
 #[cfg(loom)]
 #[doc(hidden)]
-pub use zone::{SlotView, SweepReport, Zone, ZoneCapacity};
+pub use zone::{SlotView, SweepReport, Zone, ZoneCapacity, ZoneCensus};
 #[cfg(all(target_os = "linux", not(loom)))]
 pub use zone::{SweepReport, Zone, ZoneCapacity, ZoneInit};
 

@@ -487,6 +487,14 @@ impl Shared {
     ) -> Result<RefreshReport, Error> {
         #[cfg(not(loom))]
         let owner = reentry::Owner::enter(self);
+        // A zone pool sweeps dead processes before fetching (design 4.3); an error (no record
+        // free to register) leaves it to the next refresh.
+        #[cfg(not(loom))]
+        if let Some(zone) = &self.zone {
+            if let Err(e) = zone.sweep() {
+                log::warn!("zone sweep before refresh failed: {}", e.message());
+            }
+        }
         let mut list = Vec::new();
         let fetched = fetch_checked(&*self.source, ctx, &mut list);
         let mut reg = self.registry();

@@ -129,3 +129,58 @@ fn a_pool_in_a_forked_child_and_one_in_the_parent_share_one_host_state() {
     assert_eq!((stats.in_flight, stats.picks), (0, 2));
     drop(parent.select().unwrap());
 }
+
+/// `Zone::sweep` recovers exactly what a SIGKILLed process held (design 4.3): its two
+/// reservations leave the in-flight count, nothing stays in doubt (it died outside any pick or
+/// release window), and its process record is free for a new registration.
+#[test]
+fn zone_sweep_recovers_the_reservations_of_a_killed_process() {
+    let caps = ZoneCapacity { processes: 2, ..CAPS };
+    let zone = Zone::anonymous(&caps).unwrap();
+    let many = |zone: &Zone| {
+        Pool::builder(Static::new(vec![Upstream::new("10.0.0.1:80")]))
+            .zone(zone, "app")
+            .passive_health(PassiveHealth::OFF)
+            .build()
+            .unwrap()
+    };
+    let parent = many(&zone);
+    let mine = parent.select().unwrap();
+    let (to_child, to_parent) = (pipe(), pipe());
+    let pid = fork(|| {
+        to_child.reader();
+        to_parent.writer();
+        let child = many(&zone);
+        let held = [child.select().unwrap(), child.select().unwrap()];
+        send(&to_parent, b'h');
+        // Blocks until killed (the parent never writes; EOF only if the parent died).
+        recv(&to_child);
+        drop(held);
+        1
+    });
+    to_child.writer();
+    to_parent.reader();
+    assert_eq!(recv(&to_parent), b'h');
+    assert_eq!(parent.stats()[0].in_flight, 3, "the child's two and ours");
+    // SAFETY: `pid` is our child, still unreaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let mut status = 0;
+    // SAFETY: as above; `status` is writable.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL, "status {status:#x}");
+    let report = zone.sweep().unwrap();
+    assert_eq!((report.processes, report.recovered, report.in_doubt), (1, 2, 0));
+    assert_eq!(parent.stats()[0].in_flight, 1, "only ours");
+    // The child's record is free: a new process registers although `processes` is 2.
+    let again = fork(|| {
+        let p = many(&zone);
+        i32::from(p.stats()[0].in_flight != 1)
+    });
+    assert_eq!(wait(again), 0, "a fresh registration after the sweep");
+    mine.release(Outcome::Success);
+    assert_eq!(parent.stats()[0].in_flight, 0);
+    // The second child left by `_exit` without deregistering: its record is swept, empty.
+    let report = zone.sweep().unwrap();
+    assert_eq!((report.processes, report.recovered, report.in_doubt), (1, 0, 0));
+    assert_eq!(zone.sweep().unwrap(), leastconn::SweepReport::default(), "nothing more to sweep");
+}

@@ -48,7 +48,7 @@ pub use memory::ZoneInit;
 use model::Backing;
 #[cfg(loom)]
 pub use model::SlotView;
-pub use sweep::SweepReport;
+pub use sweep::{SweepReport, ZoneCensus};
 
 use crate::error::{Error, ErrorKind};
 use crate::sync::{Arc, Ordering};

@@ -33,8 +33,10 @@ use std::ptr::NonNull;
 use std::sync::atomic::compiler_fence;
 
 use super::ZoneInner;
+use super::liveness::{Liveness, Verdict};
 use super::procs::{self, ListingChange, Registration, window};
 use super::slots::{Key, ListingJournal, SlotRef};
+use super::sweep::SweepReport;
 use crate::error::{Error, ErrorKind};
 use crate::host::HostBox;
 use crate::sync::{AtomicU64, Mutex, Ordering};
@@ -100,6 +102,15 @@ fn watch_forks() {
 /// Miri runs no fork.
 #[cfg(miri)]
 fn watch_forks() {}
+
+/// The liveness of a Miri run (one process): everyone is alive.
+struct AllAlive;
+
+impl Liveness for AllAlive {
+    fn judge(&self, _: u32, _: u64) -> Verdict {
+        Verdict::Alive
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -219,12 +230,51 @@ impl ZoneInner {
     fn registered<'a>(&self, local: &'a mut Local) -> Result<&'a Registration, Error> {
         local.forget_if_forked();
         if local.reg.is_none() {
-            watch_forks();
-            // Miri's isolation stops the run at any `open`: judged by `kill` only there.
-            let starttime = if cfg!(miri) { 0 } else { super::liveness::self_starttime().unwrap_or(0) };
-            local.reg = Some(procs::register(self.words(), &self.layout, std::process::id(), starttime)?);
+            let reg = self.register_new()?;
+            // Design 4.1: a new registrant sweeps the records of dead processes (the sweep
+            // claims records as a registered process, so it runs right after the claim).
+            self.sweep_with(&reg);
+            local.reg = Some(reg);
         }
         Ok(local.reg.as_ref().expect("registered above"))
+    }
+
+    /// A new registration of this process (no sweep).
+    fn register_new(&self) -> Result<Registration, Error> {
+        watch_forks();
+        // Miri's isolation stops the run at any `open`: judged by `kill` only there.
+        let starttime = if cfg!(miri) { 0 } else { super::liveness::self_starttime().unwrap_or(0) };
+        procs::register(self.words(), &self.layout, std::process::id(), starttime)
+    }
+
+    /// Sweeps the dead processes as `me` with the production liveness check, then reconciles
+    /// the slots in doubt (design 4.3, 4.4).
+    fn sweep_with(&self, me: &Registration) -> SweepReport {
+        // Miri's isolation stops the run at `kill` and `open`: a Miri run is one process, so
+        // every record is judged alive there (nothing is swept).
+        let liveness: &dyn Liveness = if cfg!(miri) { &AllAlive } else { &super::liveness::System };
+        let report = super::sweep::sweep(self.words(), &self.layout, me, liveness);
+        let reconciled = super::sweep::reconcile(self.words(), &self.layout);
+        if report.processes != 0 || reconciled.slots != 0 {
+            log::debug!("zone sweep: {report:?}, reconcile: {reconciled:?}");
+        }
+        report
+    }
+
+    /// Sweeps the dead processes of the zone as this process (registering it first if it has
+    /// no registration yet) and reconciles the slots in doubt: what `Zone::sweep` and every
+    /// refresh of a zone pool call. Errors: `ZoneFull` when this process must register and no
+    /// process or thread record is free.
+    pub(crate) fn sweep(&self) -> Result<SweepReport, Error> {
+        let mut local = lock(&self.pools.local);
+        local.forget_if_forked();
+        if let Some(reg) = local.reg.as_ref() {
+            return Ok(self.sweep_with(reg));
+        }
+        let reg = self.register_new()?;
+        let report = self.sweep_with(&reg);
+        local.reg = Some(reg);
+        Ok(report)
     }
 
     /// Registers this process if it is not registered yet (what `Builder::build` calls).

@@ -564,8 +564,28 @@ fn reconcile_slot(words: &[AtomicU64], layout: &Layout, s: u32) -> Option<u64> {
 }
 
 impl super::Zone {
-    /// Sweeps the dead processes of this zone as registration `me` (S6 wires `Zone::sweep` to
-    /// this with the process's registration and the system liveness check).
+    /// Sweeps the records of this zone's dead processes, then reconciles the slots left in
+    /// doubt (docs/design-zone.md 4.3, 4.4): the reservations a killed process held are
+    /// subtracted from the in-flight counts, its listings and records are freed.
+    ///
+    /// Runs as this process's registration, made now if it has none (the same one its zone
+    /// pools use). Every zone pool's build (at registration) and refresh (before fetching)
+    /// sweeps too; call this when no refresh runs soon after a process died.
+    ///
+    /// Cost when every process is alive: one `kill(pid, 0)` and one read of
+    /// `/proc/PID/stat` per registered process record, and one load of the doubt word per
+    /// slot. Not on the hot path; lock-free, and it allocates.
+    ///
+    /// `in_doubt` counts the units left in doubt by threads killed inside a pick or release;
+    /// the reconcile that follows removes them exactly when the zone is quiet (else a later
+    /// sweep does).
+    ///
+    /// Errors: `ZoneFull` when this process must register and no process record is free.
+    pub fn sweep(&self) -> Result<SweepReport, crate::Error> {
+        self.0.sweep()
+    }
+
+    /// Sweeps the dead processes of this zone as registration `me` with `liveness`.
     #[doc(hidden)]
     pub(crate) fn sweep_as<L: Liveness + ?Sized>(&self, me: &Registration, liveness: &L) -> SweepReport {
         sweep(self.0.backing.words(), &self.0.layout, me, liveness)
@@ -638,3 +658,59 @@ pub(crate) mod sim;
 
 #[cfg(test)]
 mod tests;
+
+/// What a zone holds, for tests that check a zone after crashes (`tests/zone_stress.rs`).
+/// Not a stable API.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZoneCensus {
+    /// LIVE slots: (slot index, listers).
+    pub live: Vec<(u32, u32)>,
+    /// Slots whose in-flight count is not 0: (slot index, in flight).
+    pub in_flight: Vec<(u32, u64)>,
+    /// Slots whose doubt word is not 0: (slot index, doubt word).
+    pub doubt: Vec<(u32, u64)>,
+    /// Process records that are not FREE: (record index, pid).
+    pub processes: Vec<(u32, u32)>,
+}
+
+impl super::Zone {
+    /// A census of the zone's slots and process records, read word by word (exact only when
+    /// no process changes the zone meanwhile). For tests; not a stable API.
+    #[doc(hidden)]
+    pub fn census(&self) -> ZoneCensus {
+        let (words, layout) = (self.0.backing.words(), &self.0.layout);
+        let slots = Slots::new(words, layout);
+        let mut out = ZoneCensus::default();
+        for s in 0..layout.caps.hosts {
+            let ctl = slots.control(s);
+            if ctl.kind() == Kind::Live {
+                out.live.push((s, ctl.who()));
+            }
+            // Acquire: a test's probe, after the writers it checks.
+            let n = in_flight_of(state(words, layout, s).load(Ordering::Acquire));
+            if n != 0 {
+                out.in_flight.push((s, n));
+            }
+            // Acquire: as above.
+            let d = doubt(words, layout, s).load(Ordering::Acquire);
+            if d != 0 {
+                out.doubt.push((s, d));
+            }
+        }
+        for p in 0..layout.caps.processes {
+            match procs::process_state(words, layout, p) {
+                Some(ProcState { kind: ProcKind::Free, .. }) => {}
+                st => out.processes.push((p, st.map_or(0, |st| st.pid))),
+            }
+        }
+        out
+    }
+
+    /// Whether slot `index` is LIVE with the key (`name`, `address`). For tests.
+    #[doc(hidden)]
+    pub fn slot_is(&self, index: u32, name: &str, address: &str) -> bool {
+        super::slots::Key::new(name, address, &self.0.layout)
+            .is_ok_and(|key| Slots::new(self.0.backing.words(), &self.0.layout).holds_now(index, &key))
+    }
+}
