@@ -410,6 +410,18 @@ typedef struct lc_zone_capacity {
 // How `lc_zone_from_memory()` takes the memory (one of `LC_ZONE_*`).
 typedef uint32_t lc_zone_init;
 
+// What `lc_zone_sweep()` did.
+typedef struct lc_zone_sweep_report {
+    // Records of dead processes swept (sweeps taken over from a dead sweeper included).
+    uint32_t processes;
+    // In-flight units subtracted: the reservations the dead processes held.
+    uint64_t recovered;
+    // Units left in doubt (a thread killed inside a pick or release, or a sweeper killed
+    // mid-step): kept in the in-flight count, each on a known host, until a later sweep
+    // finds the zone quiet and removes them exactly.
+    uint64_t in_doubt;
+} lc_zone_sweep_report;
+
 // Success.
 #define LC_OK 0
 
@@ -789,10 +801,8 @@ lc_status lc_picker_select(struct lc_picker *picker,
 //
 // `picker` is used like `lc_picker_select()`: by one thread at a time, the same thread that
 // selects with it (a picker made before `fork()` is not for use in the child). The pick may
-// come from any pool. Wait-free as `lc_pick_release()`. A refused release of a zone host
-// (`LC_ERR_NOT_IN_FLIGHT` from `lc_pick_release()`: the caller copied a pick back, see
-// `lc_pick`) is logged as an error here too, but returns `LC_OK`, or `LC_ERR_PANIC` in a
-// debug build of the library (the Rust `Picker::release` reports no refusal yet).
+// come from any pool. Wait-free as `lc_pick_release()`, with the same statuses (a refused
+// release, `LC_ERR_NOT_IN_FLIGHT`, is logged as an error as there).
 lc_status lc_picker_release(struct lc_picker *picker,
                             struct lc_pick *pick,
                             lc_outcome outcome);
@@ -1071,6 +1081,22 @@ size_t lc_zone_size_of(const struct lc_zone *zone);
 // handle) using the same zone, different for a zone made again in the same memory or file
 // path. 0 for a NULL `zone` (a zone's own id is 0 with probability 2^-64). Any thread.
 uint64_t lc_zone_creation_id(const struct lc_zone *zone);
+
+// Returns what processes that died (SIGKILL, crash) while attached to `zone` held: their
+// reservations are subtracted from the shared in-flight counts, their listings dropped and
+// their records freed; then the units in doubt are reconciled if the zone is quiet. Fills
+// `*report` when it is not NULL (zeroed on error).
+//
+// A dead process is one whose pid is gone, is a zombie, or now belongs to another process
+// (its start time differs). Every refresh of a pool on the zone sweeps too; call this from
+// a timer when refreshes are rare (nginx: once a second per worker). Registers the calling
+// process in the zone if none of its pools did yet. Not on the hot path: lock-free, it
+// allocates, and when every process is alive it costs one `kill(pid, 0)` and one read of
+// `/proc/PID/stat` per registered process. Any thread.
+//
+// Errors: `LC_ERR_NULL_POINTER` (`zone`), `LC_ERR_ZONE_FULL` (the process had to register
+// and no process record is free), `LC_ERR_OS` (not Linux).
+lc_status lc_zone_sweep(const struct lc_zone *zone, struct lc_zone_sweep_report *report);
 
 // Frees a zone handle. NULL is ignored. Any thread, once no other thread uses this handle;
 // using it afterwards, or freeing it twice, is undefined.

@@ -8,6 +8,7 @@
  * it). lc_zone_sweep() (a SIGKILLed child's picks returned) waits for the Rust side's
  * Zone::sweep.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -153,6 +154,54 @@ static void max_requests_across_a_fork(const lc_zone *zone) {
     lc_pool_free(pool);
 }
 
+/* A child that holds 2 picks is killed with SIGKILL (blocked in read(), outside any pick or
+ * release): lc_zone_sweep returns exactly what it held, nothing in doubt. */
+static void killed_child_is_swept(const lc_zone *zone) {
+    int to_parent[2];
+    lc_zone_sweep_report report;
+    lc_pick pick;
+    lc_pool *pool;
+    pid_t pid;
+    int status = 0;
+
+    CHECK(pipe(to_parent) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        lc_pick held[2];
+        close(to_parent[0]);
+        pool = pool_in(zone, "app", 0);
+        memset(held, 0, sizeof held);
+        CHECK_OK(lc_pool_select(pool, NULL, 0, &held[0]));
+        CHECK_OK(lc_pool_select(pool, NULL, 0, &held[1]));
+        put(to_parent[1], 'h');
+        for (;;) pause(); /* until the parent's SIGKILL */
+    }
+    close(to_parent[1]);
+    get(to_parent[0], 'h');
+    pool = pool_in(zone, "app", 0);
+    memset(&pick, 0, sizeof pick);
+    CHECK_OK(lc_pool_select(pool, NULL, 0, &pick));
+    CHECK(in_flight(pool) == 3);
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    memset(&report, 0xff, sizeof report);
+    CHECK_STATUS(lc_zone_sweep(NULL, &report), LC_ERR_NULL_POINTER);
+    CHECK(report.processes == 0 && report.recovered == 0 && report.in_doubt == 0);
+    CHECK_OK(lc_zone_sweep(zone, &report));
+    CHECK(report.processes == 1 && report.recovered == 2 && report.in_doubt == 0);
+    CHECK(in_flight(pool) == 1);
+    CHECK_OK(lc_zone_sweep(zone, NULL)); /* nothing left to sweep */
+    CHECK_OK(lc_zone_sweep(zone, &report));
+    CHECK(report.processes == 0 && report.recovered == 0 && report.in_doubt == 0);
+    CHECK_OK(lc_pick_release(&pick, LC_OUTCOME_SUCCESS));
+    CHECK(in_flight(pool) == 0);
+    close(to_parent[0]);
+    lc_pool_free(pool);
+}
+
 /* Two pools named "app" share one host state; "other" has its own. Both releases end the
  * picks they are given, whichever made them. */
 static void pools_share_by_name(const lc_zone *zone) {
@@ -218,6 +267,7 @@ int main(void) {
     CHECK_OK(lc_zone_new_anonymous(&CAPS, &zone));
     /* First, so that the child inherits no pool of the parent's. */
     max_requests_across_a_fork(zone);
+    killed_child_is_swept(zone);
     refusals(zone);
     pools_share_by_name(zone);
     heap_picker_release();

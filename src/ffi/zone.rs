@@ -256,6 +256,55 @@ pub extern "C" fn lc_zone_creation_id(zone: *const lc_zone) -> u64 {
     })
 }
 
+/// What `lc_zone_sweep()` did.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct lc_zone_sweep_report {
+    /// Records of dead processes swept (sweeps taken over from a dead sweeper included).
+    pub processes: u32,
+    /// In-flight units subtracted: the reservations the dead processes held.
+    pub recovered: u64,
+    /// Units left in doubt (a thread killed inside a pick or release, or a sweeper killed
+    /// mid-step): kept in the in-flight count, each on a known host, until a later sweep
+    /// finds the zone quiet and removes them exactly.
+    pub in_doubt: u64,
+}
+
+/// Returns what processes that died (SIGKILL, crash) while attached to `zone` held: their
+/// reservations are subtracted from the shared in-flight counts, their listings dropped and
+/// their records freed; then the units in doubt are reconciled if the zone is quiet. Fills
+/// `*report` when it is not NULL (zeroed on error).
+///
+/// A dead process is one whose pid is gone, is a zombie, or now belongs to another process
+/// (its start time differs). Every refresh of a pool on the zone sweeps too; call this from
+/// a timer when refreshes are rare (nginx: once a second per worker). Registers the calling
+/// process in the zone if none of its pools did yet. Not on the hot path: lock-free, it
+/// allocates, and when every process is alive it costs one `kill(pid, 0)` and one read of
+/// `/proc/PID/stat` per registered process. Any thread.
+///
+/// Errors: `LC_ERR_NULL_POINTER` (`zone`), `LC_ERR_ZONE_FULL` (the process had to register
+/// and no process record is free), `LC_ERR_OS` (not Linux).
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_sweep(zone: *const lc_zone, report: *mut lc_zone_sweep_report) -> lc_status {
+    ffi_boundary!("lc_zone_sweep", {
+        // SAFETY: a non-NULL `report` is writable for the call (documented).
+        let mut out = unsafe { report.as_mut() };
+        if let Some(r) = out.as_deref_mut() {
+            *r = lc_zone_sweep_report::default();
+        }
+        let zone = try_ref!(zone);
+        match sys::sweep(zone) {
+            Ok(done) => {
+                if let Some(r) = out {
+                    *r = done;
+                }
+                LC_OK
+            }
+            Err(e) => self::report(&e, "lc_zone_sweep"),
+        }
+    })
+}
+
 /// Frees a zone handle. NULL is ignored. Any thread, once no other thread uses this handle;
 /// using it afterwards, or freeing it twice, is undefined.
 ///
@@ -412,6 +461,11 @@ mod sys {
     pub(super) fn pool_builder(zone: &lc_zone, builder: crate::pool::Builder, name: &str) -> crate::pool::Builder {
         builder.zone(&zone.zone, name)
     }
+
+    pub(super) fn sweep(zone: &lc_zone) -> Result<super::lc_zone_sweep_report, Error> {
+        let r = zone.zone.sweep()?;
+        Ok(super::lc_zone_sweep_report { processes: r.processes, recovered: r.recovered, in_doubt: r.in_doubt })
+    }
 }
 
 /// No zones: every constructor refuses, and no `lc_zone` exists to inspect.
@@ -464,6 +518,10 @@ mod sys {
     }
 
     pub(super) fn pool_builder(zone: &lc_zone, _: crate::pool::Builder, _: &str) -> crate::pool::Builder {
+        match zone.never {}
+    }
+
+    pub(super) fn sweep(zone: &lc_zone) -> Result<super::lc_zone_sweep_report, Error> {
         match zone.never {}
     }
 }
