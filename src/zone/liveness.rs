@@ -25,7 +25,7 @@
 //!
 //! Tests inject an oracle through the [`Liveness`] trait instead of real processes.
 
-#![cfg_attr(not(test), allow(dead_code, reason = "registration (S6) and the sweep (S7) call these"))]
+#![cfg_attr(not(test), allow(dead_code, reason = "starttime_of is used by tests only"))]
 
 use std::io;
 

@@ -39,7 +39,7 @@
 //! Nothing here is on the hot path: the sweep and the reconcile are lock-free (each CAS is
 //! lost only to another process's progress) and allocate.
 
-#![cfg_attr(not(any(test, loom)), allow(dead_code, reason = "pools call the sweep from step S6 on"))]
+#![cfg_attr(not(any(test, loom)), allow(dead_code, reason = "sweep_as and reconcile are hooks for tests and models"))]
 
 use super::layout::{Layout, slot, word};
 use super::liveness::Liveness;
