@@ -33,17 +33,23 @@ def get(fd, want):
     assert os.read(fd, 1) == want
 
 
-def fork(child):
+def fork(child, child_ends, parent_ends):
     """Runs ``child()`` in a forked process, which exits 0 when it returns and 1 when it
-    raises (never running the parent's pytest machinery); returns its pid."""
+    raises (never running the parent's pytest machinery); returns its pid. Each process
+    closes the other's pipe ends first, so that a read sees the end of file when the other
+    process is gone rather than waiting forever."""
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
+            for fd in parent_ends:
+                os.close(fd)
             child()
             code = 0
         finally:
             os._exit(code)
+    for fd in child_ends:
+        os.close(fd)
     return pid
 
 
@@ -92,7 +98,7 @@ def test_max_requests_1_holds_across_a_parent_and_a_forked_child(zone):
             put(to_parent_w, b"r")  # released
             get(to_child_r, b"x")  # the parent is done
 
-    pid = fork(child)
+    pid = fork(child, (to_child_r, to_parent_w), (to_child_w, to_parent_r))
     try:
         get(to_parent_r, b"h")
         with zone_pool(zone, max_requests=1) as pool:
@@ -111,7 +117,7 @@ def test_max_requests_1_holds_across_a_parent_and_a_forked_child(zone):
     finally:
         put(to_child_w, b"x")
         check_exit(pid)
-        for fd in (to_child_r, to_child_w, to_parent_r, to_parent_w):
+        for fd in (to_child_w, to_parent_r):
             os.close(fd)
 
 
@@ -126,7 +132,7 @@ def test_sigkilled_child_holding_two_picks_is_swept_exactly(zone):
         os.read(block_r, 1)  # blocked outside any pick until the parent's SIGKILL
         raise AssertionError(f"not killed while holding {held}")
 
-    pid = fork(child)
+    pid = fork(child, (to_parent_w, block_r), (to_parent_r, block_w))
     try:
         get(to_parent_r, b"h")
         with zone_pool(zone) as pool:
@@ -134,6 +140,7 @@ def test_sigkilled_child_holding_two_picks_is_swept_exactly(zone):
             assert in_flight(pool) == 3
             os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
+            pid = None
             assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
             assert in_flight(pool) == 3  # nothing returned before a sweep
             assert zone.sweep() == SweepReport(processes=1, recovered=2, in_doubt=0)
@@ -142,7 +149,10 @@ def test_sigkilled_child_holding_two_picks_is_swept_exactly(zone):
             pick.release()
             assert in_flight(pool) == 0
     finally:
-        for fd in (to_parent_r, to_parent_w, block_r, block_w):
+        if pid is not None:  # a failure above left it running
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        for fd in (to_parent_r, block_w):
             os.close(fd)
 
 
@@ -163,7 +173,7 @@ def test_a_zone_file_is_shared_by_path_with_its_capacities(tmp_path):
                 pick.release(ok=False)
             put(to_parent_w, b"r")
 
-        pid = fork(child)
+        pid = fork(child, (to_parent_w, to_child_r), (to_parent_r, to_child_w))
         try:
             assert os.read(to_parent_r, 1) == b"%d" % (first.creation_id % 10)
             with zone_pool(first) as pool:
@@ -173,9 +183,9 @@ def test_a_zone_file_is_shared_by_path_with_its_capacities(tmp_path):
                 stats = pool.host_stats(A)
                 assert (stats.in_flight, stats.recent_failures) == (0, 1)
         finally:
+            os.close(to_child_w)  # the child is not left waiting when a check above failed
             check_exit(pid)
-            for fd in (to_parent_r, to_parent_w, to_child_r, to_child_w):
-                os.close(fd)
+            os.close(to_parent_r)
         with Zone.open(os.fsencode(path), CAPS) as again:
             assert again.creation_id == first.creation_id
     assert path.exists()  # closing leaves the file
