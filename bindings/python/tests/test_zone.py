@@ -2,14 +2,16 @@
 a SIGKILLed child's picks returned by Zone.sweep(), picker releases, refusals. The steps of
 the processes are ordered by pipes; nothing sleeps."""
 
+import gc
 import os
 import signal
 import threading
+import weakref
 
 import pytest
 
 import leastconn
-from leastconn import Pool, SweepReport, Upstream, Zone, ZoneCapacity
+from leastconn import Callback, Pool, SweepReport, Upstream, Zone, ZoneCapacity
 from leastconn._native import lib
 
 A = "10.0.0.1:80"
@@ -347,3 +349,27 @@ def test_a_name_too_long_for_the_zone_fails_the_refresh_and_keeps_the_list(zone)
         assert info.value.status == lib.LC_ERR_ZONE_INCOMPATIBLE
     with Pool([A], zone=zone, name=long_name[1:]) as pool:
         assert [s.address for s in pool.stats()] == [A]
+
+
+@pytest.mark.parametrize("refusal", ["closed zone", "NUL in the name", "max_fails"])
+def test_a_refused_zone_pool_frees_its_source(refusal):
+    class Fn:
+        def __call__(self):
+            return [A]
+
+    fn = Fn()
+    ref = weakref.ref(fn)
+    z = Zone.anonymous(CAPS)
+    name, kwargs = "app", {}
+    if refusal == "closed zone":
+        z.close()
+    elif refusal == "NUL in the name":
+        name = "a\0b"
+    else:
+        kwargs["max_fails"] = CAPS.fail_ring + 1
+    with pytest.raises(leastconn.LeastconnError):
+        Pool(Callback(fn), zone=z, name=name, **kwargs)
+    del fn
+    gc.collect()
+    assert ref() is None  # the library dropped the source (its callback) on the refusal
+    z.close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any, List, Optional, Union
 
 from . import _errors
-from ._errors import InvalidArgumentError, InvalidLimitError
+from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
 from ._handle import _Handle
 from ._native import ffi, lib
 from ._sources import _U32, _uint, cstring
@@ -212,14 +212,18 @@ class Zone:
         """``lc_pool_new_in_zone`` with this zone: the new ``lc_pool *``. Consumes the
         built ``source`` in every case."""
         keep: List[Any] = []
+        out = ffi.new("lc_pool **")
+        # The refusals here come before the library takes the source: free it.
         try:
             c_name = cstring(name, "zone pool name", keep)
-            out = ffi.new("lc_pool **")
+        except (TypeError, InvalidArgumentError):
+            lib.lc_source_free(source)
+            raise
+        try:
             status = self._handle.call(
                 lambda zone: lib.lc_pool_new_in_zone(config, zone, c_name, source, out)
             )
-        except BaseException:
-            # Refused before the library took the source (a closed zone, a bad name).
+        except ClosedError:
             lib.lc_source_free(source)
             raise
         _errors.check(status, f"pool {name!r} on a zone")
