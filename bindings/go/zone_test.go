@@ -328,9 +328,6 @@ func TestZoneHandleAndPoolLifetimes(t *testing.T) {
 	if _, err := NewPoolInZone(src, zone, "app", nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("NewPoolInZone on a closed zone = %v", err)
 	}
-	if src.Close() != nil {
-		t.Fatal("Close of a consumed source")
-	}
 	pick, err := pool.Select() // the pool keeps the zone's memory
 	if err != nil {
 		t.Fatal(err)
@@ -414,5 +411,53 @@ func TestZoneRefusals(t *testing.T) {
 	pool.Close()
 	if _, err := NewPoolInZone(mustStatic(t, zoneAddr), nil, "app", nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("NewPoolInZone with a nil zone = %v, want ErrClosed", err)
+	}
+}
+
+// Every refusal of NewPoolInZone drops the source it was given, whether the Go layer or the
+// library refused.
+func TestZoneRefusedPoolsDropTheirSource(t *testing.T) {
+	zone, err := NewAnonymousZone(testZoneCaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := NewAnonymousZone(testZoneCaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	defer zone.Close()
+	tooManyFails := DefaultConfig()
+	tooManyFails.MaxFails = testZoneCaps.FailRing + 1
+	negative := DefaultConfig()
+	negative.FailDuration = -1
+	cases := []struct {
+		what   string
+		zone   *Zone
+		name   string
+		config *Config
+		want   error
+	}{
+		{"closed zone", closed, "app", nil, ErrClosed},
+		{"nil zone", nil, "app", nil, ErrClosed},
+		{"NUL in the name", zone, "a\x00b", nil, ErrInvalidArgument},
+		{"not UTF-8", zone, "\xff", nil, ErrInvalidUTF8},
+		{"MaxFails above FailRing", zone, "app", &tooManyFails, ErrZoneIncompatible},
+		{"negative FailDuration", zone, "app", &negative, ErrInvalidLimit},
+	}
+	for _, c := range cases {
+		src, err := CallbackSource(func() ([]Upstream, error) { return []Upstream{{Address: zoneAddr}}, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fetchReleased(src) {
+			t.Fatalf("%s: the source is dropped before its use", c.what)
+		}
+		if _, err := NewPoolInZone(src, c.zone, c.name, c.config); !errors.Is(err, c.want) {
+			t.Errorf("%s: NewPoolInZone = %v, want %v", c.what, err, c.want)
+		}
+		if !fetchReleased(src) {
+			t.Errorf("%s: the refused source is still held", c.what)
+		}
 	}
 }
