@@ -44,10 +44,14 @@ func (c ZoneCapacity) toC() C.lc_zone_capacity {
 }
 
 // Size is the size in bytes of a zone with these capacities: what NewAnonymousZone and
-// OpenZone map. ErrInvalidLimit when a capacity is out of range.
+// OpenZone map. ErrInvalidLimit when a capacity is out of range; ErrOS off Linux (no zones
+// there).
 func (c ZoneCapacity) Size() (int, error) {
 	cc := c.toC()
 	size := C.lc_zone_size(&cc)
+	if size == 0 && runtime.GOOS != "linux" {
+		return 0, &Error{Status: C.LC_ERR_OS, Op: "zone size", Detail: "shared zones exist on Linux only"}
+	}
 	if size == 0 {
 		return 0, &Error{Status: C.LC_ERR_INVALID_LIMIT, Op: "zone size", Detail: "a capacity is out of range"}
 	}

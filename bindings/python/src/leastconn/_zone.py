@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 from dataclasses import dataclass, fields
 from typing import Any, List, Optional, Union
 
 from . import _errors
-from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
+from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError, OsError
 from ._handle import _Handle
 from ._native import ffi, lib
 from ._sources import _U32, _uint, cstring
@@ -60,10 +61,13 @@ class ZoneCapacity:
     def size(self) -> int:
         """The zone's size in bytes: what :meth:`Zone.anonymous` and :meth:`Zone.open` map.
 
-        Raises :class:`InvalidLimitError` when a capacity is out of range.
+        Raises :class:`InvalidLimitError` when a capacity is out of range, :class:`OsError`
+        off Linux (no zones there).
         """
         size: int = lib.lc_zone_size(self._to_c())
         if size == 0:
+            if not sys.platform.startswith("linux"):
+                raise OsError("zone size: shared zones exist on Linux only")
             raise InvalidLimitError(f"zone capacity: a capacity is out of range in {self!r}")
         return size
 
