@@ -71,10 +71,12 @@ lc_go_selected lc_go_picker_select(uintptr_t picker, const uint64_t *exclude,
     return selected(lc_picker_select((lc_picker *)picker, exclude, exclude_len, pick), pick);
 }
 
-/* Releases and frees the pick, also on LC_ERR_NOT_IN_FLIGHT (the library consumed it); on
- * another error the pick still holds its reservation and is kept. */
-lc_status lc_go_release(lc_pick *pick, lc_outcome outcome) {
-    lc_status st = lc_pick_release(pick, outcome);
+/* Releases and frees the pick (through `picker` unless it is NULL), also on
+ * LC_ERR_NOT_IN_FLIGHT (the library consumed it); on another error the pick still holds its
+ * reservation and is kept. */
+lc_status lc_go_release(lc_picker *picker, lc_pick *pick, lc_outcome outcome) {
+    lc_status st = picker != NULL ? lc_picker_release(picker, pick, outcome)
+                                  : lc_pick_release(pick, outcome);
     if (st == LC_OK || st == LC_ERR_NOT_IN_FLIGHT) free(pick);
     return st;
 }
@@ -91,7 +93,7 @@ lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n) {
             picker != NULL ? lc_go_picker_select((uintptr_t)picker, NULL, 0)
                            : lc_go_select((uintptr_t)pool, NULL, 0);
         if (sel.status != LC_OK) return sel.status;
-        lc_status st = lc_go_release(sel.pick, LC_OUTCOME_SUCCESS);
+        lc_status st = lc_go_release(NULL, sel.pick, LC_OUTCOME_SUCCESS);
         if (st != LC_OK) return st;
     }
     return LC_OK;

@@ -27,7 +27,7 @@ typedef struct lc_go_selected {
 lc_go_selected lc_go_select(uintptr_t pool, const uint64_t *exclude, size_t exclude_len);
 lc_go_selected lc_go_picker_select(uintptr_t picker, const uint64_t *exclude,
                                    size_t exclude_len);
-lc_status lc_go_release(lc_pick *pick, lc_outcome outcome);
+lc_status lc_go_release(lc_picker *picker, lc_pick *pick, lc_outcome outcome);
 void lc_go_pick_free(lc_pick *pick);
 lc_status lc_go_bench_c(const lc_pool *pool, lc_picker *picker, uint64_t n);
 void lc_go_noop(void);

@@ -16,6 +16,11 @@
 //	retry, err := pool.Select(pick.HostID())
 //	pick.Release(leastconn.Failure)
 //
+// Shared zones (Linux): OpenZone maps a zone file that several processes open by path;
+// pools built on it with NewPoolInZone under one name share their hosts' in-flight counts,
+// limits, failure windows and down flags exactly across those processes, and Zone.Sweep
+// returns what a process that died holding picks had reserved.
+//
 // Errors are *Error values carrying the library's status; compare them with errors.Is
 // against ErrNoUpstream, ErrInvalidAddress and the other Err* variables.
 //

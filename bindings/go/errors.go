@@ -70,9 +70,9 @@ var (
 	// A malformed Caddy JSON configuration (NewPoolJSON, JSONSource): Error.Detail is the
 	// library's message, which names the JSON path.
 	ErrInvalidConfig = &Error{Status: C.LC_ERR_INVALID_CONFIG}
-	// Shared zones (no Go API for them yet): a zone made for another layout or capacities,
-	// memory too small for its capacities, a zone with no room left, and a zone that another
-	// live process is still initialising.
+	// Shared zones (Zone, NewPoolInZone): a zone made for another layout or capacities (or
+	// a pool's MaxFails above the zone's FailRing), a file too small for its capacities, a
+	// zone with no room left, and a zone that another live process is still initialising.
 	ErrZoneIncompatible = &Error{Status: C.LC_ERR_ZONE_INCOMPATIBLE}
 	ErrZoneTooSmall     = &Error{Status: C.LC_ERR_ZONE_TOO_SMALL}
 	ErrZoneFull         = &Error{Status: C.LC_ERR_ZONE_FULL}

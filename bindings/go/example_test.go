@@ -3,6 +3,8 @@ package leastconn_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	leastconn "github.com/leastconn/leastconn/bindings/go"
@@ -83,4 +85,42 @@ func ExampleNewPoolJSON() {
 	// Output:
 	// picked 10.0.0.1:8080
 	// upstreams[0].dial: expected a string
+}
+
+// Two pools named "app" on one zone file share their hosts' counts, as two processes that
+// open the same path would.
+func ExampleNewPoolInZone() {
+	dir, err := os.MkdirTemp("", "leastconn-zone")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	zone, err := leastconn.OpenZone(filepath.Join(dir, "app.zone"), leastconn.DefaultZoneCapacity())
+	if err != nil {
+		panic(err)
+	}
+	defer zone.Close()
+	var pools [2]*leastconn.Pool
+	for i := range pools {
+		src, err := leastconn.StaticSource([]leastconn.Upstream{{Address: "10.0.0.1:8080", MaxRequests: 1}})
+		if err != nil {
+			panic(err)
+		}
+		if pools[i], err = leastconn.NewPoolInZone(src, zone, "app", nil); err != nil {
+			panic(err)
+		}
+		defer pools[i].Close()
+	}
+	pick, err := pools[0].Select()
+	if err != nil {
+		panic(err)
+	}
+	_, err = pools[1].Select()
+	fmt.Println("the other pool at the shared limit:", errors.Is(err, leastconn.ErrNoUpstream))
+	pick.Release(leastconn.Success)
+	report, err := zone.Sweep()
+	fmt.Printf("%+v %v\n", report, err)
+	// Output:
+	// the other pool at the shared limit: true
+	// {Processes:0 Recovered:0 InDoubt:0} <nil>
 }

@@ -62,6 +62,12 @@ type HostID uint64
 // waits for must not Close either.
 type Pool struct {
 	ptr *C.lc_pool
+	calls
+}
+
+// calls counts the calls in progress on a library object (a Pool, a Zone) so that Close
+// frees it only once they have returned.
+type calls struct {
 	// Calls in progress, plus closedBit once Close has begun. One atomic add per call: no
 	// lock and no retry loop on the Select path.
 	state     atomic.Int64
@@ -72,6 +78,35 @@ type Pool struct {
 
 const closedBit = 1 << 62
 
+func newCalls() calls { return calls{drained: make(chan struct{})} }
+
+func (c *calls) enter() error {
+	// The add orders this call against Close: either Close sees it in the count and waits,
+	// or this call sees closedBit and backs off.
+	if c.state.Add(1)&closedBit != 0 {
+		c.leave()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (c *calls) leave() {
+	if c.state.Add(-1) == closedBit {
+		c.drainOnce.Do(func() { close(c.drained) })
+	}
+}
+
+// close runs free once, after the calls in progress have returned; calls that start later
+// get ErrClosed.
+func (c *calls) close(free func()) {
+	c.closeOnce.Do(func() {
+		if c.state.Add(closedBit) != closedBit {
+			<-c.drained
+		}
+		free()
+	})
+}
+
 // NewPool creates a pool fed by source (consumed, also on error) and refreshes it once; a
 // failing first refresh is logged and leaves the pool empty. config may be nil for
 // DefaultConfig(). Errors: ErrClosed (source consumed already), ErrInvalidArgument (unknown
@@ -81,14 +116,9 @@ func NewPool(source *Source, config *Config) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cfg *C.lc_pool_config
-	if config != nil {
-		ms, err := millis(config.FailDuration, "new pool")
-		if err != nil {
-			C.lc_source_free(src)
-			return nil, err
-		}
-		cfg = &C.lc_pool_config{policy: C.lc_policy(config.Policy), max_fails: C.uint32_t(config.MaxFails), fail_duration_ms: ms}
+	cfg, err := poolConfig(config, src, "new pool")
+	if err != nil {
+		return nil, err
 	}
 	var out *C.lc_pool
 	if st := C.lc_pool_new(cfg, src, &out); st != C.LC_OK {
@@ -97,10 +127,24 @@ func NewPool(source *Source, config *Config) (*Pool, error) {
 	return wrapPool(out), nil
 }
 
+// poolConfig is config in C (nil for nil: the library's defaults). On error it frees src,
+// which the pool constructors consume in every case.
+func poolConfig(config *Config, src *C.lc_source, op string) (*C.lc_pool_config, error) {
+	if config == nil {
+		return nil, nil
+	}
+	ms, err := millis(config.FailDuration, op)
+	if err != nil {
+		C.lc_source_free(src)
+		return nil, err
+	}
+	return &C.lc_pool_config{policy: C.lc_policy(config.Policy), max_fails: C.uint32_t(config.MaxFails), fail_duration_ms: ms}, nil
+}
+
 // NewPoolJSON (json.go) builds a pool from Caddy's JSON; every constructor ends in wrapPool.
 
 func wrapPool(ptr *C.lc_pool) *Pool {
-	p := &Pool{ptr: ptr, drained: make(chan struct{})}
+	p := &Pool{ptr: ptr, calls: newCalls()}
 	runtime.SetFinalizer(p, (*Pool).Close)
 	return p
 }
@@ -109,19 +153,7 @@ func (p *Pool) enter() error {
 	if p == nil {
 		return ErrClosed
 	}
-	// The add orders this call against Close: either Close sees it in the count and waits,
-	// or this call sees closedBit and backs off.
-	if p.state.Add(1)&closedBit != 0 {
-		p.leave()
-		return ErrClosed
-	}
-	return nil
-}
-
-func (p *Pool) leave() {
-	if p.state.Add(-1) == closedBit {
-		p.drainOnce.Do(func() { close(p.drained) })
-	}
+	return p.calls.enter()
 }
 
 // Close frees the pool after the calls in progress return. Outstanding picks stay valid; a
@@ -135,10 +167,7 @@ func (p *Pool) Close() error {
 	if err := refuseInCallback("close pool"); err != nil {
 		return err
 	}
-	p.closeOnce.Do(func() {
-		if p.state.Add(closedBit) != closedBit {
-			<-p.drained
-		}
+	p.calls.close(func() {
 		C.lc_pool_free(p.ptr)
 		runtime.SetFinalizer(p, nil)
 	})
@@ -360,6 +389,22 @@ func (pk *Picker) Select(excluded ...HostID) (*Pick, error) {
 	return newPick(sel)
 }
 
+// Release is p.Release(outcome) through the picker (lc_picker_release): a pick on a zone
+// pool's host is attributed through the picker's own record in the zone instead of the
+// calling thread's, so a goroutine that picks and releases only through its picker needs
+// no record of its own in the zone. Any Pick may be given (of any pool, on a zone or not);
+// the counts are the same either way. Same goroutine rules as Select. ErrClosed after
+// Close (the pick is then not released: release it with p.Release); otherwise the errors
+// of Pick.Release.
+func (pk *Picker) Release(p *Pick, outcome Outcome) error {
+	if pk == nil || pk.ptr == nil {
+		return ErrClosed
+	}
+	err := p.release(pk.ptr, outcome)
+	runtime.KeepAlive(pk)
+	return err
+}
+
 // Close frees the picker; its picks stay valid. Closing twice does nothing.
 func (pk *Picker) Close() error {
 	if pk != nil && pk.ptr != nil {
@@ -438,13 +483,18 @@ func (p *Pick) Tag() uintptr { return p.tag }
 // closed. Any goroutine; a second Release (also a concurrent one) changes nothing and gets
 // ErrAlreadyReleased. An unknown outcome gives ErrInvalidArgument and releases nothing.
 func (p *Pick) Release(outcome Outcome) error {
+	return p.release(nil, outcome)
+}
+
+// release is Release through picker, or through no picker when it is nil.
+func (p *Pick) release(picker *C.lc_picker, outcome Outcome) error {
 	if outcome != Success && outcome != Failure {
 		return &Error{Status: C.LC_ERR_INVALID_ARGUMENT, Op: "release", Detail: fmt.Sprintf("unknown outcome %d", outcome)}
 	}
 	if p == nil || !p.released.CompareAndSwap(false, true) {
 		return &Error{Status: C.LC_ERR_ALREADY_RELEASED, Op: "release"}
 	}
-	st := C.lc_go_release(p.c, C.lc_outcome(outcome))
+	st := C.lc_go_release(picker, p.c, C.lc_outcome(outcome))
 	runtime.KeepAlive(p)
 	return check(st, "release")
 }

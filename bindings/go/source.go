@@ -31,12 +31,15 @@ type Upstream struct {
 }
 
 // Source produces the upstream list of a pool. A Source is consumed by the NewPool,
-// MultiSource or GraceSource call it is given to (also when that call fails); using it
+// NewPoolInZone, MultiSource or GraceSource call it is given to (also when that call fails); using it
 // afterwards gives ErrClosed. Close frees a Source that was never given away. A Source may
 // be used from any goroutine, one call at a time.
 type Source struct {
 	mu  sync.Mutex
 	ptr *C.lc_source
+	// A CallbackSource's function handle (0 for other sources), deleted when the library
+	// drops the source: the tests check with it that a consumer freed the source.
+	fetch cgo.Handle
 }
 
 func newSource(ptr *C.lc_source) *Source {
@@ -214,7 +217,9 @@ func CallbackSource(fetch FetchFunc) (*Source, error) {
 		h.Delete() // not taken by the library on failure
 		return nil, &Error{Status: Status(st), Op: "callback source"}
 	}
-	return newSource(out), nil
+	src := newSource(out)
+	src.fetch = h
+	return src, nil
 }
 
 //export leastconnGoFetch

@@ -10,3 +10,11 @@ import "C"
 func releaseMovedCopy(p *Pick) error {
 	return check(C.lc_go_release_copy(p.c, C.LC_OUTCOME_SUCCESS), "release a moved copy")
 }
+
+// fetchReleased reports whether the library dropped the CallbackSource src was (its
+// function handle deleted: Value panics on a deleted handle, and handles are never reused).
+func fetchReleased(src *Source) (released bool) {
+	defer func() { released = recover() != nil }()
+	src.fetch.Value()
+	return false
+}

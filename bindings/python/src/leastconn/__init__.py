@@ -11,6 +11,10 @@ A :class:`Pool` holds upstreams (from a list, or from sources: :class:`Static`,
         with pool.select() as pick:       # leaving the block releases with success,
             forward(pick.address)         # an exception releases with failure
 
+Pools of several processes (forked workers, or unrelated processes) share their host state
+exactly through a :class:`Zone` (``Pool(..., zone=zone, name="app")``), which also returns
+what a crashed process held (:meth:`Zone.sweep`).
+
 Errors raise :class:`LeastconnError` subclasses carrying the library's status and message.
 The library's log records go to the ``logging`` logger ``"leastconn"``. Every pool method
 may be called from any thread; see :class:`Pool` and :class:`Pick`.
@@ -36,6 +40,10 @@ from ._errors import (
     PanicError,
     PickMovedError,
     SourceFailedError,
+    ZoneBusyError,
+    ZoneFullError,
+    ZoneIncompatibleError,
+    ZoneTooSmallError,
     status_message,
 )
 from ._native import ffi as _ffi
@@ -55,6 +63,7 @@ from ._sources import (
     Upstream,
     UpstreamLike,
 )
+from ._zone import SweepReport, Zone, ZoneCapacity
 
 #: The version of the library this package was built with ("MAJOR.MINOR.PATCH").
 LIBRARY_VERSION: str = _ffi.string(_lib.lc_version()).decode()
@@ -108,8 +117,15 @@ __all__ = [
     "Source",
     "SourceFailedError",
     "Static",
+    "SweepReport",
     "Upstream",
     "UpstreamLike",
+    "Zone",
+    "ZoneBusyError",
+    "ZoneCapacity",
+    "ZoneFullError",
+    "ZoneIncompatibleError",
+    "ZoneTooSmallError",
     "status_message",
     "thread_warmup",
 ]

@@ -98,8 +98,29 @@ class InvalidConfigError(LeastconnError, ValueError):
     names the JSON path (``dynamic_upstreams.sources[1].port: expected a string``)."""
 
 
+class ZoneIncompatibleError(LeastconnError):
+    """A shared zone was made by another layout, version or boot, or with other capacities
+    than those asked for, or a pool's ``max_fails`` is above the zone's ``fail_ring``; the
+    library's log names what differs."""
+
+
+class ZoneTooSmallError(LeastconnError):
+    """The memory or file offered for a shared zone is smaller than its capacities need
+    (or not even one host fits in the size given to :meth:`ZoneCapacity.fit`)."""
+
+
+class ZoneFullError(LeastconnError):
+    """A shared zone has no room left: no slot for a new address, or no process or thread
+    record. A refresh that gets it keeps serving the current list."""
+
+
+class ZoneBusyError(LeastconnError):
+    """Another live process is still initialising the shared zone; try again."""
+
+
 class ClosedError(LeastconnError, ValueError):
-    """The pool was used after :meth:`leastconn.Pool.close`."""
+    """The pool was used after :meth:`leastconn.Pool.close` (or a zone after
+    :meth:`leastconn.Zone.close`, a picker after :meth:`leastconn.Picker.close`)."""
 
 
 _KNOWN: Dict[str, Type[LeastconnError]] = {
@@ -119,6 +140,10 @@ _KNOWN: Dict[str, Type[LeastconnError]] = {
     "PICK_MOVED": PickMovedError,
     "NOT_IN_FLIGHT": NotInFlightError,
     "INVALID_CONFIG": InvalidConfigError,
+    "ZONE_INCOMPATIBLE": ZoneIncompatibleError,
+    "ZONE_TOO_SMALL": ZoneTooSmallError,
+    "ZONE_FULL": ZoneFullError,
+    "ZONE_BUSY": ZoneBusyError,
 }
 
 

@@ -7,10 +7,12 @@ import threading
 import warnings
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 from . import _errors
 from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError
+from ._handle import _Handle
+from ._zone import Zone
 from ._native import ffi, lib
 from ._sources import (
     _U32,
@@ -19,7 +21,6 @@ from ._sources import (
     _uint,
     as_source,
     cstring,
-    in_callback,
     json_text,
     millis,
     new_from_json,
@@ -137,8 +138,11 @@ class Pick:
         outcome = lib.LC_OUTCOME_SUCCESS if ok else lib.LC_OUTCOME_FAILURE
         self._release(outcome, quiet_if_released=False)
 
-    def _release(self, outcome: int, quiet_if_released: bool) -> None:
-        status = lib.lc_pick_release(self._c, outcome)
+    def _release(self, outcome: int, quiet_if_released: bool, picker: Any = None) -> None:
+        if picker is None:
+            status = lib.lc_pick_release(self._c, outcome)
+        else:
+            status = lib.lc_picker_release(picker, self._c, outcome)
         # LC_ERR_NOT_IN_FLIGHT consumes the pick too (the library logged it).
         if status in (lib.LC_OK, lib.LC_ERR_NOT_IN_FLIGHT):
             self._done = True
@@ -171,61 +175,6 @@ class Pick:
         return f"<leastconn.Pick {self.address} host_id={self.host_id} {state}>"
 
 
-class _Handle:
-    """The ``lc_pool *`` and its refresher, freed once closed and no call is using it.
-
-    The lock is held only to count users, never across a call into the library, so calls
-    from many threads run in parallel; it is what turns use after close into
-    :class:`ClosedError` rather than a use of freed memory.
-    """
-
-    def __init__(self, ptr: Any) -> None:
-        self.ptr = ptr
-        self.refresher: Any = None
-        self.users = 0
-        self.closed = False
-        self.lock = threading.Lock()
-
-    def call(self, fn: Callable[..., int], *args: Any) -> int:
-        """``fn(pool, *args)`` with the pool kept alive for the call; returns its status."""
-        with self.lock:
-            if self.closed:
-                raise ClosedError("the pool is closed")
-            self.users += 1
-            ptr = self.ptr
-        try:
-            return fn(ptr, *args)
-        finally:
-            with self.lock:
-                self.users -= 1
-                # The last call out of a closed pool frees it.
-                last = self.closed and self.users == 0
-                if last:
-                    self.ptr = None
-            if last:
-                lib.lc_pool_free(ptr)
-
-    def close(self) -> None:
-        # The library forbids freeing a pool or stopping a refresher from inside a source
-        # callback (the refresher's own thread would wait for itself).
-        if in_callback():
-            raise InvalidArgumentError("a pool cannot be closed from inside a callback source")
-        ptr = None
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-            refresher, self.refresher = self.refresher, None
-            if self.users == 0:
-                ptr, self.ptr = self.ptr, None
-        # Outside the lock: stopping waits for a refresh in progress, whose Python
-        # callback may be using this pool.
-        if refresher is not None:
-            lib.lc_refresher_stop(refresher)
-        if ptr is not None:
-            lib.lc_pool_free(ptr)
-
-
 class Pool:
     """A least-connections pool of upstreams.
 
@@ -242,6 +191,19 @@ class Pool:
     :meth:`close` every method raises :class:`ClosedError`; picks still outstanding remain
     valid and may be released. :meth:`close` from inside a callback source raises
     :class:`InvalidArgumentError` (the library cannot free a pool from there).
+
+    Shared zone: with ``zone`` (a :class:`Zone`) and ``name`` the pool keeps its host state
+    in the zone, under that name: every pool on the zone with the same name, in this
+    process or another, shares the in-flight counts, ``max_requests`` limits, failure
+    windows and down flags of its addresses; everything else is as without a zone. The
+    pool keeps the zone mapped (the :class:`Zone` may be closed first). ``name`` NUL
+    address must fit the zone's ``address_bytes``, else the refresh that lists the address
+    fails (logged). Build it in the process that uses it, after any :func:`os.fork`.
+    Raises, besides the errors without a zone: :class:`InvalidArgumentError` (``zone``
+    without ``name`` or the reverse, a name containing NUL), :class:`InvalidUtf8Error`
+    (a name with lone surrogates), :class:`ClosedError` (a closed zone),
+    :class:`ZoneIncompatibleError` (``max_fails`` above the zone's ``fail_ring``),
+    :class:`ZoneFullError` (no process or thread record free in the zone).
     """
 
     def __init__(
@@ -252,7 +214,13 @@ class Pool:
         max_fails: int = 1,
         fail_duration: float = 10.0,
         refresh_interval: Optional[float] = None,
+        zone: Optional[Zone] = None,
+        name: Optional[str] = None,
     ) -> None:
+        if zone is not None and not isinstance(zone, Zone):
+            raise TypeError(f"zone must be a leastconn.Zone, not {type(zone).__name__}")
+        if (zone is None) != (name is None):
+            raise InvalidArgumentError("zone= and name= go together: a pool on a zone has a name")
         config = ffi.new("lc_pool_config *")
         _errors.check(lib.lc_pool_config_default(config), "pool config")
         try:
@@ -266,6 +234,10 @@ class Pool:
             interval_ms = millis(refresh_interval, "refresh_interval")
         # lc_pool_new consumes the source also on error.
         source = as_source(upstreams)._build()
+        if zone is not None:
+            assert name is not None
+            self._adopt(zone._new_pool(config, name, source), interval_ms)
+            return
         out = ffi.new("lc_pool **")
         _errors.check(lib.lc_pool_new(config, source, out), "pool")
         self._adopt(out[0], interval_ms)
@@ -300,7 +272,7 @@ class Pool:
 
     def _adopt(self, ptr: Any, interval_ms: Optional[int]) -> None:
         """Takes ownership of a new ``lc_pool *`` and starts its refresher if asked."""
-        self._handle = _Handle(ptr)
+        self._handle = _Handle(ptr, lib.lc_pool_free, "pool")
         # Also runs at interpreter exit, so that no refresher thread outlives Python.
         self._finalizer = weakref.finalize(self, self._handle.close)
         if interval_ms is not None:
@@ -429,18 +401,37 @@ class Picker:
         self._owner = threading.get_ident()
         self._finalizer = weakref.finalize(self, lib.lc_picker_free, ptr)
 
-    def select(self, exclude: Iterable[Union[int, Pick]] = ()) -> Pick:
-        """As :meth:`Pool.select`."""
+    def _use(self) -> Any:
+        """The ``lc_picker *``, for the thread that created it while it is open."""
         if threading.get_ident() != self._owner:
             raise InvalidArgumentError("a Picker is used only by the thread that created it")
         if self._ptr is None:
             raise ClosedError("the picker is closed")
+        return self._ptr
+
+    def select(self, exclude: Iterable[Union[int, Pick]] = ()) -> Pick:
+        """As :meth:`Pool.select`."""
+        ptr = self._use()
         ids, arr = _exclusion(exclude)
         c = ffi.new("lc_pick *")
-        status = lib.lc_picker_select(self._ptr, arr, len(ids), c)
+        status = lib.lc_picker_select(ptr, arr, len(ids), c)
         if status != lib.LC_OK:
             raise _errors.error_for(status, "select")
         return Pick(c)
+
+    def release(self, pick: Pick, ok: bool = True) -> None:
+        """Releases ``pick`` through this picker (``lc_picker_release``): as
+        :meth:`Pick.release`, with the same errors, but a pick on a zone pool's host is
+        attributed through the picker's own record in the zone instead of the calling
+        thread's, so a thread that picks and releases only through its picker needs no
+        record of its own in the zone. Any pick may be given (of any pool, zone or not); the
+        counts are the same either way. Same thread as :meth:`select`.
+        """
+        if not isinstance(pick, Pick):
+            raise TypeError(f"pick must be a leastconn.Pick, not {type(pick).__name__}")
+        ptr = self._use()
+        outcome = lib.LC_OUTCOME_SUCCESS if ok else lib.LC_OUTCOME_FAILURE
+        pick._release(outcome, quiet_if_released=False, picker=ptr)
 
     def close(self) -> None:
         """Frees the picker (its picks stay valid). Idempotent."""
