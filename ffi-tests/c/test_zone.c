@@ -62,24 +62,6 @@ static lc_zone_capacity capacity_of(const lc_zone *zone) {
     return caps;
 }
 
-/* A child's success: its copy of the log callback goes first, so that valgrind's leak check
- * of the child finds nothing held. */
-static void child_passed(void) {
-    CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
-    exit(0);
-}
-
-/* The child's exit status: 0 when all its checks passed. */
-static void check_child(pid_t pid) {
-    int status = 0;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "child %d ended with status %#x\n", (int)pid, (unsigned)status);
-        exit(1);
-    }
-    COUNT_CHECK();
-}
-
 static void sizes_and_fits(void) {
     lc_zone_capacity caps, nginx = {0, 64, 2, 32, 32}, design = {1024, 256, 16, 64, 128}, odd = {65, 61, 1, 1, 1};
     const size_t budgets[] = {12800, 65536, 1 << 20, (1 << 20) - 1, 100u << 20};
