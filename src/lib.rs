@@ -52,6 +52,9 @@ pub mod config;
 mod error;
 #[cfg(not(loom))]
 mod ffi;
+// Used by the zone and the loom models only.
+#[cfg(any(target_os = "linux", loom))]
+mod hash;
 mod host;
 mod policy;
 mod pool;

@@ -100,19 +100,12 @@ fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn identity(base: usize) -> Identity {
     let boot = boot_id().unwrap_or([0, 0]);
     let clock_base = monotonic_ns();
-    let mut id = splitmix64(u64::from(std::process::id()));
+    let mut id = crate::hash::splitmix64(u64::from(std::process::id()));
     for part in [clock_base, boot[0], boot[1], base as u64] {
-        id = splitmix64(id ^ part);
+        id = crate::hash::splitmix64(id ^ part);
     }
     Identity { creation_id: id, clock_base, boot_id: boot }
 }

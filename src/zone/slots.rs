@@ -177,10 +177,8 @@ pub(crate) struct Key {
     data: Box<[u64]>,
 }
 
-/// 64-bit FNV-1a.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
+/// The key hash (for the tests too).
+pub(crate) use crate::hash::fnv1a;
 
 impl Key {
     /// The key of `address` in pool `namespace` on a zone laid out as `layout`.
