@@ -138,8 +138,12 @@ impl ZoneCapacity {
     /// The most host slots a zone can have.
     pub(crate) const MAX_HOSTS: u32 = (1 << 30) - 1;
 
+    /// The longest key a zone can hold (`address_bytes`): what a slot's control word has
+    /// room to say of a key's length (src/zone/slots.rs).
+    pub(crate) const MAX_ADDRESS_BYTES: u32 = (1 << super::slots::KEY_LEN_BITS) - 1;
+
     fn check(&self) -> Result<(), Error> {
-        let limits = [Self::MAX_HOSTS, 4095, MAX_FAILS_LIMIT, 16383, (1 << 31) - 1];
+        let limits = [Self::MAX_HOSTS, Self::MAX_ADDRESS_BYTES, MAX_FAILS_LIMIT, 16383, (1 << 31) - 1];
         for ((name, value), max) in Self::FIELDS.iter().zip(self.as_array()).zip(limits) {
             if value == 0 || value > max {
                 return Err(Error::new(
