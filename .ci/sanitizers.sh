@@ -10,13 +10,15 @@ CC=${CC:-cc}
 # debug assertions on. PROFILE=release checks the optimised library instead.
 PROFILE=${PROFILE:-debug}
 if [ "$PROFILE" = release ]; then cargo build --release --lib; else cargo build --lib; fi
-lib=target/$PROFILE
-out=target/sanitizers
+# Where cargo put it: CARGO_TARGET_DIR (or build.target-dir) when set, else target/ (absolute).
+target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+lib=$target/$PROFILE
+out=$target/sanitizers
 rm -rf "$out" && mkdir -p "$out/lib"
 # The loader looks for the SONAME; the linker for libleastconn.so.
 soname=$(readelf -d "$lib/libleastconn.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
-ln -s "$PWD/$lib/libleastconn.so" "$out/lib/libleastconn.so"
-ln -s "$PWD/$lib/libleastconn.so" "$out/lib/$soname"
+ln -s "$lib/libleastconn.so" "$out/lib/libleastconn.so"
+ln -s "$lib/libleastconn.so" "$out/lib/$soname"
 static_libs=$(sed -n 's/^Libs.private: //p' leastconn.pc.in)
 cflags=(-std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -pedantic -g -Iinclude)
 # Every C program in ffi-tests/c but test_alloc, which defines malloc itself, as ASan and

@@ -52,6 +52,9 @@ pub mod config;
 mod error;
 #[cfg(not(loom))]
 mod ffi;
+// Used by the zone and the loom models only.
+#[cfg(any(target_os = "linux", loom))]
+mod hash;
 mod host;
 mod policy;
 mod pool;
@@ -63,8 +66,12 @@ pub mod source;
 mod sync;
 mod upstream;
 // Zones are Linux-only (memfd, /proc); under loom their memory is a slice of loom atomics
-// and the operating system backings are left out.
+// and the operating system backings are left out. Elsewhere `zone_off` names the zone types
+// the pools use, uninhabited: the library builds without zones.
 #[cfg(any(target_os = "linux", loom))]
+mod zone;
+#[cfg(not(any(target_os = "linux", loom)))]
+#[path = "zone_off.rs"]
 mod zone;
 
 #[cfg(loom)]

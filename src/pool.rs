@@ -73,6 +73,9 @@ impl Builder {
     /// r.release(leastconn::Outcome::Success);
     /// # Ok::<(), leastconn::Error>(())
     /// ```
+    ///
+    /// Linux only, as [`Zone`].
+    #[cfg(any(target_os = "linux", loom))]
     pub fn zone(mut self, zone: &Zone, name: &str) -> Self {
         self.zone = Some((zone.clone(), name.to_owned()));
         self

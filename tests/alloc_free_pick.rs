@@ -117,6 +117,7 @@ fn picker_picks_allocate_nothing_from_the_first() {
 /// picker's own record on the `Picker` path). The thread's first zone use claims its record,
 /// which may allocate (hence one warm-up pick outside the count), then nothing.
 #[test]
+#[cfg(target_os = "linux")] // zones are Linux-only
 #[cfg_attr(
     miri,
     ignore = "Zone::anonymous calls memfd_create, which Miri cannot run (src/zone/pool_tests.rs runs zone pools under Miri on heap memory)"

@@ -8,22 +8,16 @@
 //! one zone's words) are not modelled yet: a model zone has one `ZoneInner`.
 #![cfg(loom)]
 
+mod common;
 mod loom_support;
 
-use leastconn::{PassiveHealth, Pool, Static, Upstream, Zone, ZoneCapacity};
+use common::one_host_zone_pool as pool;
+use leastconn::{Pool, Zone, ZoneCapacity};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 const CAPS: ZoneCapacity = ZoneCapacity { hosts: 2, address_bytes: 32, fail_ring: 1, processes: 2, threads: 2 };
-
-fn pool(zone: &Zone) -> Pool {
-    Pool::builder(Static::new(vec![Upstream::new("10.0.0.1:80").max_requests(1)]))
-        .zone(zone, "app")
-        .passive_health(PassiveHealth::OFF)
-        .build()
-        .unwrap()
-}
 
 /// Z10: two pools of one name on one zone, one thread picking from each (one of them twice),
 /// releasing what it got. At no point do two reservations coexist (the model's holder count,

@@ -3,17 +3,12 @@
 //! never by sleeps; the child reports by its exit code.
 #![cfg(all(target_os = "linux", not(loom), not(miri)))]
 
+mod common;
+
+use common::one_host_zone_pool as pool;
 use leastconn::{ErrorKind, Outcome, PassiveHealth, Pool, Static, Upstream, Zone, ZoneCapacity};
 
 const CAPS: ZoneCapacity = ZoneCapacity { hosts: 16, address_bytes: 64, fail_ring: 2, processes: 4, threads: 16 };
-
-fn pool(zone: &Zone) -> Pool {
-    Pool::builder(Static::new(vec![Upstream::new("10.0.0.1:80").max_requests(1)]))
-        .zone(zone, "app")
-        .passive_health(PassiveHealth::OFF)
-        .build()
-        .unwrap()
-}
 
 struct Pipe {
     read: i32,

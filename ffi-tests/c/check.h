@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "leastconn.h"
@@ -99,6 +101,41 @@ static inline void *check_pick(const lc_pool *pool, const char *want_address) {
     tag = pick.tag;
     CHECK_OK(lc_pick_release(&pick, LC_OUTCOME_SUCCESS));
     return tag;
+}
+
+/*
+ * Forked children (the zone tests): a child reports by its exit status, and pipes order the
+ * steps of parent and child (one byte a step), never sleeps.
+ */
+
+/* A child's success: its copy of the log callback goes first, so that valgrind's leak check
+ * of the child finds nothing held. */
+static inline void child_passed(void) {
+    CHECK_OK(lc_log_set_callback(NULL, NULL, LC_LOG_OFF));
+    exit(0);
+}
+
+/* Waits for child `pid`; its checks passed iff it exited with 0. */
+static inline void check_child(pid_t pid) {
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "child %d ended with status %#x\n", (int)pid, (unsigned)status);
+        exit(1);
+    }
+    COUNT_CHECK();
+}
+
+/* Writes step `c` to the pipe end `fd`. */
+static inline void put(int fd, char c) {
+    CHECK(write(fd, &c, 1) == 1);
+}
+
+/* Reads a step from the pipe end `fd` and checks that it is `want`. */
+static inline void get(int fd, char want) {
+    char c = 0;
+    CHECK(read(fd, &c, 1) == 1);
+    CHECK(c == want);
 }
 
 #endif

@@ -9,6 +9,7 @@ use crate::pool::HostStats;
 /// A point-in-time view of one host. Counters are read one by one, not as one atomic
 /// snapshot, while picks go on.
 #[repr(C)]
+#[derive(Default)]
 pub struct lc_host_stats {
     /// The host's identity (as in `lc_pick.host_id`).
     pub host_id: u64,

@@ -144,17 +144,7 @@ fn racing_releases_of_one_pick_release_it_once_even_after_the_pool_is_freed() {
     assert_eq!(lc_source_static_new(&upstream, 1, &mut source), LC_OK);
     let mut pool = std::ptr::null_mut();
     assert_eq!(lc_pool_new(std::ptr::null(), source, &mut pool), LC_OK);
-    let mut stats = lc_host_stats {
-        host_id: 0,
-        picks: 0,
-        in_flight: 0,
-        recent_failures: 0,
-        max_requests: 0,
-        down: false,
-        unhealthy: false,
-        full: false,
-        listed: false,
-    };
+    let mut stats = lc_host_stats::default();
     let rounds = if cfg!(miri) { 3 } else { 200 };
     let mut kept = lc_pick_zeroed();
     assert_eq!(lc_pool_select(pool, std::ptr::null(), 0, &mut kept), LC_OK);

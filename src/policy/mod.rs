@@ -71,14 +71,10 @@ impl Random for ThreadRng {
         STATE.with(|state| {
             let seed = state.get().unwrap_or_else(|| {
                 let index = format!("{:?}", loom::thread::current().id());
-                index.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+                crate::hash::fnv1a(index.as_bytes())
             });
-            let next = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            state.set(Some(next));
-            let mut z = next;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            (z ^ (z >> 31)) % n
+            state.set(Some(seed.wrapping_add(crate::hash::SPLITMIX64_GAMMA)));
+            crate::hash::splitmix64(seed) % n
         })
     }
 }

@@ -43,8 +43,7 @@ use crate::upstream::Upstream;
 ///
 /// `fetch` runs while the pool's refresh lock is held: it may read the pool (select, stats,
 /// `set_down`), but a refresh of the same pool from inside it returns
-/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) rather than waiting for
-/// itself.
+/// [`ErrorKind::InvalidArgument`] rather than waiting for itself.
 pub trait Source: Send + Sync {
     /// Appends the current upstreams to `out`.
     fn fetch(&self, ctx: &Context<'_>, out: &mut Vec<Upstream>) -> Result<(), SourceError>;

@@ -110,6 +110,17 @@ pub struct ZoneCapacity {
     pub threads: u32,
 }
 
+/// `hosts 1024, address_bytes 256, fail_ring 16, processes 64, threads 256`: the field names
+/// and values, as the errors about capacities name them.
+impl std::fmt::Display for ZoneCapacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, value)) in Self::FIELDS.iter().zip(self.as_array()).enumerate() {
+            write!(f, "{}{name} {value}", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for ZoneCapacity {
     /// 1024 hosts, 256 address bytes, a failure ring of 16, 64 processes, 256 threads.
     fn default() -> Self {
@@ -127,8 +138,12 @@ impl ZoneCapacity {
     /// The most host slots a zone can have.
     pub(crate) const MAX_HOSTS: u32 = (1 << 30) - 1;
 
+    /// The longest key a zone can hold (`address_bytes`): what a slot's control word has
+    /// room to say of a key's length (src/zone/slots.rs).
+    pub(crate) const MAX_ADDRESS_BYTES: u32 = (1 << super::slots::KEY_LEN_BITS) - 1;
+
     fn check(&self) -> Result<(), Error> {
-        let limits = [Self::MAX_HOSTS, 4095, MAX_FAILS_LIMIT, 16383, (1 << 31) - 1];
+        let limits = [Self::MAX_HOSTS, Self::MAX_ADDRESS_BYTES, MAX_FAILS_LIMIT, 16383, (1 << 31) - 1];
         for ((name, value), max) in Self::FIELDS.iter().zip(self.as_array()).zip(limits) {
             if value == 0 || value > max {
                 return Err(Error::new(
@@ -167,7 +182,7 @@ impl Layout {
     /// does not fit in this process's address space.
     pub(crate) fn new(caps: &ZoneCapacity) -> Result<Self, Error> {
         caps.check()?;
-        let too_big = || Error::new(ErrorKind::InvalidLimit, format!("a zone for {caps:?} would not fit in memory"));
+        let too_big = || Error::new(ErrorKind::InvalidLimit, format!("a zone of {caps} would not fit in memory"));
         let [hosts, address_bytes, fail_ring, processes, threads] = caps.as_array().map(u64::from);
         let key_words = address_bytes.div_ceil(6);
         let slot_stride = round_up(16 + 3 + key_words + fail_ring);
@@ -274,17 +289,19 @@ fn incompatible(message: String) -> Error {
 }
 
 /// Reads and checks the header of a zone in `words` that must be READY: magic, version and
-/// byte order, size against `words`, the capacities (against `expected` when given) and
-/// the offsets they imply, and the boot id when `boot_id` is given.
+/// byte order, size against the memory's, the capacities (against `expected` when given) and
+/// the offsets they imply, and the boot id when `boot_id` is given. `bytes` is the memory's
+/// length, which `words` covers but for the bytes after its last whole word.
 pub(crate) fn validate(
     words: &[AtomicU64],
+    bytes: usize,
     expected: Option<&ZoneCapacity>,
     boot_id: Option<[u64; 2]>,
 ) -> Result<Layout, Error> {
     if words.len() < HEADER_WORDS {
         return Err(Error::new(
             ErrorKind::ZoneTooSmall,
-            format!("{} bytes cannot hold a zone header ({HEADER_BYTES} bytes)", words.len() * 8),
+            format!("{bytes} bytes cannot hold a zone header ({HEADER_BYTES} bytes)"),
         ));
     }
     // Acquire: pairs with the initialiser's Release store of READY, so the header read
@@ -348,10 +365,7 @@ pub(crate) fn validate(
         )));
     }
     if (words.len() as u64) < layout.total_words {
-        return Err(Error::new(
-            ErrorKind::ZoneTooSmall,
-            format!("zone needs {total} bytes, only {} are mapped", words.len() * 8),
-        ));
+        return Err(Error::new(ErrorKind::ZoneTooSmall, format!("zone needs {total} bytes, the memory has {bytes}")));
     }
     if let Some(ours) = boot_id {
         let theirs = [read(word::BOOT_ID), read(word::BOOT_ID + 1)];

@@ -100,19 +100,12 @@ fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn identity(base: usize) -> Identity {
     let boot = boot_id().unwrap_or([0, 0]);
     let clock_base = monotonic_ns();
-    let mut id = splitmix64(u64::from(std::process::id()));
+    let mut id = crate::hash::splitmix64(u64::from(std::process::id()));
     for part in [clock_base, boot[0], boot[1], base as u64] {
-        id = splitmix64(id ^ part);
+        id = crate::hash::splitmix64(id ^ part);
     }
     Identity { creation_id: id, clock_base, boot_id: boot }
 }
@@ -135,23 +128,24 @@ fn needs(layout: &Layout, len: usize) -> Result<(), Error> {
     if len < layout.bytes() {
         return Err(Error::new(
             ErrorKind::ZoneTooSmall,
-            format!("a zone for {:?} needs {} bytes, the memory has {len}", layout.caps, layout.bytes()),
+            format!("a zone of {} needs {} bytes, the memory has {len}", layout.caps, layout.bytes()),
         ));
     }
     Ok(())
 }
 
-/// Creates, attaches or both, on `words` (`ZoneInit`'s contract); `alive` judges an
-/// initialiser's pid, `patience` bounds the wait on a live one.
+/// Creates, attaches or both, on `words` (`ZoneInit`'s contract), the whole words of memory
+/// of `len` bytes (which the messages name); `alive` judges an initialiser's pid, `patience`
+/// bounds the wait on a live one.
 pub(crate) fn take(
     words: &[AtomicU64],
+    len: usize,
     init: ZoneInit,
     alive: &dyn Fn(u32) -> bool,
     patience: Duration,
 ) -> Result<Layout, Error> {
-    let len = words.len() * 8;
     match init {
-        ZoneInit::Attach => layout::validate(words, None, None),
+        ZoneInit::Attach => layout::validate(words, len, None, None),
         ZoneInit::Create(caps) => {
             let layout = Layout::new(&caps)?;
             needs(&layout, len)?;
@@ -182,7 +176,7 @@ pub(crate) fn take(
                     continue;
                 }
                 let Some(pid) = initialiser(state) else {
-                    return layout::validate(words, Some(&caps), None);
+                    return layout::validate(words, len, Some(&caps), None);
                 };
                 if !alive(pid) {
                     if claim_and_initialise(words, &layout, state) {
@@ -239,9 +233,10 @@ pub(crate) fn open(path: &Path, caps: &ZoneCapacity) -> Result<(Backing, Layout)
         match OpenOptions::new().read(true).write(true).open(path) {
             Ok(file) => {
                 let len = file.metadata().map_err(|e| os_error(&format!("zone file {shown}"), e))?.len();
-                let backing = map_file(&file, usize::try_from(len).unwrap_or(usize::MAX))
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                let backing = map_file(&file, len)
                     .map_err(|e| Error::new(e.kind(), format!("zone file {shown}: {}", e.message())))?;
-                let found = layout::validate(backing.words(), Some(caps), boot_id())
+                let found = layout::validate(backing.words(), len, Some(caps), boot_id())
                     .map_err(|e| Error::new(e.kind(), format!("zone file {shown}: {}", e.message())))?;
                 return Ok((backing, found));
             }
@@ -300,6 +295,6 @@ pub(crate) unsafe fn borrowed(
         ));
     }
     let backing = Backing::Borrowed { ptr: mem.cast(), words: len / 8 };
-    let layout = take(backing.words(), init, alive, patience)?;
+    let layout = take(backing.words(), len, init, alive, patience)?;
     Ok((backing, layout))
 }

@@ -496,6 +496,14 @@ pub(crate) struct DeadRecord {
     pub(crate) death: Death,
 }
 
+impl DeadRecord {
+    /// The state SWEEPING{pid, `sweeper`, gen} that a sweep by record `sweeper` claims this
+    /// record with ([`claim_for_sweep`]) and then holds it in.
+    pub(crate) fn sweeping(&self, sweeper: u32) -> ProcState {
+        ProcState { kind: ProcKind::Sweeping, pid: self.pid, sweeper, generation: self.generation }
+    }
+}
+
 /// The LIVE process records whose process `liveness` judges dead, judged one by one as the
 /// iterator advances (one `kill` and one `/proc` read each, with [`System`](super::liveness::System)).
 ///
@@ -530,8 +538,7 @@ pub(crate) fn dead_records<'a, L: Liveness + ?Sized>(
 /// CAS from the observed word, so of all sweepers exactly one gets `true`; a record that
 /// changed since it was observed (swept, freed, registered anew) gives `false`.
 pub(crate) fn claim_for_sweep(words: &[AtomicU64], layout: &Layout, dead: &DeadRecord, me: &Registration) -> bool {
-    let sweeping =
-        ProcState { kind: ProcKind::Sweeping, pid: dead.pid, sweeper: me.index, generation: dead.generation }.encode();
+    let sweeping = dead.sweeping(me.index).encode();
     // Acquire: the dead process's last Release stores (window, row, listing) are visible to
     // the sweep that follows. Failure: another sweeper won or the record moved on; Relaxed.
     process_word(words, layout, dead.index, pword::STATE)

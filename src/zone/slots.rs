@@ -62,6 +62,7 @@
 //! under-count).
 #![cfg_attr(not(any(test, loom)), allow(dead_code, reason = "lookup and NoJournal serve tests and models"))]
 
+use super::ZoneCapacity;
 use super::layout::{Layout, slot, word};
 use crate::error::{Error, ErrorKind};
 use crate::host::{GUARD, INFLIGHT_MASK};
@@ -70,6 +71,10 @@ use crate::sync::{AtomicU64, Ordering};
 const KIND_SHIFT: u32 = 61;
 const WHO_SHIFT: u32 = 47;
 const LEN_SHIFT: u32 = 35;
+/// The width of the key length field, which bounds `address_bytes`
+/// ([`ZoneCapacity::MAX_ADDRESS_BYTES`]).
+pub(super) const KEY_LEN_BITS: u32 = 12;
+const _: () = assert!(LEN_SHIFT + KEY_LEN_BITS == WHO_SHIFT, "the key length field ends where the who field begins");
 const TAG_SHIFT: u32 = 19;
 const WHO_MAX: u32 = (1 << 14) - 1;
 const GEN_MASK: u32 = (1 << 19) - 1;
@@ -111,7 +116,7 @@ impl Control {
             Kind::Reclaiming => 4,
             Kind::Unknown => 7,
         };
-        debug_assert!(who <= WHO_MAX && len < 1 << 12 && generation <= GEN_MASK);
+        debug_assert!(who <= WHO_MAX && len <= ZoneCapacity::MAX_ADDRESS_BYTES && generation <= GEN_MASK);
         Self(
             k << KIND_SHIFT
                 | u64::from(who) << WHO_SHIFT
@@ -138,7 +143,7 @@ impl Control {
     }
 
     pub(crate) fn len(self) -> u32 {
-        (self.0 >> LEN_SHIFT) as u32 & ((1 << 12) - 1)
+        (self.0 >> LEN_SHIFT) as u32 & ZoneCapacity::MAX_ADDRESS_BYTES
     }
 
     pub(crate) fn tag(self) -> u16 {
@@ -177,10 +182,8 @@ pub(crate) struct Key {
     data: Box<[u64]>,
 }
 
-/// 64-bit FNV-1a.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
+/// The key hash (for the tests too).
+pub(crate) use crate::hash::fnv1a;
 
 impl Key {
     /// The key of `address` in pool `namespace` on a zone laid out as `layout`.

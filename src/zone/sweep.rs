@@ -160,8 +160,7 @@ pub(crate) fn sweep_records(
         if dead.index == me.index() || !procs::claim_for_sweep(words, layout, &dead, me) {
             continue;
         }
-        let held =
-            ProcState { kind: ProcKind::Sweeping, pid: dead.pid, sweeper: me.index(), generation: dead.generation };
+        let held = dead.sweeping(me.index());
         if !sweeper.claimed(dead.index, held, &mut report) {
             break;
         }

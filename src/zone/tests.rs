@@ -25,18 +25,23 @@ fn from_buffer(buf: &mut Vec<u64>, init: ZoneInit) -> Result<Zone, crate::Error>
 
 /// A zone on the first `words` words of `buf`.
 fn from_prefix(buf: &mut Vec<u64>, words: usize, init: ZoneInit) -> Result<Zone, crate::Error> {
-    from_buffer_with(buf, words, init, &|_| panic!("no initialiser to judge"), Duration::ZERO)
+    from_prefix_bytes(buf, words * 8, init)
 }
 
+/// A zone on the first `len` bytes of `buf`.
+fn from_prefix_bytes(buf: &mut Vec<u64>, len: usize, init: ZoneInit) -> Result<Zone, crate::Error> {
+    from_buffer_with(buf, len, init, &|_| panic!("no initialiser to judge"), Duration::ZERO)
+}
+
+/// A zone on the first `len` bytes of `buf`.
 fn from_buffer_with(
     buf: &mut Vec<u64>,
-    words: usize,
+    len: usize,
     init: ZoneInit,
     alive: &dyn Fn(u32) -> bool,
     patience: Duration,
 ) -> Result<Zone, crate::Error> {
-    assert!(words <= buf.len());
-    let len = words * 8;
+    assert!(len <= buf.len() * 8);
     // `Vec::as_mut_ptr` makes no reference to the elements, so earlier zones on `buf` stay
     // valid (a `&mut [u64]` here would invalidate their pointers under Stacked Borrows).
     let mem = NonNull::new(buf.as_mut_ptr().cast::<u8>()).unwrap();
@@ -90,7 +95,10 @@ fn capacities_out_of_range_are_invalid_limits_naming_the_field() {
     let huge = ZoneCapacity { hosts: (1 << 30) - 1, threads: (1 << 31) - 1, ..SMALL };
     let e = Zone::size_for(&huge).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidLimit);
-    assert!(e.message().contains("would not fit in memory"), "{e}");
+    assert_eq!(
+        e.message(),
+        "a zone of hosts 1073741823, address_bytes 64, fail_ring 2, processes 3, threads 2147483647 would not fit in memory"
+    );
 }
 
 #[test]
@@ -166,16 +174,29 @@ fn memory_shorter_than_the_zone_is_too_small() {
     for init in [ZoneInit::Create(SMALL), ZoneInit::CreateOrAttach(SMALL)] {
         let e = from_buffer(&mut buf, init).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ZoneTooSmall);
-        assert_eq!(e.message(), format!("a zone for {SMALL:?} needs {size} bytes, the memory has {}", size - 8));
+        let want = format!(
+            "a zone of hosts 8, address_bytes 64, fail_ring 2, processes 3, threads 4 needs {size} bytes, the memory has {}",
+            size - 8
+        );
+        assert_eq!(e.message(), want);
+        // Not a whole number of words: the message says the memory's real length.
+        let e = from_prefix_bytes(&mut buf, size - 11, init).unwrap_err();
+        assert!(e.message().ends_with(&format!("the memory has {}", size - 11)), "{e}");
     }
     // Attach to a zone whose memory is offered shorter than its header says.
     let mut buf = buffer(size);
     from_buffer(&mut buf, ZoneInit::Create(SMALL)).unwrap();
     let e = from_prefix(&mut buf, size / 8 - 1, ZoneInit::Attach).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ZoneTooSmall);
-    assert_eq!(e.message(), format!("zone needs {size} bytes, only {} are mapped", size - 8));
+    assert_eq!(e.message(), format!("zone needs {size} bytes, the memory has {}", size - 8));
+    let e = from_prefix_bytes(&mut buf, size - 3, ZoneInit::Attach).unwrap_err();
+    assert_eq!(e.message(), format!("zone needs {size} bytes, the memory has {}", size - 3));
     let e = from_prefix(&mut buf, HEADER_WORDS - 1, ZoneInit::Attach).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ZoneTooSmall);
+    // Attach to 100 bytes: too short for a header, and the message says 100, not 96.
+    let e = from_prefix_bytes(&mut buf, 100, ZoneInit::Attach).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ZoneTooSmall);
+    assert_eq!(e.message(), "100 bytes cannot hold a zone header (256 bytes)");
 }
 
 #[test]
@@ -225,7 +246,7 @@ fn create_or_attach_takes_over_from_a_dead_initialiser() {
         false
     };
     let zone =
-        from_buffer_with(&mut buf, SMALL_WORDS, ZoneInit::CreateOrAttach(SMALL), &alive, Duration::ZERO).unwrap();
+        from_buffer_with(&mut buf, SMALL_WORDS * 8, ZoneInit::CreateOrAttach(SMALL), &alive, Duration::ZERO).unwrap();
     assert_eq!(judged.get(), Some(4242));
     assert_eq!(word_of(&zone, word::INIT_STATE), READY);
     assert_eq!(word_of(&zone, HEADER_WORDS + 5), 0);
@@ -251,7 +272,7 @@ fn create_or_attach_takes_over_from_an_initialiser_pid_that_does_not_exist() {
 #[test]
 fn create_or_attach_gives_zone_busy_while_a_live_initialiser_has_not_finished() {
     let mut buf = half_initialised(4242);
-    let e = from_buffer_with(&mut buf, SMALL_WORDS, ZoneInit::CreateOrAttach(SMALL), &|_| true, Duration::ZERO)
+    let e = from_buffer_with(&mut buf, SMALL_WORDS * 8, ZoneInit::CreateOrAttach(SMALL), &|_| true, Duration::ZERO)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ZoneBusy);
     assert_eq!(e.message(), "pid 4242 is still initialising the zone after 0ns");

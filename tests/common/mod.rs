@@ -76,3 +76,14 @@ pub fn capture_logs() {
 pub fn logs() -> Vec<(log::Level, String)> {
     RECORDS.with(|r| r.borrow().clone())
 }
+
+/// A pool on `zone`, named "app", of one host with `max_requests` 1 and passive health off:
+/// the probe of "pools of one name share one host state" (`zone_pools.rs`, the loom model Z10).
+#[cfg(any(target_os = "linux", loom))]
+pub fn one_host_zone_pool(zone: &leastconn::Zone) -> Pool {
+    Pool::builder(leastconn::Static::new(vec![leastconn::Upstream::new("10.0.0.1:80").max_requests(1)]))
+        .zone(zone, "app")
+        .passive_health(leastconn::PassiveHealth::OFF)
+        .build()
+        .unwrap()
+}

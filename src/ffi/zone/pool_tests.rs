@@ -64,17 +64,7 @@ fn new_in_zone(
 }
 
 fn in_flight(pool: *const lc_pool, address: &std::ffi::CStr) -> u32 {
-    let mut s = lc_host_stats {
-        host_id: 0,
-        picks: 0,
-        in_flight: 0,
-        recent_failures: 0,
-        max_requests: 0,
-        down: false,
-        unhealthy: false,
-        full: false,
-        listed: false,
-    };
+    let mut s = lc_host_stats::default();
     assert_eq!(lc_pool_host_stats(pool, address.as_ptr(), &mut s), LC_OK);
     s.in_flight
 }
