@@ -24,7 +24,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-module=${LEASTCONN_NGINX_MODULE:-$repo/target/nginx/ngx_http_upstream_leastconn_module.so}
+module=${LEASTCONN_NGINX_MODULE:-${CARGO_TARGET_DIR:-$repo/target}/nginx/ngx_http_upstream_leastconn_module.so}
 duration=${LEASTCONN_NGINX_SECONDS:-4}
 connections=${LEASTCONN_NGINX_CONNECTIONS:-32}
 workers=2
@@ -242,7 +242,15 @@ reject() { # expected-message sed-expression
   fi
   echo "run.sh: nginx -t refuses: $(grep -o "leastconn: .*" "$prefix/bad.out" | head -n 1)"
 }
-reject '"zone" is not supported' 's/^\( *\)leastconn;$/\1leastconn; zone lc 64k;/'
+# `zone` (docs/design-zone.md, section 7): accepted with a size; refused without one, when a
+# balancer other than leastconn shares it, and when it cannot hold twice the addresses.
+sed 's/^\( *\)leastconn;$/\1leastconn; zone lczone 1m;/' "$prefix/nginx.conf" >"$prefix/zone.conf"
+"${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/zone.conf" -e "$prefix/logs/bad.log" -t -q ||
+  { echo "run.sh: nginx -t refused leastconn upstreams sharing a 1m zone" >&2; exit 1; }
+reject 'zone "lczone" of upstream "lc" has no size' 's/^\( *\)leastconn;$/\1leastconn; zone lczone;/'
+reject 'which does not use leastconn' 's/^\( *\)\(leastconn\|least_conn\);$/\1\2; zone shared 1m;/'
+# 512 workers need 2048 process and thread records: more than 64k holds with 22 hosts.
+reject 'zone "lczone" too small' 's/^worker_processes .*/worker_processes 512;/; s/^\( *\)leastconn;$/\1leastconn; zone lczone 64k;/'
 reject 'has weight above' "s/server 127.0.0.1:$port_a max_fails/server 127.0.0.1:$port_a weight=2000000 max_fails/"
 reject 'max_fails=5000' 's/max_fails=2 /max_fails=5000 /'
 # Starts nginx; it has bound its ports once its master has started all workers (logged at
