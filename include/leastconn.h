@@ -422,6 +422,42 @@ typedef struct lc_zone_sweep_report {
     uint64_t in_doubt;
 } lc_zone_sweep_report;
 
+// A process registered in a zone, as `lc_zone_stats()` reports it.
+typedef struct lc_zone_process {
+    // Its pid.
+    uint32_t pid;
+    // Reservations attributed to it now, over every host of the zone: what a sweep would
+    // return if it died now.
+    uint64_t in_flight;
+} lc_zone_process;
+
+// What `lc_zone_stats()` reports about a zone. The caller owns the struct and the array
+// `processes` points to; set `processes` and `processes_cap` before the call.
+typedef struct lc_zone_statistics {
+    // Host slots: the zone's capacity.
+    uint32_t hosts;
+    // Host slots in use (listed by some process, or holding a removed host's last requests).
+    uint32_t hosts_used;
+    // Registered processes: how many there are (may exceed `processes_cap`).
+    uint32_t processes_len;
+    // In: how many entries `processes` has room for (0 with a NULL `processes`).
+    uint32_t processes_cap;
+    // In: caller-owned room for `processes_cap` entries, or NULL; out: the first
+    // `min(processes_len, processes_cap)` registered processes, in record order.
+    struct lc_zone_process *processes;
+    // Records of dead processes swept, ever.
+    uint64_t sweeps;
+    // In-flight units the sweeps returned, ever: what dead processes held.
+    uint64_t recovered;
+    // Units in doubt now (a process killed inside a pick or release): kept in the in-flight
+    // counts until a sweep finds the zone quiet and reconciles them.
+    uint64_t in_doubt;
+    // Hosts whose doubt a reconcile removed, ever.
+    uint64_t reconciled;
+    // Listings refused because every host slot was taken, ever.
+    uint64_t full_refusals;
+} lc_zone_statistics;
+
 // Success.
 #define LC_OK 0
 
@@ -1097,6 +1133,21 @@ uint64_t lc_zone_creation_id(const struct lc_zone *zone);
 // Errors: `LC_ERR_NULL_POINTER` (`zone`), `LC_ERR_ZONE_FULL` (the process had to register
 // and no process record is free), `LC_ERR_OS` (not Linux).
 lc_status lc_zone_sweep(const struct lc_zone *zone, struct lc_zone_sweep_report *report);
+
+// Fills `*out` with the zone's statistics: capacity and use, the registered processes (pid
+// and the reservations attributed to each), and the crash-recovery counters. Numbers are
+// read one by one while other processes go on; together they are exact when the zone is
+// quiet. Not on the hot path: one load per process record, plus one per host for each
+// thread record in use.
+//
+// `out->processes` (caller-owned, `out->processes_cap` entries, or NULL with a cap of 0)
+// receives the first registered processes; `out->processes_len` says how many there are,
+// so a caller whose array was too small can call again with a bigger one. Nothing is kept
+// after the call. Any thread, concurrently with picks and sweeps in any process.
+//
+// Errors (`*out` unchanged): `LC_ERR_NULL_POINTER` (`zone`, `out`, or `out->processes`
+// NULL with a non-zero `out->processes_cap`).
+lc_status lc_zone_stats(const struct lc_zone *zone, struct lc_zone_statistics *out);
 
 // Frees a zone handle. NULL is ignored. Any thread, once no other thread uses this handle;
 // using it afterwards, or freeing it twice, is undefined.

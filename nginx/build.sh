@@ -5,11 +5,13 @@
 # Makefile nginx generates does not depend on the .a, so reusing one could link a stale copy).
 #
 # Output: $LEASTCONN_NGINX_BUILD/ngx_http_upstream_leastconn_module.so
-# (default target/nginx/). Needs: cargo, gcc, make, nginx-dev.
+# (default target/nginx/, under CARGO_TARGET_DIR when set). Needs: cargo, gcc, make, nginx-dev.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-out=${LEASTCONN_NGINX_BUILD:-$repo/target/nginx}
+# cargo's target directory (CARGO_TARGET_DIR when set, as cargo itself does).
+target=${CARGO_TARGET_DIR:-$repo/target}
+out=${LEASTCONN_NGINX_BUILD:-$target/nginx}
 nginx_src=/usr/share/nginx/src
 
 if [ ! -f "$nginx_src/conf_flags" ]; then
@@ -37,7 +39,7 @@ cp -r "$nginx_src" "$out/nginx-src"
 cd "$out/nginx-src"
 # shellcheck disable=SC1091  # Debian's configure flags: the bash array NGX_CONF_FLAGS.
 . ./conf_flags
-export LEASTCONN_A="$repo/target/release/libleastconn.a"
+export LEASTCONN_A="$target/release/libleastconn.a"
 export LEASTCONN_INCLUDE="$repo/include"
 export LEASTCONN_NATIVE_LIBS="$native"
 ./configure \

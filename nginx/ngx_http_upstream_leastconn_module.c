@@ -20,6 +20,15 @@
  * new workers with new pools; old workers finish their requests on their old
  * pools and free them on exit.
  *
+ * With `zone NAME SIZE;` in the upstream block (the standard directive, which
+ * this module takes over from the upstream-zone module at init_main_conf),
+ * host state lives in nginx shared memory instead: the master makes the zone
+ * (or, on a reload with the same name and size, attaches to the old one, so
+ * counts carry over), each worker builds its pool on it with
+ * lc_pool_new_in_zone, and max_conns, max_fails/fail_timeout and down hold
+ * across all workers. A 1 s timer per zone in every worker returns what dead
+ * workers held (lc_zone_sweep). docs/design-zone.md, section 7.
+ *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
 
@@ -44,8 +53,23 @@ typedef struct {
 } ngx_http_upstream_lc_peer_t;
 
 
+/* A `zone` taken over by leastconn upstreams (one per shared memory zone). */
+typedef struct {
+    ngx_shm_zone_t                  *shm_zone;
+    ngx_cycle_t                     *cycle;     /* the cycle being configured */
+    lc_zone                         *zone;      /* made or attached in init */
+    ngx_uint_t                       keys;      /* addresses over its upstreams */
+    size_t                           longest;   /* longest key: name NUL address */
+    ngx_uint_t                       max_fails; /* largest over its upstreams */
+    ngx_event_t                      sweep;     /* each worker's 1 s timer */
+} ngx_http_upstream_lc_zone_t;
+
+
 typedef struct {
     ngx_str_t                        name;      /* the upstream block's */
+    ngx_uint_t                       used;      /* `leastconn` in the block */
+    u_char                          *cname;     /* name, NUL-ended */
+    ngx_http_upstream_lc_zone_t     *zone;      /* NULL without `zone` */
     ngx_http_upstream_lc_peer_t     *peers;
     lc_upstream                     *upstreams; /* tags: &peers[i] */
     ngx_uint_t                       npeers;
@@ -95,6 +119,12 @@ static void ngx_http_upstream_lc_save_session(ngx_peer_connection_t *pc,
 static ngx_int_t ngx_http_upstream_lc_init_process(ngx_cycle_t *cycle);
 static void ngx_http_upstream_lc_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_upstream_lc_status_handler(ngx_http_request_t *r);
+#if (NGX_HTTP_UPSTREAM_ZONE)
+static ngx_int_t ngx_http_upstream_lc_take_zone(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us, ngx_http_upstream_lc_srv_conf_t *lcf);
+static ngx_int_t ngx_http_upstream_lc_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+#endif
 
 
 static ngx_command_t  ngx_http_upstream_lc_commands[] = {
@@ -190,6 +220,7 @@ ngx_http_upstream_leastconn(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     uscf->peer.init_upstream = ngx_http_upstream_init_lc;
+    ((ngx_http_upstream_lc_srv_conf_t *) conf)->used = 1;
 
     uscf->flags = NGX_HTTP_UPSTREAM_CREATE
                   |NGX_HTTP_UPSTREAM_WEIGHT
@@ -238,6 +269,7 @@ ngx_http_upstream_lc_address(ngx_pool_t *pool, ngx_str_t *name)
 static ngx_int_t
 ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 {
+    size_t                            len;
     ngx_uint_t                        i, j, n;
     lc_status                         rc;
     lc_source                        *source;
@@ -259,12 +291,17 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
         return NGX_ERROR;
     }
 
+    lcf->cname = ngx_pnalloc(cf->pool, us->host.len + 1);
+    if (lcf->cname == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(lcf->cname, us->host.data, us->host.len) = '\0';
+
 #if (NGX_HTTP_UPSTREAM_ZONE)
-    /* The zone module would copy round-robin peers, which this has not. */
-    if (us->shm_zone) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "leastconn: \"zone\" is not supported in upstream "
-                           "\"%V\"", &us->host);
+    if (us->shm_zone && ngx_http_upstream_lc_take_zone(cf, us, lcf)
+                        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 #endif
@@ -369,6 +406,21 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 
     lcf->npeers = n;
 
+    if (lcf->zone) {
+        lcf->zone->keys += n;
+        if (first->max_fails > lcf->zone->max_fails) {
+            lcf->zone->max_fails = first->max_fails;
+        }
+
+        for (i = 0; i < n; i++) {
+            len = us->host.len + 1
+                  + ngx_strlen(lcf->peers[i].address);
+            if (len > lcf->zone->longest) {
+                lcf->zone->longest = len;
+            }
+        }
+    }
+
     /*
      * Validate everything now, so that `nginx -t` and a reload with a bad
      * value fail in the master instead of in every worker. The library starts
@@ -403,6 +455,223 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     return NGX_OK;
 }
 
+#if (NGX_HTTP_UPSTREAM_ZONE)
+
+/*
+ * `zone NAME SIZE;` in a leastconn upstream: the upstream-zone module parsed
+ * it (its directive comes first) and made the shared memory with its own init
+ * and noreuse; take it over (docs/design-zone.md, section 7). Runs at
+ * init_main_conf, after parsing and before the cycle creates the zones.
+ */
+static ngx_int_t
+ngx_http_upstream_lc_take_zone(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us, ngx_http_upstream_lc_srv_conf_t *lcf)
+{
+    ngx_uint_t                        i;
+    ngx_shm_zone_t                   *shm_zone;
+    ngx_http_upstream_lc_zone_t      *ctx;
+    ngx_http_upstream_lc_srv_conf_t  *other;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    shm_zone = us->shm_zone;
+
+    if (shm_zone->shm.size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "leastconn: zone \"%V\" of upstream \"%V\" has no "
+                           "size", &shm_zone->shm.name, &us->host);
+        return NGX_ERROR;
+    }
+
+    /*
+     * Our init would leave another balancer's peers out of the zone. (Not
+     * peer.init_upstream: `keepalive` replaces it with its own.)
+     */
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (uscfp[i]->shm_zone != shm_zone) {
+            continue;
+        }
+
+        other = uscfp[i]->srv_conf
+                ? ngx_http_conf_upstream_srv_conf(uscfp[i],
+                                          ngx_http_upstream_leastconn_module)
+                : NULL;
+        if (other == NULL || !other->used) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "leastconn: zone \"%V\" of upstream \"%V\" is "
+                               "also used by upstream \"%V\", which does not "
+                               "use leastconn", &shm_zone->shm.name,
+                               &us->host, &uscfp[i]->host);
+            return NGX_ERROR;
+        }
+    }
+
+    if (shm_zone->init == ngx_http_upstream_lc_init_zone) {
+        /* Another leastconn upstream took it over: share its context. */
+        ctx = shm_zone->data;
+
+    } else {
+        ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_lc_zone_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->shm_zone = shm_zone;
+        ctx->cycle = cf->cycle;
+        shm_zone->init = ngx_http_upstream_lc_init_zone;
+        shm_zone->data = ctx;
+        shm_zone->noreuse = 0;
+    }
+
+    lcf->zone = ctx;
+
+    /*
+     * NULL keeps the upstream-zone module (and round robin) away from this
+     * upstream, whose peers are not round-robin peers.
+     */
+    us->shm_zone = NULL;
+
+    return NGX_OK;
+}
+
+
+/* The capacities this configuration needs in zone `ctx`, hosts aside. */
+static void
+ngx_http_upstream_lc_zone_needs(ngx_http_upstream_lc_zone_t *ctx,
+    lc_zone_capacity *caps)
+{
+    size_t            bytes;
+    ngx_uint_t        procs;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ctx->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    /* Two generations of workers during a reload, plus respawns. */
+    procs = 4 * (ccf->worker_processes > 0 ? (ngx_uint_t) ccf->worker_processes
+                                           : 1);
+    if (procs < 32) {
+        procs = 32;
+    }
+
+    bytes = ngx_align(ctx->longest + 1, 8);
+
+    caps->hosts = 0;
+    caps->address_bytes = (uint32_t) ngx_max(bytes, 64);
+    caps->fail_ring = (uint32_t) ngx_max(ctx->max_fails, 1);
+    caps->processes = (uint32_t) procs;
+    caps->threads = (uint32_t) procs;
+}
+
+
+/*
+ * In the master, when the cycle creates (data == NULL) or reuses (data: the
+ * old cycle's context, never dereferenced) the shared memory.
+ */
+static ngx_int_t
+ngx_http_upstream_lc_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_upstream_lc_zone_t  *ctx = shm_zone->data;
+
+    u_char            *p, *start, *end;
+    size_t             size, avail, overhead;
+    lc_status          rc;
+    lc_zone_capacity   need, caps;
+    ngx_slab_pool_t   *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    start = shm_zone->shm.addr;
+    end = start + shm_zone->shm.size;
+
+    ngx_http_upstream_lc_zone_needs(ctx, &need);
+
+    if (data) {
+        /* Same name and size as before a reload: attach to the old zone. */
+        p = shpool->data;
+        if (p < start || p >= end
+            || lc_zone_from_memory(p, end - p, NULL, LC_ZONE_ATTACH,
+                                   &ctx->zone)
+               != LC_OK)
+        {
+            ctx->zone = NULL;
+            goto another;
+        }
+
+        if (lc_zone_capacity_of(ctx->zone, &caps) != LC_OK
+            || caps.address_bytes < need.address_bytes
+            || caps.fail_ring < need.fail_ring
+            || caps.processes < need.processes
+            || caps.threads < need.threads
+            || caps.hosts < 2 * ctx->keys)
+        {
+            lc_zone_free(ctx->zone);
+            ctx->zone = NULL;
+            goto another;
+        }
+
+        return NGX_OK;
+    }
+
+    /* The slab allocator's own use: its header, a page header per page. */
+    overhead = sizeof(ngx_slab_pool_t)
+               + (shm_zone->shm.size / ngx_pagesize) * sizeof(ngx_slab_page_t)
+               + 2 * ngx_pagesize;
+    avail = shm_zone->shm.size > overhead ? shm_zone->shm.size - overhead : 0;
+
+    caps = need;
+    rc = lc_zone_capacity_fit(avail, &caps);
+    if (rc != LC_OK) {
+        caps.hosts = 0;
+    }
+
+    p = NULL;
+    size = 0;
+    while (caps.hosts > 0 && caps.hosts >= 2 * ctx->keys) {
+        size = lc_zone_size(&caps);
+        p = size ? ngx_slab_alloc(shpool, size) : NULL;
+        if (p != NULL) {
+            break;
+        }
+
+        caps.hosts -= ngx_max(caps.hosts / 16, 1);
+    }
+
+    if (p == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "leastconn: zone \"%V\" too small: %uz bytes hold "
+                      "fewer than the %ui hosts its %ui addresses need "
+                      "(twice as many, for reloads)", &shm_zone->shm.name,
+                      shm_zone->shm.size, 2 * ctx->keys, ctx->keys);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(p, size);
+
+    rc = lc_zone_from_memory(p, size, &caps, LC_ZONE_CREATE, &ctx->zone);
+    if (rc != LC_OK) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "leastconn: cannot make zone \"%V\": %s",
+                      &shm_zone->shm.name, lc_status_str(rc));
+        return NGX_ERROR;
+    }
+
+    shpool->data = p;
+
+    return NGX_OK;
+
+another:
+
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                  "leastconn: zone \"%V\" was made for another "
+                  "configuration or balancer; change its size or name",
+                  &shm_zone->shm.name);
+    return NGX_ERROR;
+}
+
+#endif
+
 
 static ngx_int_t
 ngx_http_upstream_lc_build(ngx_cycle_t *cycle,
@@ -413,7 +682,12 @@ ngx_http_upstream_lc_build(ngx_cycle_t *cycle,
     lc_source   *source;
 
     rc = lc_source_static_new(lcf->upstreams, lcf->npeers, &source);
-    if (rc == LC_OK) {
+    if (rc == LC_OK && lcf->zone) {
+        rc = lc_pool_new_in_zone(&lcf->config, lcf->zone->zone,
+                                 (const char *) lcf->cname, source,
+                                 &lcf->pool);
+
+    } else if (rc == LC_OK) {
         rc = lc_pool_new(&lcf->config, source, &lcf->pool);
     }
 
@@ -423,7 +697,16 @@ ngx_http_upstream_lc_build(ngx_cycle_t *cycle,
     }
 
     for (i = 0; rc == LC_OK && i < lcf->npeers; i++) {
-        if (lcf->peers[i].down) {
+        if (lcf->zone) {
+            /*
+             * The flag is shared: set it both ways, so that a reload that
+             * drops `down` brings the host back.
+             */
+            rc = lc_pool_set_down(lcf->pool,
+                                  (const char *) lcf->peers[i].address,
+                                  lcf->peers[i].down ? 1 : 0);
+
+        } else if (lcf->peers[i].down) {
             rc = lc_pool_set_down(lcf->pool,
                                   (const char *) lcf->peers[i].address, 1);
         }
@@ -466,10 +749,40 @@ ngx_http_upstream_lc_log(void *userdata, lc_log_level level,
 }
 
 
+/* Each worker, every second: return what dead workers held. */
+static void
+ngx_http_upstream_lc_sweep(ngx_event_t *ev)
+{
+    ngx_http_upstream_lc_zone_t  *ctx = ev->data;
+
+    lc_status              rc;
+    lc_zone_sweep_report   report;
+
+    rc = lc_zone_sweep(ctx->zone, &report);
+    if (rc != LC_OK) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "leastconn: sweep of zone \"%V\" failed: %s",
+                      &ctx->shm_zone->shm.name, lc_status_str(rc));
+
+    } else if (report.processes) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "leastconn: zone \"%V\": %uD dead process(es) swept, "
+                      "%uL in flight recovered, %uL in doubt",
+                      &ctx->shm_zone->shm.name, report.processes,
+                      report.recovered, report.in_doubt);
+    }
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, 1000);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_upstream_lc_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                         i;
+    ngx_http_upstream_lc_zone_t       *ctx;
     ngx_http_upstream_lc_srv_conf_t  **lcfp;
     ngx_http_upstream_lc_main_conf_t  *lmcf;
 
@@ -491,6 +804,20 @@ ngx_http_upstream_lc_init_process(ngx_cycle_t *cycle)
         if (ngx_http_upstream_lc_build(cycle, lcfp[i]) != NGX_OK) {
             return NGX_ERROR;
         }
+    }
+
+    /* One sweep timer per zone (the first upstream on it arms it). */
+    for (i = 0; i < lmcf->upstreams.nelts; i++) {
+        ctx = lcfp[i]->zone;
+        if (ctx == NULL || ctx->sweep.handler) {
+            continue;
+        }
+
+        ctx->sweep.handler = ngx_http_upstream_lc_sweep;
+        ctx->sweep.data = ctx;
+        ctx->sweep.log = cycle->log;
+        ctx->sweep.cancelable = 1;
+        ngx_add_timer(&ctx->sweep, 1000);
     }
 
     return NGX_OK;
@@ -630,7 +957,9 @@ ngx_http_upstream_free_lc_peer(ngx_peer_connection_t *pc, void *data,
     outcome = (state & NGX_PEER_FAILED) ? LC_OUTCOME_FAILURE
                                         : LC_OUTCOME_SUCCESS;
 
-    if (lc_pick_release(&pd->pick, outcome) == LC_OK
+    if ((pd->conf->zone
+         ? lc_picker_release(pd->conf->picker, &pd->pick, outcome)
+         : lc_pick_release(&pd->pick, outcome)) == LC_OK
         && outcome == LC_OUTCOME_FAILURE && pd->peer != NULL)
     {
         pd->peer->failures++;
@@ -688,7 +1017,13 @@ ngx_http_upstream_lc_save_session(ngx_peer_connection_t *pc, void *data)
 #endif
 
 
-/* The status page: this worker's view of every leastconn upstream, as JSON. */
+/*
+ * The status page, as JSON: every leastconn upstream as this worker sees it.
+ * Without a zone the counts are this worker's own; with one, each host's
+ * in_flight, picks, recent_failures and flags are the zone's (every worker
+ * shows the same), and a "zone" object gives the zone-wide view. "failures"
+ * is always this worker's count of failed releases.
+ */
 
 typedef struct {
     ngx_http_request_t               *request;
@@ -810,6 +1145,83 @@ ngx_http_upstream_lc_status_host(void *userdata, const char *address,
     ctx->hosts++;
 }
 
+/*
+ * `,"zone":{...}` of an upstream on a zone: the zone-wide view that every
+ * worker shares (lc_zone_stats).
+ */
+static ngx_int_t
+ngx_http_upstream_lc_status_zone(ngx_http_upstream_lc_status_ctx_t *ctx,
+    ngx_http_upstream_lc_zone_t *zone)
+{
+    u_char              *name, *p;
+    ngx_buf_t           *b;
+    ngx_str_t            json;
+    ngx_uint_t           i;
+    lc_zone_capacity     caps;
+    lc_zone_statistics   st;
+    ngx_pool_t          *pool = ctx->request->pool;
+
+    if (lc_zone_capacity_of(zone->zone, &caps) != LC_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&st, sizeof(st));
+    st.processes_cap = caps.processes;
+    st.processes = ngx_palloc(pool, caps.processes * sizeof(lc_zone_process));
+    if (st.processes == NULL
+        || lc_zone_stats(zone->zone, &st) != LC_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    name = ngx_pnalloc(pool, zone->shm_zone->shm.name.len + 1);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(name, zone->shm_zone->shm.name.data,
+                zone->shm_zone->shm.name.len) = '\0';
+
+    b = ngx_create_temp_buf(pool, sizeof(",\"size\":,\"hosts\":,"
+                                         "\"hosts_used\":,\"processes\":[")
+                                  + 3 * NGX_INT64_LEN
+                                  + st.processes_len
+                                    * (sizeof(",{\"pid\":,\"in_flight\":}")
+                                       + 2 * NGX_INT64_LEN)
+                                  + sizeof("],\"sweeps\":,\"recovered\":,"
+                                           "\"in_doubt\":,\"reconciled\":}")
+                                  + 4 * NGX_INT64_LEN);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, ",\"size\":%uz,\"hosts\":%uD,\"hosts_used\":%uD,"
+                    "\"processes\":[", zone->shm_zone->shm.size, st.hosts,
+                    st.hosts_used);
+    for (i = 0; i < st.processes_len && i < st.processes_cap; i++) {
+        p = ngx_sprintf(p, "%s{\"pid\":%uD,\"in_flight\":%uL}", i ? "," : "",
+                        st.processes[i].pid, st.processes[i].in_flight);
+    }
+
+    b->last = ngx_sprintf(p, "],\"sweeps\":%uL,\"recovered\":%uL,"
+                          "\"in_doubt\":%uL,\"reconciled\":%uL}",
+                          st.sweeps, st.recovered, st.in_doubt,
+                          st.reconciled);
+
+    json.data = b->pos;
+    json.len = b->last - b->pos;
+
+    if (ngx_http_upstream_lc_status_literal(ctx, ",\"zone\":{\"name\":")
+        != NGX_OK
+        || ngx_http_upstream_lc_status_text(ctx, (const char *) name, &json)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
 
 static ngx_int_t
 ngx_http_upstream_lc_status_handler(ngx_http_request_t *r)
@@ -888,7 +1300,11 @@ ngx_http_upstream_lc_status_handler(ngx_http_request_t *r)
         }
 
         if (ctx.rc != NGX_OK
-            || ngx_http_upstream_lc_status_literal(&ctx, "]}") != NGX_OK)
+            || ngx_http_upstream_lc_status_literal(&ctx, "]") != NGX_OK
+            || (lcfp[i]->zone && lcfp[i]->zone->zone
+                && ngx_http_upstream_lc_status_zone(&ctx, lcfp[i]->zone)
+                   != NGX_OK)
+            || ngx_http_upstream_lc_status_literal(&ctx, "}") != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

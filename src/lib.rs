@@ -103,7 +103,7 @@ pub use zone::ZoneCensus;
 #[doc(hidden)]
 pub use zone::{SlotView, SweepReport, Zone, ZoneCapacity, ZoneCensus};
 #[cfg(all(target_os = "linux", not(loom)))]
-pub use zone::{SweepReport, Zone, ZoneCapacity, ZoneInit};
+pub use zone::{SweepReport, Zone, ZoneCapacity, ZoneInit, ZoneProcess, ZoneStats};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -5,8 +5,9 @@
  * with another name does not; max_requests 1 holds across a parent and a forked child, the
  * steps ordered by pipes; lc_picker_release() and lc_pick_release() both return the counts
  * to 0, for zone and heap picks. Prints "N checks passed" on success (tests/ffi.rs checks
- * it). lc_zone_sweep() (a SIGKILLed child's picks returned) waits for the Rust side's
- * Zone::sweep.
+ * it). lc_zone_sweep() returns a SIGKILLed child's picks; lc_zone_stats() shows each
+ * process with what it holds before the kill (into an array too small, then big enough) and
+ * the sweep's counters after.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -133,11 +134,23 @@ static void max_requests_across_a_fork(const lc_zone *zone) {
     lc_pool_free(pool);
 }
 
+/* Process `pid`'s entry among the `n` of `procs` (NULL if absent). */
+static const lc_zone_process *process_of(const lc_zone_process *procs, uint32_t n, pid_t pid) {
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        if (procs[i].pid == (uint32_t)pid) return &procs[i];
+    }
+    return NULL;
+}
+
 /* A child that holds 2 picks is killed with SIGKILL (blocked in read(), outside any pick or
  * release): lc_zone_sweep returns exactly what it held, nothing in doubt. */
 static void killed_child_is_swept(const lc_zone *zone) {
     int to_parent[2];
     lc_zone_sweep_report report;
+    lc_zone_statistics stats;
+    lc_zone_process procs[3];
+    uint64_t sweeps, recovered;
     lc_pick pick;
     lc_pool *pool;
     pid_t pid;
@@ -162,6 +175,32 @@ static void killed_child_is_swept(const lc_zone *zone) {
     memset(&pick, 0, sizeof pick);
     CHECK_OK(lc_pool_select(pool, NULL, 0, &pick));
     CHECK(in_flight(pool) == 3);
+
+    /* lc_zone_stats: each process with what it holds; the caller's array, too small or not. */
+    memset(&stats, 0, sizeof stats);
+    CHECK_STATUS(lc_zone_stats(NULL, &stats), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_zone_stats(zone, NULL), LC_ERR_NULL_POINTER);
+    stats.processes_cap = 1;
+    CHECK_STATUS(lc_zone_stats(zone, &stats), LC_ERR_NULL_POINTER);
+    stats.processes_cap = 0;
+    CHECK_OK(lc_zone_stats(zone, &stats));
+    CHECK(stats.hosts == CAPS.hosts && stats.hosts_used == 1 && stats.processes_len == 2);
+    CHECK(stats.processes == NULL && stats.processes_cap == 0 && stats.in_doubt == 0);
+    memset(procs, 0xff, sizeof procs);
+    stats.processes = procs;
+    stats.processes_cap = 1;
+    CHECK_OK(lc_zone_stats(zone, &stats));
+    CHECK(stats.processes_len == 2 && stats.processes == procs && stats.processes_cap == 1);
+    CHECK(procs[0].pid == (uint32_t)getpid() || procs[0].pid == (uint32_t)pid);
+    CHECK(procs[1].pid == UINT32_MAX); /* beyond the cap: untouched */
+    stats.processes_cap = 3;
+    CHECK_OK(lc_zone_stats(zone, &stats));
+    CHECK(stats.processes_len == 2);
+    CHECK(process_of(procs, 2, getpid()) && process_of(procs, 2, getpid())->in_flight == 1);
+    CHECK(process_of(procs, 2, pid) && process_of(procs, 2, pid)->in_flight == 2);
+    sweeps = stats.sweeps;
+    recovered = stats.recovered;
+
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -172,6 +211,10 @@ static void killed_child_is_swept(const lc_zone *zone) {
     CHECK_OK(lc_zone_sweep(zone, &report));
     CHECK(report.processes == 1 && report.recovered == 2 && report.in_doubt == 0);
     CHECK(in_flight(pool) == 1);
+    CHECK_OK(lc_zone_stats(zone, &stats));
+    CHECK(stats.processes_len == 1 && procs[0].pid == (uint32_t)getpid() && procs[0].in_flight == 1);
+    CHECK(stats.sweeps == sweeps + 1 && stats.recovered == recovered + 2 && stats.in_doubt == 0);
+    CHECK(stats.hosts_used == 1);
     CHECK_OK(lc_zone_sweep(zone, NULL)); /* nothing left to sweep */
     CHECK_OK(lc_zone_sweep(zone, &report));
     CHECK(report.processes == 0 && report.recovered == 0 && report.in_doubt == 0);

@@ -13,8 +13,9 @@
 #   dead     wrk on both ports after backend b was killed.
 # Before them `nginx -t` must refuse bad values; after them an https upstream must resume TLS
 # sessions and max_conns=1 must hold (held requests again). Then e2e.py checks and prints the
-# table (see its `report`). Every check holds on any spread of connections over the workers
-# and on a loaded machine: waits are for events (log lines, held requests, processes), with
+# table (see its `report`). Last, a second nginx with 8 workers and `zone` must keep
+# max_conns=1 across all workers (16 held requests). Every check holds on any spread of
+# connections over the workers and on a loaded machine: waits are for events (log lines, held requests, processes), with
 # generous bounds that only a broken setup reaches. Needs: nginx, wrk, python3, openssl, and
 # the module built by nginx/build.sh. Ports are free ones chosen at run time (backends bind port 0;
 # nginx is retried on other ports if one was taken meanwhile). Environment:
@@ -24,7 +25,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-module=${LEASTCONN_NGINX_MODULE:-$repo/target/nginx/ngx_http_upstream_leastconn_module.so}
+module=${LEASTCONN_NGINX_MODULE:-${CARGO_TARGET_DIR:-$repo/target}/nginx/ngx_http_upstream_leastconn_module.so}
 duration=${LEASTCONN_NGINX_SECONDS:-4}
 connections=${LEASTCONN_NGINX_CONNECTIONS:-32}
 workers=2
@@ -242,7 +243,15 @@ reject() { # expected-message sed-expression
   fi
   echo "run.sh: nginx -t refuses: $(grep -o "leastconn: .*" "$prefix/bad.out" | head -n 1)"
 }
-reject '"zone" is not supported' 's/^\( *\)leastconn;$/\1leastconn; zone lc 64k;/'
+# `zone` (docs/design-zone.md, section 7): accepted with a size; refused without one, when a
+# balancer other than leastconn shares it, and when it cannot hold twice the addresses.
+sed 's/^\( *\)leastconn;$/\1leastconn; zone lczone 1m;/' "$prefix/nginx.conf" >"$prefix/zone.conf"
+"${launcher[@]}" "$nginx_bin" -p "$prefix" -c "$prefix/zone.conf" -e "$prefix/logs/bad.log" -t -q ||
+  { echo "run.sh: nginx -t refused leastconn upstreams sharing a 1m zone" >&2; exit 1; }
+reject 'zone "lczone" of upstream "lc" has no size' 's/^\( *\)leastconn;$/\1leastconn; zone lczone;/'
+reject 'which does not use leastconn' 's/^\( *\)\(leastconn\|least_conn\);$/\1\2; zone shared 1m;/'
+# 512 workers need 2048 process and thread records: more than 64k holds with 22 hosts.
+reject 'zone "lczone" too small' 's/^worker_processes .*/worker_processes 512;/; s/^\( *\)leastconn;$/\1leastconn; zone lczone 64k;/'
 reject 'has weight above' "s/server 127.0.0.1:$port_a max_fails/server 127.0.0.1:$port_a weight=2000000 max_fails/"
 reject 'max_fails=5000' 's/max_fails=2 /max_fails=5000 /'
 # Starts nginx; it has bound its ports once its master has started all workers (logged at
@@ -270,11 +279,12 @@ start_nginx() {
     nginx_pid=
     echo "run.sh: a port was taken before nginx bound it; choosing others"
     port_lc=$(free_port) port_builtin=$(free_port) port_status=$(free_port)
-    write_conf
+    "$conf_writer"
   done
   echo "run.sh: nginx could not bind free ports in 5 attempts" >&2
   exit 1
 }
+conf_writer=write_conf
 start_nginx
 echo "run.sh: nginx $nginx_pid with $workers workers under $prefix; backends a, b (${fast_ms} ms), c (${slow_ms} ms)"
 
@@ -355,3 +365,61 @@ cat >"$prefix/test.json" <<EOF
 }
 EOF
 python3 "$here/e2e.py" report "$prefix"
+
+# With `zone` and 8 workers (docs/design-zone.md, 7.1.2): max_conns=1 holds across all
+# workers. 16 held requests, each on its own connection, so the kernel spreads them over the
+# workers as it likes: the capped host holds exactly one (the second pick at the latest finds
+# it least loaded, every later one finds it full in the shared count), a the other 15.
+write_zone_conf() {
+cat >"$prefix/nginx.conf" <<EOF
+load_module $module;
+worker_processes $workers;
+pid $prefix/logs/nginx.pid;
+error_log $prefix/logs/error.log notice;
+events {
+    worker_connections 1024;
+}
+http {
+    client_body_temp_path $prefix/tmp/body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+    access_log off;
+    upstream capped {
+        leastconn;
+        zone lczone 1m;
+        server 127.0.0.1:$port_cap max_conns=1;
+        server 127.0.0.1:$port_a;
+    }
+    server {
+        listen 127.0.0.1:$port_lc;
+        location /capped { proxy_pass http://capped; }
+    }
+}
+EOF
+}
+workers=8
+conf_writer=write_zone_conf
+write_zone_conf
+start_nginx
+echo "run.sh: nginx $nginx_pid with $workers workers and a zone"
+python3 "$here/e2e.py" held "$port_lc" /capped/hold zone-capped 16 "$prefix/zone-capped.json" \
+  capped="$port_cap" a="$port_a"
+kill -QUIT "$nginx_pid"
+wait "$nginx_pid"
+nginx_pid=
+python3 - "$prefix/zone-capped.json" "$prefix/logs/error.log" <<'EOF'
+import json, re, sys
+doc = json.load(open(sys.argv[1]))
+held = {name: len(v) for name, v in doc["placed"][0].items()}
+statuses = [r["status"] for batch in doc["replies"] for r in batch]
+bad = [l for l in open(sys.argv[2]) if re.search(r"\[(alert|crit|emerg)\]", l)]
+ok = held == {"capped": 1, "a": 15} and statuses == [200] * 16 and not bad
+print(f"zone, 8 workers, max_conns=1: 16 requests held at once -> capped {held.get('capped')}, "
+      f"a {held.get('a')}; {statuses.count(200)}/16 answered 200; {len(bad)} alert/crit/emerg lines"
+      f"  {'ok' if ok else 'FAILED'}")
+for line in bad:
+    print(line, end="")
+sys.exit(0 if ok else 1)
+EOF

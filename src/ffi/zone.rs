@@ -305,6 +305,80 @@ pub extern "C" fn lc_zone_sweep(zone: *const lc_zone, report: *mut lc_zone_sweep
     })
 }
 
+/// A process registered in a zone, as `lc_zone_stats()` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct lc_zone_process {
+    /// Its pid.
+    pub pid: u32,
+    /// Reservations attributed to it now, over every host of the zone: what a sweep would
+    /// return if it died now.
+    pub in_flight: u64,
+}
+
+/// What `lc_zone_stats()` reports about a zone. The caller owns the struct and the array
+/// `processes` points to; set `processes` and `processes_cap` before the call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lc_zone_statistics {
+    /// Host slots: the zone's capacity.
+    pub hosts: u32,
+    /// Host slots in use (listed by some process, or holding a removed host's last requests).
+    pub hosts_used: u32,
+    /// Registered processes: how many there are (may exceed `processes_cap`).
+    pub processes_len: u32,
+    /// In: how many entries `processes` has room for (0 with a NULL `processes`).
+    pub processes_cap: u32,
+    /// In: caller-owned room for `processes_cap` entries, or NULL; out: the first
+    /// `min(processes_len, processes_cap)` registered processes, in record order.
+    pub processes: *mut lc_zone_process,
+    /// Records of dead processes swept, ever.
+    pub sweeps: u64,
+    /// In-flight units the sweeps returned, ever: what dead processes held.
+    pub recovered: u64,
+    /// Units in doubt now (a process killed inside a pick or release): kept in the in-flight
+    /// counts until a sweep finds the zone quiet and reconciles them.
+    pub in_doubt: u64,
+    /// Hosts whose doubt a reconcile removed, ever.
+    pub reconciled: u64,
+    /// Listings refused because every host slot was taken, ever.
+    pub full_refusals: u64,
+}
+
+/// Fills `*out` with the zone's statistics: capacity and use, the registered processes (pid
+/// and the reservations attributed to each), and the crash-recovery counters. Numbers are
+/// read one by one while other processes go on; together they are exact when the zone is
+/// quiet. Not on the hot path: one load per process record, plus one per host for each
+/// thread record in use.
+///
+/// `out->processes` (caller-owned, `out->processes_cap` entries, or NULL with a cap of 0)
+/// receives the first registered processes; `out->processes_len` says how many there are,
+/// so a caller whose array was too small can call again with a bigger one. Nothing is kept
+/// after the call. Any thread, concurrently with picks and sweeps in any process.
+///
+/// Errors (`*out` unchanged): `LC_ERR_NULL_POINTER` (`zone`, `out`, or `out->processes`
+/// NULL with a non-zero `out->processes_cap`).
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_stats(zone: *const lc_zone, out: *mut lc_zone_statistics) -> lc_status {
+    ffi_boundary!("lc_zone_stats", {
+        let zone = try_ref!(zone);
+        let out = try_mut!(out);
+        if out.processes.is_null() && out.processes_cap != 0 {
+            return LC_ERR_NULL_POINTER;
+        }
+        let (mut stats, processes) = sys::stats(zone);
+        stats.processes_cap = out.processes_cap;
+        stats.processes = out.processes;
+        for (i, p) in processes.iter().take(out.processes_cap as usize).enumerate() {
+            // SAFETY: `processes` has room for `processes_cap` entries (documented), and
+            // `i < processes_cap`.
+            unsafe { out.processes.add(i).write(*p) };
+        }
+        *out = stats;
+        LC_OK
+    })
+}
+
 /// Frees a zone handle. NULL is ignored. Any thread, once no other thread uses this handle;
 /// using it afterwards, or freeing it twice, is undefined.
 ///
@@ -466,6 +540,25 @@ mod sys {
         let r = zone.zone.sweep()?;
         Ok(super::lc_zone_sweep_report { processes: r.processes, recovered: r.recovered, in_doubt: r.in_doubt })
     }
+
+    pub(super) fn stats(zone: &lc_zone) -> (super::lc_zone_statistics, Vec<super::lc_zone_process>) {
+        let s = zone.zone.stats();
+        let processes: Vec<_> =
+            s.processes.iter().map(|p| super::lc_zone_process { pid: p.pid, in_flight: p.in_flight }).collect();
+        let stats = super::lc_zone_statistics {
+            hosts: s.hosts,
+            hosts_used: s.hosts_used,
+            processes_len: u32::try_from(processes.len()).expect("process records are at most 16383"),
+            processes_cap: 0,
+            processes: std::ptr::null_mut(),
+            sweeps: s.sweeps,
+            recovered: s.recovered,
+            in_doubt: s.in_doubt,
+            reconciled: s.reconciled,
+            full_refusals: s.full_refusals,
+        };
+        (stats, processes)
+    }
 }
 
 /// No zones: every constructor refuses, and no `lc_zone` exists to inspect.
@@ -522,6 +615,10 @@ mod sys {
     }
 
     pub(super) fn sweep(zone: &lc_zone) -> Result<super::lc_zone_sweep_report, Error> {
+        match zone.never {}
+    }
+
+    pub(super) fn stats(zone: &lc_zone) -> (super::lc_zone_statistics, Vec<super::lc_zone_process>) {
         match zone.never {}
     }
 }

@@ -29,6 +29,8 @@ mod procs;
 #[cfg(test)]
 mod slot_tests;
 mod slots;
+#[cfg(not(loom))]
+mod stats;
 mod sweep;
 #[cfg(test)]
 mod tests;
@@ -48,6 +50,8 @@ pub use memory::ZoneInit;
 use model::Backing;
 #[cfg(loom)]
 pub use model::SlotView;
+#[cfg(not(loom))]
+pub use stats::{ZoneProcess, ZoneStats};
 pub use sweep::{SweepReport, ZoneCensus};
 
 use crate::error::{Error, ErrorKind};
