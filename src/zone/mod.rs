@@ -16,6 +16,8 @@
 //! Under loom the memory is a boxed slice of loom atomics (`model`), and the operating
 //! system backings (memfd, files, caller memory) are left out.
 
+#[cfg(any(feature = "crash-points", loom))]
+pub mod crash;
 mod layout;
 mod liveness;
 #[cfg(not(loom))]

@@ -242,6 +242,8 @@ impl ZoneInner {
     /// A new registration of this process (no sweep).
     fn register_new(&self) -> Result<Registration, Error> {
         watch_forks();
+        #[cfg(all(feature = "crash-points", not(loom)))]
+        super::crash::arm_from_env();
         // Miri's isolation stops the run at any `open`: judged by `kill` only there.
         let starttime = if cfg!(miri) { 0 } else { super::liveness::self_starttime().unwrap_or(0) };
         procs::register(self.words(), &self.layout, std::process::id(), starttime)
@@ -250,11 +252,17 @@ impl ZoneInner {
     /// Sweeps the dead processes as `me` with the production liveness check, then reconciles
     /// the slots in doubt (design 4.3, 4.4).
     fn sweep_with(&self, me: &Registration) -> SweepReport {
+        self.sweep_then(me, true)
+    }
+
+    /// [`ZoneInner::sweep_with`], with the reconcile only if `reconcile`.
+    fn sweep_then(&self, me: &Registration, reconcile: bool) -> SweepReport {
         // Miri's isolation stops the run at `kill` and `open`: a Miri run is one process, so
         // every record is judged alive there (nothing is swept).
         let liveness: &dyn Liveness = if cfg!(miri) { &AllAlive } else { &super::liveness::System };
         let report = super::sweep::sweep(self.words(), &self.layout, me, liveness);
-        let reconciled = super::sweep::reconcile(self.words(), &self.layout);
+        let reconciled =
+            if reconcile { super::sweep::reconcile(self.words(), &self.layout) } else { Default::default() };
         if report.processes != 0 || reconciled.slots != 0 {
             log::debug!("zone sweep: {report:?}, reconcile: {reconciled:?}");
         }
@@ -275,6 +283,14 @@ impl ZoneInner {
         let report = self.sweep_with(&reg);
         local.reg = Some(reg);
         Ok(report)
+    }
+
+    /// The sweep of [`ZoneInner::sweep`] without its reconcile, as this process (registered).
+    #[cfg(all(feature = "crash-points", not(loom)))]
+    pub(crate) fn sweep_only(&self) -> Result<SweepReport, Error> {
+        let mut local = lock(&self.pools.local);
+        let reg = self.registered(&mut local)?;
+        Ok(self.sweep_then(reg, false))
     }
 
     /// Registers this process if it is not registered yet (what `Builder::build` calls).

@@ -201,6 +201,7 @@ impl<'a> Sweep<'a> {
                 // `r` (us) moves such a record, so only a damaged word fails; Relaxed, skip.
                 if w.compare_exchange(seen, mine.encode(), Ordering::Acquire, Ordering::Relaxed).is_ok() {
                     work.push((q, mine));
+                    crash_point!(TAKEN_OVER);
                 }
             }
             if !self.record(r, held, report) {
@@ -210,7 +211,10 @@ impl<'a> Sweep<'a> {
         true
     }
 
+    /// Sweep step `point` is done: a crash point, and whether to stop here.
     fn at(&self, point: u32) -> bool {
+        #[cfg(any(feature = "crash-points", loom))]
+        super::crash::hit(super::crash::sweep(point));
         self.stop == point
     }
 
@@ -402,7 +406,9 @@ impl<'a> Sweep<'a> {
                     // keep every unit it may not have subtracted, all in doubt.
                     // AcqRel: as the sweep's own doubt changes.
                     doubt(words, layout, s).fetch_add(n + u, Ordering::AcqRel);
+                    crash_point!(RESUME_DOUBT_ADDED);
                     zero_at(rows, s);
+                    crash_point!(RESUME_ZEROED);
                     report.in_doubt += n + u;
                     count(words, word::IN_DOUBT, n + u);
                     log::warn!("zone sweep taken over mid-step: {} unit(s) in doubt on slot {s}", n + u);
@@ -414,6 +420,7 @@ impl<'a> Sweep<'a> {
             _ => {}
         }
         self.unmark(r);
+        crash_point!(RESUMED);
     }
 }
 
@@ -595,6 +602,24 @@ impl super::Zone {
     #[doc(hidden)]
     pub(crate) fn reconcile(&self) -> Reconciled {
         reconcile(self.0.backing.words(), &self.0.layout)
+    }
+}
+
+/// What the crash tests (`tests/zone_crash_points.rs`) need: the sweep and the reconcile as
+/// separate steps. Not a stable API.
+#[cfg(all(feature = "crash-points", not(loom)))]
+#[doc(hidden)]
+impl super::Zone {
+    /// [`Zone::sweep`](super::Zone::sweep) without its reconcile.
+    pub fn crash_sweep(&self) -> Result<SweepReport, crate::Error> {
+        self.0.sweep_only()
+    }
+
+    /// The reconcile of [`Zone::sweep`](super::Zone::sweep): (slots reconciled, phantom units
+    /// removed, slots still pending).
+    pub fn crash_reconcile(&self) -> (u32, u64, u32) {
+        let r = self.reconcile();
+        (r.slots, r.phantoms, r.pending)
     }
 }
 
