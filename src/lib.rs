@@ -108,7 +108,7 @@ pub use zone::ZoneCensus;
 pub use zone::crash as crash_points;
 #[cfg(loom)]
 #[doc(hidden)]
-pub use zone::{SlotView, SweepReport, Zone, ZoneCapacity, ZoneCensus};
+pub use zone::{ModelHost, SlotView, SweepReport, Zone, ZoneCapacity, ZoneCensus};
 #[cfg(all(target_os = "linux", not(loom)))]
 pub use zone::{SweepReport, Zone, ZoneCapacity, ZoneInit};
 

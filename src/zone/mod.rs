@@ -49,7 +49,7 @@ pub use memory::ZoneInit;
 #[cfg(loom)]
 use model::Backing;
 #[cfg(loom)]
-pub use model::SlotView;
+pub use model::{ModelHost, SlotView};
 pub use sweep::{SweepReport, ZoneCensus};
 
 use crate::error::{Error, ErrorKind};
