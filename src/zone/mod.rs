@@ -87,6 +87,13 @@ pub(crate) struct ZoneInner {
     me: std::sync::Weak<ZoneInner>,
 }
 
+impl Drop for ZoneInner {
+    /// The process's last use of this attachment ended: its registration ends (design 4.1).
+    fn drop(&mut self) {
+        self.end_registration();
+    }
+}
+
 pub(crate) use pools::{Attribution, PickerRecord, warm_up_thread, with_thread_attribution};
 pub(crate) use procs::window;
 pub(crate) use slots::SlotRef;
