@@ -247,12 +247,15 @@ fn registration_sweeps_the_dead_when_every_process_record_is_held() {
 /// counts +1 and another -1 (a reservation picked on one thread and released on another).
 /// The same process then registers again and works. An attachment kept alive by a reservation
 /// that was never released stays registered (the sweep returns it when the process exits).
-/// Observed through a second attachment of the same file that never registers.
+/// Observed through a second attachment of the same file (its own mapping, through
+/// `Zone::from_memory`, since `Zone::open` of an open file returns the same attachment) that
+/// never registers.
 #[test]
 fn the_last_use_of_an_attachment_frees_its_process_and_thread_records() {
     let path = std::env::temp_dir().join(format!("leastconn-zone-dereg-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let observer = Zone::open(&path, &CAPS).unwrap();
+    drop(Zone::open(&path, &CAPS).unwrap());
+    let (_map, observer) = observer_of(&path);
     let records = |z: &Zone| {
         let c = z.census();
         (c.processes.len(), c.thread_records)
@@ -307,5 +310,52 @@ fn the_last_use_of_an_attachment_frees_its_process_and_thread_records() {
     .unwrap();
     drop((p, user));
     assert_eq!(records(&observer).0, 1, "still registered: the sweep returns it at exit");
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A separate attachment of the zone file at `path`: its own shared mapping, attached with
+/// `Zone::from_memory`. The mapping lives as long as the returned `Mapping`.
+fn observer_of(path: &std::path::Path) -> (Mapping, Zone) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    // SAFETY: maps the whole file shared; unmapped by `Mapping`'s drop, after the zone handle
+    // that uses it (the caller keeps the zone no longer than the mapping).
+    let ptr = unsafe {
+        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, file.as_raw_fd(), 0)
+    };
+    assert_ne!(ptr, libc::MAP_FAILED);
+    let mem = std::ptr::NonNull::new(ptr.cast::<u8>()).unwrap();
+    // SAFETY: the mapping is page-aligned, `len` bytes, and outlives the zone (see above).
+    let zone = unsafe { Zone::from_memory(mem, len, leastconn::ZoneInit::Attach) }.unwrap();
+    (Mapping(ptr, len), zone)
+}
+
+struct Mapping(*mut libc::c_void, usize);
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, used no more: the caller binds `(mapping, zone)` in one
+        // `let`, so the zone (bound later) is dropped first.
+        unsafe { libc::munmap(self.0, self.1) };
+    }
+}
+
+/// `Zone::open` of a file this process already has open returns the same attachment (design
+/// 2.2): pools built on two opens register the process once, share one lister count, and a
+/// third open with other capacities is refused while the zone is open. Before: two mappings,
+/// two registrations of the same pid.
+#[test]
+fn opening_one_file_twice_in_a_process_gives_one_attachment() {
+    let path = std::env::temp_dir().join(format!("leastconn-zone-dedup-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (a, b) = (Zone::open(&path, &CAPS).unwrap(), Zone::open(&path, &CAPS).unwrap());
+    let (pa, pb) = (pool(&a), pool(&b));
+    let census = a.census();
+    assert_eq!(census.processes.len(), 1, "one registration: {:?}", census.processes);
+    assert_eq!(census.live.iter().map(|&(_, listers)| listers).collect::<Vec<_>>(), [1], "one lister");
+    let e = Zone::open(&path, &ZoneCapacity { processes: 5, ..CAPS }).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ZoneIncompatible);
+    drop((pa, pb, a, b));
     let _ = std::fs::remove_file(&path);
 }
