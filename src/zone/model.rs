@@ -12,6 +12,11 @@ use crate::sync::{AtomicU64, Ordering};
 pub(crate) struct Backing(Box<[AtomicU64]>);
 
 impl Backing {
+    /// Model memory is ours.
+    pub(crate) fn owned(&self) -> bool {
+        true
+    }
+
     pub(crate) fn words(&self) -> &[AtomicU64] {
         &self.0
     }

@@ -310,8 +310,14 @@ impl ZoneInner {
     /// zeroed, the thread records (the spare included) and the process record are freed
     /// (`procs::deregister_balanced`). Anything else (which the above excludes) is logged and
     /// left for the sweep that finds the process exited. A forked child's copy of its
-    /// parent's registration is not the child's to end.
+    /// parent's registration is not the child's to end. Nor is a registration in caller
+    /// memory (`Zone::from_memory`) ended here: the memory is only promised for as long as
+    /// the caller's handles live, and a thread's record cache may drop the last reference
+    /// later (it is swept once the process exits).
     pub(crate) fn end_registration(&self) {
+        if !self.backing.owned() {
+            return;
+        }
         let reg = lock(&self.pools.local).reg.take();
         let Some(reg) = reg.filter(Registration::is_current) else { return };
         if let Err(e) = procs::deregister_balanced(self.words(), &self.layout, &reg) {
