@@ -240,7 +240,9 @@ impl HostState {
     pub(crate) fn try_reserve_in(&self, limit: u64, at: Option<(&Attribution<'_>, u32)>) -> bool {
         if let Some((a, slot)) = at {
             a.open(window::PICK, slot);
+            crash_point!(PICK_OPENED);
             a.add(slot, 1);
+            crash_point!(PICK_INTENT);
         }
         // Release (was Relaxed; the same `lock xadd` on x86-64): the RMW's place in the word's
         // modification order is what makes the limit exact, and Release makes a reader that
@@ -250,18 +252,24 @@ impl HostState {
         let prev = self.word.fetch_add(1, Ordering::Release);
         if prev & INFLIGHT_MASK < limit && prev & DOWN == 0 {
             if let Some((a, _)) = at {
+                crash_point!(PICK_RESERVED);
                 compiler_fence(std::sync::atomic::Ordering::SeqCst);
                 a.close();
+                crash_point!(PICK_CLOSED);
             }
             return true;
         }
+        crash_point!(PICK_REFUSED);
         // Relaxed: undoing our own increment; the host is listed by our snapshot, so this
         // can never be the decrement that frees it.
         self.word.fetch_sub(1, Ordering::Relaxed);
         if let Some((a, slot)) = at {
+            crash_point!(PICK_UNDONE);
             compiler_fence(std::sync::atomic::Ordering::SeqCst);
             a.add(slot, u64::MAX);
+            crash_point!(PICK_UNINTENT);
             a.close();
+            crash_point!(PICK_REFUSED_CLOSED);
         }
         false
     }
@@ -679,6 +687,7 @@ impl Host {
         let slot = h.slot;
         if let Some(a) = at {
             a.open(window::RELEASE, slot);
+            crash_point!(RELEASE_OPENED);
         }
         if failed {
             // A release with nothing in flight must not record a failure either, and the
@@ -694,6 +703,7 @@ impl Host {
                 return false;
             }
             h.record_failure();
+            crash_point!(RELEASE_FAILURE_RECORDED);
         }
         let prev = h.state().release_word();
         if prev & COUNT_MASK <= GUARD {
@@ -706,9 +716,12 @@ impl Host {
         if let Some(a) = at {
             // A zone word is never RETIRED: the registry frees the host (design 3.5), so this
             // store is our last access to it.
+            crash_point!(RELEASE_ADDED);
             compiler_fence(std::sync::atomic::Ordering::SeqCst);
             a.add(slot, u64::MAX);
+            crash_point!(RELEASE_SUBTRACTED);
             a.close();
+            crash_point!(RELEASE_CLOSED);
             return true;
         }
         if prev & (RETIRED | COUNT_MASK) == RETIRED | GUARD | 1 {

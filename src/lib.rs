@@ -45,6 +45,15 @@
 
 #![warn(missing_docs)]
 
+/// A crash point (docs/design-zone.md 4.5; `zone::crash`): nothing unless the crate is built
+/// with the feature `crash-points` or under loom. One statement per point.
+macro_rules! crash_point {
+    ($point:ident) => {
+        #[cfg(any(feature = "crash-points", loom))]
+        $crate::zone::crash::hit($crate::zone::crash::point::$point);
+    };
+}
+
 mod claim;
 mod clock;
 #[cfg(not(loom))]
@@ -99,9 +108,14 @@ pub use upstream::{MAX_ADDRESS_LEN, MAX_TIER, MAX_WEIGHT, Upstream, validate_add
 #[cfg(all(target_os = "linux", not(loom)))]
 #[doc(hidden)]
 pub use zone::ZoneCensus;
+/// Crash points of the zone protocols, for the crash tests (feature `crash-points`, and loom;
+/// not a stable API).
+#[cfg(any(all(target_os = "linux", feature = "crash-points"), loom))]
+#[doc(hidden)]
+pub use zone::crash as crash_points;
 #[cfg(loom)]
 #[doc(hidden)]
-pub use zone::{SlotView, SweepReport, Zone, ZoneCapacity, ZoneCensus};
+pub use zone::{ModelHost, SlotView, SweepReport, Zone, ZoneCapacity, ZoneCensus};
 #[cfg(all(target_os = "linux", not(loom)))]
 pub use zone::{SweepReport, Zone, ZoneCapacity, ZoneInit, ZoneProcess, ZoneStats};
 

@@ -94,3 +94,98 @@ fn reconcile_never_removes_a_live_unit() {
         assert_eq!((zone.sweep_in_flight(0), zone.sweep_doubt(0)), (0, 0));
     });
 }
+
+/// Z12. Registration when every process record is held (design 4.1, "sweep, then register"):
+/// process 1 holds 1 unit and process 2 died holding 2, which fills both records. A registrant
+/// (pid 3, no record) frees a dead record by sweeping it as the record itself
+/// (`sweep::free_a_dead_record`) while process 1 sweeps. Properties: the dead record is swept
+/// exactly once (in-flight ends at exactly 1, no doubt, the counts of both sweeps sum to one
+/// process and 2 units); the registrant either registers (in the freed record, generation
+/// bumped) or, when process 1's sweep held the record at its look, reports `ZoneFull`. Fails
+/// when the registrant's claim is a check of the state word and a store instead of a CAS
+/// (both sweep: in-flight 0 or the sweep counts twice).
+#[test]
+fn a_registrant_and_a_sweeper_free_a_dead_record_once() {
+    const CAPS: ZoneCapacity = ZoneCapacity { hosts: 1, address_bytes: 6, fail_ring: 1, processes: 2, threads: 3 };
+    loom_support::check("a_registrant_and_a_sweeper_free_a_dead_record_once", || {
+        let zone = Arc::new(Zone::model(&CAPS).unwrap());
+        let (record, generation, thread_record) = zone.proc_register(1).unwrap();
+        let (dead_record, dead_gen, dead_thread) = zone.proc_register(2).unwrap();
+        let (mut seq, mut dead_seq) = (0, 0);
+        assert_eq!(zone.sweep_sim_pick(thread_record, &mut seq, 0, 8, ALL), Some(true));
+        for _ in 0..2 {
+            assert_eq!(zone.sweep_sim_pick(dead_thread, &mut dead_seq, 0, 8, ALL), Some(true));
+        }
+        assert!(zone.proc_register(3).is_err(), "both records held");
+        let sweeper = {
+            let zone = Arc::clone(&zone);
+            thread::spawn(move || zone.sweep_model(record, generation, 1, &[2]))
+        };
+        let registrant = {
+            let zone = Arc::clone(&zone);
+            thread::spawn(move || zone.proc_register_sweeping_first(3, &[2]))
+        };
+        let report = sweeper.join().unwrap();
+        let registered = registrant.join().unwrap();
+        assert_eq!((zone.sweep_in_flight(0), zone.sweep_doubt(0)), (1, 0), "swept exactly once");
+        match registered {
+            Ok((r, g, _)) => {
+                assert_eq!((r, g), (dead_record, dead_gen + 2), "registered in the freed record");
+                assert!(
+                    report == SweepReport::default()
+                        || report == SweepReport { processes: 1, recovered: 2, in_doubt: 0 }
+                );
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), leastconn::ErrorKind::ZoneFull);
+                assert_eq!(report, SweepReport { processes: 1, recovered: 2, in_doubt: 0 }, "process 1 swept it");
+            }
+        }
+    });
+}
+
+/// Z13. Deregistration at a process's normal end (`procs::deregister_balanced`, design 4.1)
+/// racing a reconcile: process 1 ends with two thread records whose rows hold -1 and +1 on
+/// the slot (picked through the second, released through the first; sum 0), process 2 holds
+/// 1, and process 3 died after its pick's add (one phantom in doubt, swept before the model
+/// starts). Process 1 zeroes its rows and frees its records while a reconcile runs.
+/// Properties: both records and the process record end FREE; after the joins a reconcile at
+/// rest leaves in-flight exactly process 2's 1 and no doubt. Fails when the rows are zeroed
+/// without first opening a window on each record: a reconcile that reads the -1 already
+/// zeroed and the +1 not yet counts one unit too many as held, removes no phantom and clears
+/// the doubt (in-flight 2, doubt 0 at rest: the phantom is never removed).
+#[test]
+fn deregistration_never_lets_a_reconcile_misread_the_rows() {
+    const CAPS: ZoneCapacity = ZoneCapacity { hosts: 1, address_bytes: 6, fail_ring: 1, processes: 3, threads: 4 };
+    loom_support::check("deregistration_never_lets_a_reconcile_misread_the_rows", || {
+        let zone = Arc::new(Zone::model(&CAPS).unwrap());
+        let (ending, ending_gen, first) = zone.proc_register(1).unwrap();
+        let (holder, holder_gen, holder_thread) = zone.proc_register(2).unwrap();
+        let (_, _, dead_thread) = zone.proc_register(3).unwrap();
+        let second = zone.proc_claim_thread_record(ending, ending_gen, 1).unwrap();
+        assert!(first < second, "the -1 row is zeroed first");
+        let (mut s1, mut s2, mut hs, mut ds) = (0, 0, 0, 0);
+        assert_eq!(zone.sweep_sim_pick(second, &mut s2, 0, 8, ALL), Some(true));
+        zone.sweep_sim_release(first, &mut s1, 0, ALL).unwrap();
+        assert_eq!(zone.sweep_sim_pick(holder_thread, &mut hs, 0, 8, ALL), Some(true));
+        assert_eq!(zone.sweep_sim_pick(dead_thread, &mut ds, 0, 8, 3), None, "killed after its add");
+        let report = zone.sweep_model(holder, holder_gen, 2, &[3]);
+        assert_eq!(report, SweepReport { processes: 1, recovered: 0, in_doubt: 1 });
+        assert_eq!((zone.sweep_in_flight(0), zone.sweep_doubt(0)), (2, 1));
+        let ender = {
+            let zone = Arc::clone(&zone);
+            thread::spawn(move || zone.proc_deregister_balanced(ending, ending_gen, 1))
+        };
+        let reconciler = {
+            let zone = Arc::clone(&zone);
+            thread::spawn(move || zone.sweep_reconcile())
+        };
+        ender.join().unwrap().unwrap();
+        let (_, phantoms, _) = reconciler.join().unwrap();
+        assert!(phantoms <= 1);
+        assert_eq!(zone.proc_thread_owner(first), 0, "freed");
+        assert_eq!(zone.proc_thread_owner(second), 0, "freed");
+        zone.sweep_reconcile();
+        assert_eq!((zone.sweep_in_flight(0), zone.sweep_doubt(0)), (1, 0));
+    });
+}

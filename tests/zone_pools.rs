@@ -179,3 +179,178 @@ fn zone_sweep_recovers_the_reservations_of_a_killed_process() {
     assert_eq!((report.processes, report.recovered, report.in_doubt), (1, 0, 0));
     assert_eq!(zone.sweep().unwrap(), leastconn::SweepReport::default(), "nothing more to sweep");
 }
+
+/// Registration when every process record is held by exited processes (design 4.1: a
+/// registrant sweeps first): two forked children register, each takes a reservation, and
+/// exits without deregistering, which fills both process records. The parent's first pool
+/// then registers (before: `ZoneFull` until some registered process swept): it frees one
+/// record by sweeping it without a registration, registers there, and its registration's
+/// sweep takes the other; both children's reservations are returned, only the parent's
+/// record is left, and the parent's pool works.
+#[test]
+fn registration_sweeps_the_dead_when_every_process_record_is_held() {
+    let caps = ZoneCapacity { hosts: 4, address_bytes: 64, fail_ring: 2, processes: 2, threads: 8 };
+    let limit_2 = |zone: &Zone| {
+        Pool::builder(Static::new(vec![Upstream::new("10.0.0.1:80").max_requests(2)]))
+            .zone(zone, "app")
+            .passive_health(PassiveHealth::OFF)
+            .build()
+            .unwrap()
+    };
+    let zone = Zone::anonymous(&caps).unwrap();
+    // Both children are registered (alive) before either exits, so neither sweeps the other.
+    let (ready, go) = (pipe(), pipe());
+    let children: Vec<i32> = (0..2)
+        .map(|_| {
+            fork(|| {
+                ready.writer();
+                go.reader();
+                let p = limit_2(&zone);
+                let r = p.select().expect("the host has room");
+                std::mem::forget((p, r));
+                send(&ready, b'r');
+                recv(&go);
+                0
+            })
+        })
+        .collect();
+    ready.reader();
+    go.writer();
+    assert_eq!((recv(&ready), recv(&ready)), (b'r', b'r'));
+    send(&go, b'g');
+    send(&go, b'g');
+    for pid in children {
+        assert_eq!(wait(pid), 0);
+    }
+    let census = zone.census();
+    assert_eq!(census.processes.len(), 2, "both records held by the exited children");
+    assert_eq!(census.in_flight.iter().map(|&(_, n)| n).sum::<u64>(), 2);
+    let p = pool(&zone);
+    let census = zone.census();
+    assert_eq!(census.processes.iter().map(|&(_, pid)| pid).collect::<Vec<_>>(), [std::process::id()]);
+    assert_eq!((census.in_flight, census.doubt), (vec![], vec![]), "the children's reservations are returned");
+    assert_eq!(census.live.iter().map(|&(_, listers)| listers).collect::<Vec<_>>(), [1]);
+    let r = p.select().expect("max_requests 1, nothing held");
+    assert_eq!(p.stats()[0].in_flight, 1);
+    r.release(Outcome::Success);
+}
+
+/// Deregistration at a process's last use of an attachment (design 4.1, "normal end"): when
+/// the pools, `Picker`s, reservations, the thread-record caches of the threads that used them
+/// (they end with their threads) and the `Zone` handles of an attachment are gone, its process
+/// record is freed and its thread records go back to the zone, exactly, though one record
+/// counts +1 and another -1 (a reservation picked on one thread and released on another).
+/// The same process then registers again and works. An attachment kept alive by a reservation
+/// that was never released stays registered (the sweep returns it when the process exits).
+/// Observed through a second attachment of the same file (its own mapping, through
+/// `Zone::from_memory`, since `Zone::open` of an open file returns the same attachment) that
+/// never registers.
+#[test]
+fn the_last_use_of_an_attachment_frees_its_process_and_thread_records() {
+    let path = std::env::temp_dir().join(format!("leastconn-zone-dereg-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    drop(Zone::open(&path, &CAPS).unwrap());
+    let (_map, observer) = observer_of(&path);
+    let records = |z: &Zone| {
+        let c = z.census();
+        (c.processes.len(), c.thread_records)
+    };
+    assert_eq!(records(&observer), (0, 0));
+    for _ in 0..2 {
+        let user = Zone::open(&path, &CAPS).unwrap();
+        let p = pool(&user);
+        assert_eq!(records(&observer), (1, 1), "registered, with its spare record");
+        // Picked on one thread, released on another while the first still runs (so the two
+        // use two records): +1 and -1 in two records' rows.
+        let (picked_tx, picked_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let picker_thread = std::thread::spawn({
+            let p = p.clone();
+            move || {
+                picked_tx.send(p.select().unwrap()).unwrap();
+                done_rx.recv().unwrap();
+            }
+        });
+        let picked = picked_rx.recv().unwrap();
+        std::thread::spawn(move || picked.release(Outcome::Success)).join().unwrap();
+        done_tx.send(()).unwrap();
+        picker_thread.join().unwrap();
+        std::thread::spawn({
+            let p = p.clone();
+            move || {
+                let mut picker = p.picker();
+                let r = picker.select().unwrap();
+                picker.release(r, Outcome::Success);
+            }
+        })
+        .join()
+        .unwrap();
+        // The picker reuses a record the threads gave back (the process's free list).
+        assert_eq!(records(&observer), (1, 3), "the spare and the two threads' records");
+        assert_eq!(p.stats()[0].in_flight, 0);
+        drop(p);
+        assert_eq!(records(&observer).0, 1, "the zone handle is still in use");
+        drop(user);
+        assert_eq!(records(&observer), (0, 0), "process and thread records freed");
+        assert_eq!(observer.census().in_flight, vec![]);
+    }
+    // A reservation never released keeps its host, so the attachment and its registration.
+    let user = Zone::open(&path, &CAPS).unwrap();
+    let p = pool(&user);
+    std::thread::spawn({
+        let p = p.clone();
+        move || std::mem::forget(p.select().unwrap())
+    })
+    .join()
+    .unwrap();
+    drop((p, user));
+    assert_eq!(records(&observer).0, 1, "still registered: the sweep returns it at exit");
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A separate attachment of the zone file at `path`: its own shared mapping, attached with
+/// `Zone::from_memory`. The mapping lives as long as the returned `Mapping`.
+fn observer_of(path: &std::path::Path) -> (Mapping, Zone) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    // SAFETY: maps the whole file shared; unmapped by `Mapping`'s drop, after the zone handle
+    // that uses it (the caller keeps the zone no longer than the mapping).
+    let ptr = unsafe {
+        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, file.as_raw_fd(), 0)
+    };
+    assert_ne!(ptr, libc::MAP_FAILED);
+    let mem = std::ptr::NonNull::new(ptr.cast::<u8>()).unwrap();
+    // SAFETY: the mapping is page-aligned, `len` bytes, and outlives the zone (see above).
+    let zone = unsafe { Zone::from_memory(mem, len, leastconn::ZoneInit::Attach) }.unwrap();
+    (Mapping(ptr, len), zone)
+}
+
+struct Mapping(*mut libc::c_void, usize);
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, used no more: the caller binds `(mapping, zone)` in one
+        // `let`, so the zone (bound later) is dropped first.
+        unsafe { libc::munmap(self.0, self.1) };
+    }
+}
+
+/// `Zone::open` of a file this process already has open returns the same attachment (design
+/// 2.2): pools built on two opens register the process once, share one lister count, and a
+/// third open with other capacities is refused while the zone is open. Before: two mappings,
+/// two registrations of the same pid.
+#[test]
+fn opening_one_file_twice_in_a_process_gives_one_attachment() {
+    let path = std::env::temp_dir().join(format!("leastconn-zone-dedup-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (a, b) = (Zone::open(&path, &CAPS).unwrap(), Zone::open(&path, &CAPS).unwrap());
+    let (pa, pb) = (pool(&a), pool(&b));
+    let census = a.census();
+    assert_eq!(census.processes.len(), 1, "one registration: {:?}", census.processes);
+    assert_eq!(census.live.iter().map(|&(_, listers)| listers).collect::<Vec<_>>(), [1], "one lister");
+    let e = Zone::open(&path, &ZoneCapacity { processes: 5, ..CAPS }).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ZoneIncompatible);
+    drop((pa, pb, a, b));
+    let _ = std::fs::remove_file(&path);
+}

@@ -63,6 +63,12 @@ unsafe impl Send for Backing {}
 unsafe impl Sync for Backing {}
 
 impl Backing {
+    /// Whether the memory is ours (a mapping this backing unmaps when dropped), so valid
+    /// until then; caller memory is valid only while the caller's `Zone` handles live.
+    pub(crate) fn owned(&self) -> bool {
+        matches!(self, Backing::Mapped(_))
+    }
+
     pub(crate) fn words(&self) -> &[AtomicU64] {
         let (ptr, words) = match self {
             Backing::Mapped(map) => (map.as_mut_ptr().cast::<AtomicU64>(), map.len() / 8),

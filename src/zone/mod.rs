@@ -16,6 +16,8 @@
 //! Under loom the memory is a boxed slice of loom atomics (`model`), and the operating
 //! system backings (memfd, files, caller memory) are left out.
 
+#[cfg(any(feature = "crash-points", loom))]
+pub mod crash;
 mod layout;
 mod liveness;
 #[cfg(not(loom))]
@@ -49,7 +51,7 @@ pub use memory::ZoneInit;
 #[cfg(loom)]
 use model::Backing;
 #[cfg(loom)]
-pub use model::SlotView;
+pub use model::{ModelHost, SlotView};
 #[cfg(not(loom))]
 pub use stats::{ZoneProcess, ZoneStats};
 pub use sweep::{SweepReport, ZoneCensus};
@@ -89,9 +91,32 @@ pub(crate) struct ZoneInner {
     me: std::sync::Weak<ZoneInner>,
 }
 
+impl Drop for ZoneInner {
+    /// The process's last use of this attachment ended: its registration ends (design 4.1).
+    fn drop(&mut self) {
+        self.end_registration();
+    }
+}
+
 pub(crate) use pools::{Attribution, PickerRecord, warm_up_thread, with_thread_attribution};
 pub(crate) use procs::window;
 pub(crate) use slots::SlotRef;
+
+/// The zone files this process has open (`Zone::open`), by (device, inode): a second open of
+/// one file returns the same attachment. Entries of dropped zones are pruned at each open.
+#[cfg(not(loom))]
+static OPENED: std::sync::Mutex<Vec<(FileId, std::sync::Weak<ZoneInner>)>> = std::sync::Mutex::new(Vec::new());
+
+/// A file's (device, inode).
+#[cfg(not(loom))]
+type FileId = (u64, u64);
+
+/// The (device, inode) of the file at `path`, if it can be read.
+#[cfg(not(loom))]
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
 
 impl Zone {
     fn new((backing, layout): (Backing, Layout)) -> Self {
@@ -167,11 +192,38 @@ impl Zone {
     /// same directory and published by `link(2)`). Put zone files on a tmpfs such as
     /// `/dev/shm`: a zone file from an earlier boot is refused.
     ///
+    /// Within one process, opening a file that a live `Zone` of this process already has open
+    /// (the same file: device and inode) returns a handle to that zone, not a second mapping,
+    /// so the process registers in the zone once (design 2.2).
+    ///
     /// Errors: `InvalidLimit` for invalid capacities; `ZoneIncompatible` for a file that is not
     /// a zone, was made by another layout or boot, or has other capacities (the message names
     /// what differs); `ZoneTooSmall` for a file shorter than its zone; `Os` for I/O failures.
     pub fn open(path: impl AsRef<Path>, caps: &ZoneCapacity) -> Result<Zone, Error> {
-        memory::open(path.as_ref(), caps).map(Zone::new)
+        let path = path.as_ref();
+        let mut opened = OPENED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        opened.retain(|(_, zone)| zone.strong_count() > 0);
+        if let Some(id) = file_id(path) {
+            if let Some(inner) = opened.iter().filter(|(k, _)| *k == id).find_map(|(_, zone)| zone.upgrade()) {
+                if inner.layout.caps != *caps {
+                    return Err(Error::new(
+                        ErrorKind::ZoneIncompatible,
+                        format!(
+                            "zone file {} is open in this process with capacities {:?}, not {caps:?}",
+                            path.display(),
+                            inner.layout.caps
+                        ),
+                    ));
+                }
+                return Ok(Zone(inner));
+            }
+        }
+        let zone = memory::open(path, caps).map(Zone::new)?;
+        // The file as it is now: one replaced since it was mapped only misses the table.
+        if let Some(id) = file_id(path) {
+            opened.push((id, Arc::downgrade(&zone.0)));
+        }
+        Ok(zone)
     }
 
     #[cfg(not(loom))]

@@ -12,6 +12,11 @@ use crate::sync::{AtomicU64, Ordering};
 pub(crate) struct Backing(Box<[AtomicU64]>);
 
 impl Backing {
+    /// Model memory is ours.
+    pub(crate) fn owned(&self) -> bool {
+        true
+    }
+
     pub(crate) fn words(&self) -> &[AtomicU64] {
         &self.0
     }
@@ -101,5 +106,67 @@ impl Zone {
     pub fn slot_state_word(&self, index: u32) -> u64 {
         // SeqCst: a model's probe.
         self.slots().state_words(index)[0].load(Ordering::SeqCst)
+    }
+}
+
+/// A zone host on one slot of a model zone, for the crash models (`tests/loom_zone_crash.rs`):
+/// the production pick and release steps (`HostState::try_reserve_in`, `Host::release_in`,
+/// with their crash points) attributed to a thread record the model names, as if made by the
+/// process that owns that record. No pool, no registry: the model keeps the host until it
+/// drops this handle.
+pub struct ModelHost {
+    host: std::ptr::NonNull<crate::host::HostBox>,
+    zone: crate::sync::Arc<super::ZoneInner>,
+    slot: u32,
+}
+
+// SAFETY: the host is only accessed through atomics and immutable fields (as `HostRef`); it
+// is freed only by this handle's `Drop`.
+unsafe impl Send for ModelHost {}
+// SAFETY: as above.
+unsafe impl Sync for ModelHost {}
+
+#[doc(hidden)]
+impl Zone {
+    /// A host on slot `slot` (passive health off; the slot need not be attached: the model
+    /// uses only its state words).
+    pub fn model_host(&self, slot: u32) -> ModelHost {
+        let health = std::sync::Arc::new(crate::host::Health {
+            max_fails: 0,
+            fail_ns: 0,
+            clock: crate::clock::Clock::System,
+            zone_clock: None,
+            census: Default::default(),
+        });
+        let at = SlotRef { index: slot, generation: 0 };
+        let host = crate::host::Host::alloc_zone("model", &health, &self.0, at);
+        ModelHost { host, zone: crate::sync::Arc::clone(&self.0), slot }
+    }
+}
+
+impl ModelHost {
+    /// A pick of this host under `limit` by thread record `record` whose window sequence is
+    /// `seq`: `true` when it reserved.
+    pub fn pick(&self, record: u32, seq: &std::cell::Cell<u32>, limit: u64) -> bool {
+        let at = self.zone.attribution(record, seq);
+        // SAFETY: the host lives until this handle is dropped.
+        unsafe { self.host.as_ref() }.state().try_reserve_in(limit, Some((&at, self.slot)))
+    }
+
+    /// A release of one reservation of this host (made by `pick`) through thread record
+    /// `record`: `false` when refused.
+    pub fn release(&self, record: u32, seq: &std::cell::Cell<u32>) -> bool {
+        let at = self.zone.attribution(record, seq);
+        // SAFETY: the caller holds a reservation made by `pick` (the models release only
+        // those); the host lives until this handle is dropped.
+        unsafe { crate::host::Host::release_in(self.host, false, Some(&at)) }
+    }
+}
+
+impl Drop for ModelHost {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `Host::alloc_zone` for this handle alone, freed only here; no
+        // pick or release runs once the model dropped it.
+        drop(unsafe { Box::from_raw(self.host.as_ptr()) });
     }
 }

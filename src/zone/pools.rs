@@ -242,19 +242,36 @@ impl ZoneInner {
     /// A new registration of this process (no sweep).
     fn register_new(&self) -> Result<Registration, Error> {
         watch_forks();
+        #[cfg(all(feature = "crash-points", not(loom)))]
+        super::crash::arm_from_env();
         // Miri's isolation stops the run at any `open`: judged by `kill` only there.
         let starttime = if cfg!(miri) { 0 } else { super::liveness::self_starttime().unwrap_or(0) };
-        procs::register(self.words(), &self.layout, std::process::id(), starttime)
+        super::sweep::register_sweeping_first(
+            self.words(),
+            &self.layout,
+            std::process::id(),
+            starttime,
+            self.liveness(),
+        )
+    }
+
+    /// The production liveness check (every record alive under Miri, which runs one process
+    /// and whose isolation stops the run at `kill` and `open`).
+    fn liveness(&self) -> &'static dyn Liveness {
+        if cfg!(miri) { &AllAlive } else { &super::liveness::System }
     }
 
     /// Sweeps the dead processes as `me` with the production liveness check, then reconciles
     /// the slots in doubt (design 4.3, 4.4).
     fn sweep_with(&self, me: &Registration) -> SweepReport {
-        // Miri's isolation stops the run at `kill` and `open`: a Miri run is one process, so
-        // every record is judged alive there (nothing is swept).
-        let liveness: &dyn Liveness = if cfg!(miri) { &AllAlive } else { &super::liveness::System };
-        let report = super::sweep::sweep(self.words(), &self.layout, me, liveness);
-        let reconciled = super::sweep::reconcile(self.words(), &self.layout);
+        self.sweep_then(me, true)
+    }
+
+    /// [`ZoneInner::sweep_with`], with the reconcile only if `reconcile`.
+    fn sweep_then(&self, me: &Registration, reconcile: bool) -> SweepReport {
+        let report = super::sweep::sweep(self.words(), &self.layout, me, self.liveness());
+        let reconciled =
+            if reconcile { super::sweep::reconcile(self.words(), &self.layout) } else { Default::default() };
         if report.processes != 0 || reconciled.slots != 0 {
             log::debug!("zone sweep: {report:?}, reconcile: {reconciled:?}");
         }
@@ -275,6 +292,37 @@ impl ZoneInner {
         let report = self.sweep_with(&reg);
         local.reg = Some(reg);
         Ok(report)
+    }
+
+    /// The sweep of [`ZoneInner::sweep`] without its reconcile, as this process (registered).
+    #[cfg(all(feature = "crash-points", not(loom)))]
+    pub(crate) fn sweep_only(&self) -> Result<SweepReport, Error> {
+        let mut local = lock(&self.pools.local);
+        let reg = self.registered(&mut local)?;
+        Ok(self.sweep_then(reg, false))
+    }
+
+    /// Ends this attachment's registration at its last use (design 4.1, "normal end"): called
+    /// by the attachment's `Drop`, when no `Zone` handle, pool, zone host, `Picker` or thread
+    /// record cache of this process refers to it any more, so no pick or release can run on its
+    /// records. Every slot's attribution sum of the process is 0 then (a zone host is freed only
+    /// once it is, and a reservation keeps its host), so nothing is subtracted: the rows are
+    /// zeroed, the thread records (the spare included) and the process record are freed
+    /// (`procs::deregister_balanced`). Anything else (which the above excludes) is logged and
+    /// left for the sweep that finds the process exited. A forked child's copy of its
+    /// parent's registration is not the child's to end. Nor is a registration in caller
+    /// memory (`Zone::from_memory`) ended here: the memory is only promised for as long as
+    /// the caller's handles live, and a thread's record cache may drop the last reference
+    /// later (it is swept once the process exits).
+    pub(crate) fn end_registration(&self) {
+        if !self.backing.owned() {
+            return;
+        }
+        let reg = lock(&self.pools.local).reg.take();
+        let Some(reg) = reg.filter(Registration::is_current) else { return };
+        if let Err(e) = procs::deregister_balanced(self.words(), &self.layout, &reg) {
+            log::error!("zone: ending the registration of process {} failed: {}", reg.pid(), e.message());
+        }
     }
 
     /// Registers this process if it is not registered yet (what `Builder::build` calls).

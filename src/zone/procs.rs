@@ -441,8 +441,10 @@ pub(crate) fn release_thread_record(
 }
 
 fn free_thread_record(words: &[AtomicU64], layout: &Layout, reg: &Registration, record: u32) -> Result<bool, Error> {
-    // Relaxed: published by the Release CAS below.
-    thread_word(words, layout, record, WINDOW).store(window::IDLE, Ordering::Relaxed);
+    // Release: a reconcile whose pass reads this idle window (Acquire) while the owner still
+    // reads as ours then reads the rows as `deregister_balanced` zeroed them (model Z13), not
+    // a partial sum; the next owner is served by the Release CAS below.
+    thread_word(words, layout, record, WINDOW).store(window::IDLE, Ordering::Release);
     // Release: the next owner (Acquire) finds the zeroed window and row. Failure: Relaxed;
     // only a sweeper of this registration could have changed it.
     thread_word(words, layout, record, OWNER)
@@ -461,6 +463,18 @@ fn free_thread_record(words: &[AtomicU64], layout: &Layout, reg: &Registration, 
 /// meanwhile.
 pub(crate) fn deregister(words: &[AtomicU64], layout: &Layout, reg: &Registration) -> Result<(), Error> {
     check_live(words, layout, reg)?;
+    check_unlisted(words, layout, reg)?;
+    let owned: Vec<u32> = (0..layout.caps.threads).filter(|&t| thread_owner(words, layout, t) == reg.owner()).collect();
+    for &record in &owned {
+        if let Some(why) = unfreeable(words, layout, reg, record)? {
+            return Err(invalid(why));
+        }
+    }
+    deregister_unchecked(words, layout, reg)
+}
+
+/// Refuses (`InvalidArgument`) while `reg` lists a slot or is inside a listing change.
+fn check_unlisted(words: &[AtomicU64], layout: &Layout, reg: &Registration) -> Result<(), Error> {
     // Relaxed: written only by this process, whose threads are done with the zone.
     let change = process_word(words, layout, reg.index, pword::CHANGE).load(Ordering::Relaxed);
     if !change::is_idle(change) {
@@ -469,12 +483,13 @@ pub(crate) fn deregister(words: &[AtomicU64], layout: &Layout, reg: &Registratio
     if let Some(slot) = (0..layout.caps.hosts).find(|&s| is_listed(words, layout, reg.index, s)) {
         return Err(invalid(format!("process record {} still lists slot {slot}", reg.index)));
     }
+    Ok(())
+}
+
+/// The frees of [`deregister`], its checks done: every thread record of `reg` (window IDLE,
+/// owner FREE), then the process record.
+fn deregister_unchecked(words: &[AtomicU64], layout: &Layout, reg: &Registration) -> Result<(), Error> {
     let owned: Vec<u32> = (0..layout.caps.threads).filter(|&t| thread_owner(words, layout, t) == reg.owner()).collect();
-    for &record in &owned {
-        if let Some(why) = unfreeable(words, layout, reg, record)? {
-            return Err(invalid(why));
-        }
-    }
     for record in owned {
         free_thread_record(words, layout, reg, record)?;
     }
@@ -482,6 +497,51 @@ pub(crate) fn deregister(words: &[AtomicU64], layout: &Layout, reg: &Registratio
         return Err(invalid(format!("process record {} was claimed while being freed", reg.index)));
     }
     Ok(())
+}
+
+/// Ends `reg` at its process's normal end (design 4.1): as [`deregister`], after zeroing the
+/// rows of its thread records, which may hold `+1` on one record and `-1` on another (a
+/// reservation picked through one and released through another) but must sum to 0 on every
+/// slot. Refused with `InvalidArgument`, changing nothing, when a record is inside a window or
+/// some slot's sum is not 0 (units still held: such an exit is swept instead), and as
+/// [`deregister`]. The caller guarantees that no thread of the process uses the zone.
+pub(crate) fn deregister_balanced(words: &[AtomicU64], layout: &Layout, reg: &Registration) -> Result<(), Error> {
+    check_live(words, layout, reg)?;
+    check_unlisted(words, layout, reg)?;
+    let owned: Vec<u32> = (0..layout.caps.threads).filter(|&t| thread_owner(words, layout, t) == reg.owner()).collect();
+    for &t in &owned {
+        // Relaxed: written only by this process's threads, which are done with the zone.
+        if let Some(slot) = window::open_on(thread_word(words, layout, t, WINDOW).load(Ordering::Relaxed)) {
+            return Err(invalid(format!("thread record {t} is inside a window on slot {slot}")));
+        }
+    }
+    for s in 0..layout.caps.hosts as usize {
+        // Relaxed: as the windows.
+        let sum = owned
+            .iter()
+            .fold(0u64, |a, &t| a.wrapping_add(attribution_row(words, layout, t)[s].load(Ordering::Relaxed)));
+        if sum != 0 {
+            return Err(invalid(format!(
+                "process record {} still attributes {} units on slot {s}",
+                reg.index, sum as i64
+            )));
+        }
+    }
+    // The rows change one word at a time, so their sum is not 0 in between: open a window on
+    // every record first, so that a reconcile (design 4.4) whose row reads see any of it finds
+    // a window open or a window word changed, and leaves the slot pending (it subtracts the
+    // rows from the count; a partial sum could make it remove a live unit).
+    for &t in &owned {
+        // Relaxed: ordered before the rows' Release stores below, which publish it.
+        thread_word(words, layout, t, WINDOW).store(window::encode(0, window::RELEASE, Some(0)), Ordering::Relaxed);
+    }
+    for &t in &owned {
+        for a in attribution_row(words, layout, t) {
+            // Release: a reconcile that reads this (Acquire) reads the window opened above.
+            a.store(0, Ordering::Release);
+        }
+    }
+    deregister_unchecked(words, layout, reg)
 }
 
 /// A LIVE process record whose process [`dead_records`] found dead.
@@ -520,9 +580,18 @@ pub(crate) fn dead_records<'a, L: Liveness + ?Sized>(
         // Acquire: pairs with the registration's Release CAS (and its free's), so the starttime
         // read next is this registration's or a later one's, never an earlier one's.
         let seen = state.load(Ordering::Acquire);
-        let ProcState { kind: ProcKind::Live, pid, generation, .. } = ProcState::decode(seen)? else { return None };
-        // Acquire: pairs with the registrant's Release store of its starttime.
-        let starttime = process_word(words, layout, index, pword::STARTTIME).load(Ordering::Acquire);
+        let (pid, generation, starttime) = match ProcState::decode(seen)? {
+            ProcState { kind: ProcKind::Live, pid, generation, .. } => {
+                // Acquire: pairs with the registrant's Release store of its starttime.
+                (pid, generation, process_word(words, layout, index, pword::STARTTIME).load(Ordering::Acquire))
+            }
+            // A record swept by the registrant that frees it for itself (`sweep::free_a_dead_record`):
+            // its pid is the registrant's, judged by `kill` only (its starttime is not recorded).
+            ProcState { kind: ProcKind::Sweeping, pid, sweeper, generation } if sweeper == index => {
+                (pid, generation, 0)
+            }
+            _ => return None,
+        };
         // Acquire: as the first load; an unchanged word means the starttime is this record's.
         if state.load(Ordering::Acquire) != seen {
             return None;
@@ -669,6 +738,11 @@ impl super::Zone {
     pub fn proc_register(&self, pid: u32) -> Result<(u32, u32, u32), Error> {
         let reg = register(self.0.backing.words(), &self.0.layout, pid, u64::from(pid))?;
         Ok((reg.index, reg.generation, reg.spare))
+    }
+
+    /// `deregister_balanced` of the registration (record, generation) of `pid`.
+    pub fn proc_deregister_balanced(&self, record: u32, generation: u32, pid: u32) -> Result<(), Error> {
+        deregister_balanced(self.0.backing.words(), &self.0.layout, &self.model_registration(record, generation, pid))
     }
 
     /// `claim_thread_record` for the registration (record, generation) of `pid`.

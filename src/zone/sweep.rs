@@ -109,6 +109,86 @@ pub(crate) fn sweep<L: Liveness + ?Sized>(
     sweep_records(words, layout, me, procs::dead_records(words, layout, liveness), NEVER)
 }
 
+/// Frees one process record held by a dead process for a registrant that has no record yet
+/// (every record is held, some by dead processes: design 4.1's "sweep, then register"),
+/// without a registration: claims a dead LIVE{pid, g} by CAS as SWEEPING{pid: the registrant
+/// `my_pid`, sweeper: the record itself, g} and sweeps it as that record (takeover included),
+/// which ends with the record FREE{g + 1}. `true` if it freed one.
+///
+/// A registrant killed meanwhile leaves a *self-swept* record (SWEEPING whose sweeper is its
+/// own index): `procs::dead_records` reports it by the registrant's pid (judged by `kill`
+/// only), and whoever sweeps it resumes the journal as with any dead sweeper's record, and
+/// takes over the records it was taking over.
+pub(crate) fn free_a_dead_record<L: Liveness + ?Sized>(
+    words: &[AtomicU64],
+    layout: &Layout,
+    my_pid: u32,
+    liveness: &L,
+) -> bool {
+    free_a_dead_record_until(words, layout, my_pid, liveness, NEVER)
+}
+
+/// `procs::register`, and when every record is held (or no thread record is free for the
+/// spare), [`free_a_dead_record`] and again (design 4.1: a registrant sweeps first). Each
+/// round frees a record or ends; another registrant may take the freed record first, hence
+/// the bound of `processes` rounds. `ZoneFull` when no dead process holds a record (or one
+/// being swept by a live sweeper: its record is freed when that sweep ends).
+pub(crate) fn register_sweeping_first<L: Liveness + ?Sized>(
+    words: &[AtomicU64],
+    layout: &Layout,
+    pid: u32,
+    starttime: u64,
+    liveness: &L,
+) -> Result<Registration, crate::Error> {
+    let mut rounds = layout.caps.processes;
+    loop {
+        match procs::register(words, layout, pid, starttime) {
+            Err(e) if e.kind() == crate::ErrorKind::ZoneFull && rounds > 0 => {
+                rounds -= 1;
+                if !free_a_dead_record(words, layout, pid, liveness) {
+                    return Err(e);
+                }
+            }
+            done => return done,
+        }
+    }
+}
+
+/// [`free_a_dead_record`], stopped at sweep point `stop` (tests: a registrant killed there).
+pub(crate) fn free_a_dead_record_until<L: Liveness + ?Sized>(
+    words: &[AtomicU64],
+    layout: &Layout,
+    my_pid: u32,
+    liveness: &L,
+    stop: u32,
+) -> bool {
+    for dead in procs::dead_records(words, layout, liveness) {
+        if ProcState::decode(dead.state).is_none_or(|st| st.kind != ProcKind::Live) {
+            continue; // a self-swept record: a registered sweeper takes it over
+        }
+        let held =
+            ProcState { kind: ProcKind::Sweeping, pid: my_pid, sweeper: dead.index, generation: dead.generation };
+        // Acquire: the dead process's words are final; as `procs::claim_for_sweep`. Failure: a
+        // sweeper or another registrant won it; Relaxed, try the next.
+        let won = process_word(words, layout, dead.index, pword::STATE)
+            .compare_exchange(dead.state, held.encode(), Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if !won {
+            continue;
+        }
+        let mut report = SweepReport::default();
+        let sweeper = Sweep { words, layout, me: dead.index, stop };
+        if !sweeper.claimed(dead.index, held, &mut report) {
+            return false;
+        }
+        if report.processes != 0 {
+            log::debug!("zone registration: freed the record of dead process {}: {report:?}", dead.pid);
+        }
+        return true;
+    }
+    false
+}
+
 /// Where a sweep can be stopped, as a sweeper killed there stops (the takeover tests). Each
 /// point is *after* the step it names; a stopped sweep stops at the point's first hit.
 pub(crate) mod point {
@@ -200,6 +280,7 @@ impl<'a> Sweep<'a> {
                 // `r` (us) moves such a record, so only a damaged word fails; Relaxed, skip.
                 if w.compare_exchange(seen, mine.encode(), Ordering::Acquire, Ordering::Relaxed).is_ok() {
                     work.push((q, mine));
+                    crash_point!(TAKEN_OVER);
                 }
             }
             if !self.record(r, held, report) {
@@ -209,7 +290,10 @@ impl<'a> Sweep<'a> {
         true
     }
 
+    /// Sweep step `point` is done: a crash point, and whether to stop here.
     fn at(&self, point: u32) -> bool {
+        #[cfg(any(feature = "crash-points", loom))]
+        super::crash::hit(super::crash::sweep(point));
         self.stop == point
     }
 
@@ -401,7 +485,9 @@ impl<'a> Sweep<'a> {
                     // keep every unit it may not have subtracted, all in doubt.
                     // AcqRel: as the sweep's own doubt changes.
                     doubt(words, layout, s).fetch_add(n + u, Ordering::AcqRel);
+                    crash_point!(RESUME_DOUBT_ADDED);
                     zero_at(rows, s);
+                    crash_point!(RESUME_ZEROED);
                     report.in_doubt += n + u;
                     count(words, word::IN_DOUBT, n + u);
                     log::warn!("zone sweep taken over mid-step: {} unit(s) in doubt on slot {s}", n + u);
@@ -413,6 +499,7 @@ impl<'a> Sweep<'a> {
             _ => {}
         }
         self.unmark(r);
+        crash_point!(RESUMED);
     }
 }
 
@@ -597,6 +684,24 @@ impl super::Zone {
     }
 }
 
+/// What the crash tests (`tests/zone_crash_points.rs`) need: the sweep and the reconcile as
+/// separate steps. Not a stable API.
+#[cfg(all(feature = "crash-points", not(loom)))]
+#[doc(hidden)]
+impl super::Zone {
+    /// [`Zone::sweep`](super::Zone::sweep) without its reconcile.
+    pub fn crash_sweep(&self) -> Result<SweepReport, crate::Error> {
+        self.0.sweep_only()
+    }
+
+    /// The reconcile of [`Zone::sweep`](super::Zone::sweep): (slots reconciled, phantom units
+    /// removed, slots still pending).
+    pub fn crash_reconcile(&self) -> (u32, u64, u32) {
+        let r = self.reconcile();
+        (r.slots, r.phantoms, r.pending)
+    }
+}
+
 /// Liveness for the models: the pids in the list are dead, every other one alive.
 #[cfg(loom)]
 struct DeadPids<'a>(&'a [u32]);
@@ -620,6 +725,14 @@ impl super::Zone {
     /// `sweep` as the registration (record, generation) of `pid`, with the pids in `dead` dead.
     pub fn sweep_model(&self, record: u32, generation: u32, pid: u32, dead: &[u32]) -> SweepReport {
         self.sweep_as(&self.model_registration(record, generation, pid), &DeadPids(dead))
+    }
+
+    /// Registers `pid` (starttime = pid) as a process does, freeing a record held by a dead
+    /// process (a pid in `dead`) first when none is free: (record, generation, spare).
+    pub fn proc_register_sweeping_first(&self, pid: u32, dead: &[u32]) -> Result<(u32, u32, u32), crate::Error> {
+        let (words, layout) = (self.0.backing.words(), &self.0.layout);
+        let reg = register_sweeping_first(words, layout, pid, u64::from(pid), &DeadPids(dead))?;
+        Ok((reg.index(), reg.generation(), reg.spare()))
     }
 
     /// `reconcile`: (slots reconciled, phantoms removed, slots pending).
@@ -671,6 +784,8 @@ pub struct ZoneCensus {
     pub doubt: Vec<(u32, u64)>,
     /// Process records that are not FREE: (record index, pid).
     pub processes: Vec<(u32, u32)>,
+    /// Thread records owned by a process.
+    pub thread_records: u32,
 }
 
 impl super::Zone {
@@ -703,6 +818,8 @@ impl super::Zone {
                 st => out.processes.push((p, st.map_or(0, |st| st.pid))),
             }
         }
+        out.thread_records =
+            (0..layout.caps.threads).filter(|&t| procs::thread_owner(words, layout, t) != owner::FREE).count() as u32;
         out
     }
 

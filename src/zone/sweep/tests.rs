@@ -461,3 +461,51 @@ fn attributions_beyond_the_count_never_borrow_the_guard_and_negative_sums_change
     assert_eq!(f.word(a).load(Ordering::SeqCst) & (GUARD | INFLIGHT_MASK), GUARD, "nothing in flight, GUARD kept");
     assert_eq!((f.in_flight(b), f.doubt(a), f.doubt(b)), (1, 0, 0), "a sum of -1 is refused, the count untouched");
 }
+
+/// Design 4.1, "sweep, then register", when every process record is held: a registrant with
+/// no record frees one that a dead process holds by sweeping it as the record itself
+/// (`free_a_dead_record`), exactly, then registers there. A registrant killed in the middle
+/// of that sweep leaves a self-swept record that no one takes while the registrant lives, and
+/// that a registered sweeper takes over (resuming the marked step, never under-counting) once
+/// it is dead.
+#[test]
+fn a_registrant_frees_a_dead_record_and_its_own_death_mid_sweep_is_taken_over() {
+    let f = Fixture::new();
+    let oracle = Oracle::with(&[(1, 10), (2, 20), (3, 30), (4, 40), (5, 0), (6, 0)]);
+    let regs: Vec<Registration> = (1..=4).map(|pid| f.process(pid)).collect();
+    let a = f.attach(&regs[0], "a:1");
+    assert_eq!(f.attach(&regs[1], "a:1"), a);
+    let mut p = f.thread(&regs[0]);
+    f.hold(&mut p, a, 2);
+    let mut d = f.thread(&regs[1]);
+    f.hold(&mut d, a, 3);
+    assert_eq!(register(f.words(), f.layout(), 5, 0).unwrap_err().kind(), crate::ErrorKind::ZoneFull);
+
+    // Process 2 dies; registrant 5 (alive) frees its record, stopped after the subtraction.
+    oracle.kill(2);
+    assert!(!free_a_dead_record_until(f.words(), f.layout(), 5, &oracle, point::SUBTRACTED));
+    let held = procs::process_state(f.words(), f.layout(), regs[1].index()).unwrap();
+    assert_eq!((held.kind, held.pid, held.sweeper), (ProcKind::Sweeping, 5, regs[1].index()));
+    assert_eq!((f.in_flight(a), f.doubt(a)), (2, 3));
+    // While the registrant lives, its self-swept record is nobody else's.
+    assert_eq!(f.sweep(&regs[0], &oracle), SweepReport::default());
+    assert_eq!(f.proc_kind(regs[1].index()), ProcKind::Sweeping);
+
+    // The registrant dies: process 1 takes the record over (the marked step stays in doubt).
+    oracle.kill(5);
+    assert_eq!(f.sweep(&regs[0], &oracle), SweepReport { processes: 1, recovered: 0, in_doubt: 3 });
+    assert_eq!((f.in_flight(a), f.doubt(a)), (2, 6));
+    assert_eq!(f.proc_kind(regs[1].index()), ProcKind::Free);
+    assert_eq!(f.listers(a), 1);
+    assert_eq!(f.reconcile(), Reconciled { slots: 1, phantoms: 0, pending: 0 });
+    assert_eq!((f.in_flight(a), f.doubt(a)), (2, 0));
+
+    // Process 3 dies holding nothing; registrant 6 frees its record whole and registers.
+    oracle.kill(3);
+    assert_eq!(register(f.words(), f.layout(), 6, 0).map(|r| r.index()), Ok(regs[1].index()));
+    assert_eq!(register(f.words(), f.layout(), 7, 0).unwrap_err().kind(), crate::ErrorKind::ZoneFull);
+    assert!(free_a_dead_record(f.words(), f.layout(), 7, &oracle));
+    assert_eq!(f.proc_kind(regs[2].index()), ProcKind::Free);
+    assert!(!free_a_dead_record(f.words(), f.layout(), 7, &oracle), "no dead process left");
+    assert_eq!((f.in_flight(a), f.doubt(a)), (2, 0));
+}
