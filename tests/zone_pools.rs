@@ -1,7 +1,7 @@
 //! Pools on a zone across processes (docs/design-zone.md step S6): a pool in a forked child
 //! and one in the parent, on an anonymous zone, share one host state. Synchronised by pipes,
 //! never by sleeps; the child reports by its exit code.
-#![cfg(all(target_os = "linux", not(loom), not(miri)))]
+#![cfg(all(target_os = "linux", not(loom)))]
 
 mod common;
 
@@ -74,6 +74,7 @@ fn wait(pid: i32) -> i32 {
 /// `max_requests` = 1 holds exactly across two processes: while one holds the host, the
 /// other's pick fails; after its release, the other's succeeds; both see the same counters.
 #[test]
+#[cfg_attr(miri, ignore = "forks and maps a memfd, which Miri cannot run")]
 fn a_pool_in_a_forked_child_and_one_in_the_parent_share_one_host_state() {
     let zone = Zone::anonymous(&CAPS).unwrap();
     let parent = pool(&zone);
@@ -129,6 +130,7 @@ fn a_pool_in_a_forked_child_and_one_in_the_parent_share_one_host_state() {
 /// reservations leave the in-flight count, nothing stays in doubt (it died outside any pick or
 /// release window), and its process record is free for a new registration.
 #[test]
+#[cfg_attr(miri, ignore = "forks and maps a memfd, which Miri cannot run")]
 fn zone_sweep_recovers_the_reservations_of_a_killed_process() {
     let caps = ZoneCapacity { processes: 2, ..CAPS };
     let zone = Zone::anonymous(&caps).unwrap();
@@ -188,6 +190,7 @@ fn zone_sweep_recovers_the_reservations_of_a_killed_process() {
 /// sweep takes the other; both children's reservations are returned, only the parent's
 /// record is left, and the parent's pool works.
 #[test]
+#[cfg_attr(miri, ignore = "forks and maps a memfd, which Miri cannot run")]
 fn registration_sweeps_the_dead_when_every_process_record_is_held() {
     let caps = ZoneCapacity { hosts: 4, address_bytes: 64, fail_ring: 2, processes: 2, threads: 8 };
     let limit_2 = |zone: &Zone| {
@@ -246,6 +249,7 @@ fn registration_sweeps_the_dead_when_every_process_record_is_held() {
 /// `Zone::from_memory`, since `Zone::open` of an open file returns the same attachment) that
 /// never registers.
 #[test]
+#[cfg_attr(miri, ignore = "forks and maps a memfd, which Miri cannot run")]
 fn the_last_use_of_an_attachment_frees_its_process_and_thread_records() {
     let path = std::env::temp_dir().join(format!("leastconn-zone-dereg-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -341,6 +345,7 @@ impl Drop for Mapping {
 /// third open with other capacities is refused while the zone is open. Before: two mappings,
 /// two registrations of the same pid.
 #[test]
+#[cfg_attr(miri, ignore = "forks and maps a memfd, which Miri cannot run")]
 fn opening_one_file_twice_in_a_process_gives_one_attachment() {
     let path = std::env::temp_dir().join(format!("leastconn-zone-dedup-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
