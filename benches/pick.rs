@@ -6,22 +6,13 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{CaddyLike, Floor, Leastconn, Load, MutexScan, Op, PackedMirror, PoolOp, RwLockScan, SIZES, Subject};
+use common::{
+    CaddyLike, Floor, Leastconn, Load, MutexScan, Op, PackedMirror, PoolOp, RwLockScan, SIZES, Subject, config,
+};
 use criterion::{AxisScale, BenchmarkGroup, BenchmarkId, Criterion, PlotConfiguration, measurement::WallTime};
 use leastconn::Policy;
 
 const SEED: u64 = 0x5eed;
-
-fn config() -> Criterion {
-    Criterion::default()
-        .without_plots()
-        .sample_size(30)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(1500))
-        .configure_from_args()
-}
 
 fn run<O: Op>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, n: usize, mut op: O) {
     g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| b.iter(|| op.op()));
@@ -76,7 +67,7 @@ fn large_n(c: &mut Criterion) {
 
 criterion::criterion_group! {
     name = benches;
-    config = config();
+    config = config(30);
     targets = pick_idle, pick_spread, large_n
 }
 criterion::criterion_main!(benches);

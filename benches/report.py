@@ -6,9 +6,12 @@ Usage (from the repository root, after `cargo bench 2>&1 | tee target/bench.log`
     python3 benches/report.py target/bench.log            # tables to stdout
     python3 benches/report.py target/bench.log --splice   # into benches/RESULTS.md
 
-Reads criterion's `target/criterion/**/new/{benchmark,estimates,sample}.json` and the
-`LATENCY`, `MEMORY` and `WRITER` lines the benches print; writes markdown to stdout and the
-plot to `benches/cost-vs-n.svg`. Python 3 standard library only.
+    python3 benches/report.py target/bench.log --zone     # zone/heap ratios only
+
+Reads criterion's `target/criterion/**/new/{benchmark,estimates,sample}.json` (under
+`$CARGO_TARGET_DIR` when that is set) and the `LATENCY`, `MEMORY`, `WRITER` and `TWOPROC`
+lines the benches print; writes markdown to stdout and the plot to `benches/cost-vs-n.svg`.
+Python 3 standard library only.
 """
 
 import json
@@ -17,7 +20,7 @@ import os
 import re
 import sys
 
-ROOT = os.path.join("target", "criterion")
+ROOT = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "criterion")
 PLOT = os.path.join("benches", "cost-vs-n.svg")
 
 
@@ -133,6 +136,38 @@ def large_n_table(r):
     return "\n".join(lines) + "\n"
 
 
+def zone_tables(r, log=None):
+    """benches/zone.rs: zone / heap per group, threads and N (issue 11 point 8: <= 1.1 on the
+    Picker path), and the two-process figure against two threads of one process on a heap pool."""
+    groups = [("zone_picker_idle", "Picker, idle hosts"), ("zone_picker_spread", "Picker, spread load"),
+              ("zone_tls", "Pool::select + Reservation::release, idle hosts")]
+    if not any(k[0] in [g for g, _ in groups] for k in r):
+        return ""
+    lines = ["### Zone vs heap (median ns per operation, per thread; ratio zone / heap, in brackets "
+             "from each bench's fastest sample)", "",
+             "| path | N | threads | heap | zone | zone / heap |", "|---|---:|---:|---:|---:|---:|"]
+    for g, title in groups:
+        for n in (8, 64):
+            for t in (1, 2):
+                h, z = f"heap/{t}t", f"zone/{t}t"
+                if get(r, g, h, n) is None and get(r, g, z, n) is None:
+                    continue
+                lines.append(f"| {title} | {n} | {t} | {fmt(get(r, g, h, n))} | {fmt(get(r, g, z, n))} | "
+                             f"{ratio(get(r, g, z, n), get(r, g, h, n))} "
+                             f"({ratio(get(r, g, z, n, 1), get(r, g, h, n, 1))}) |")
+    for n in (8, 64):
+        z, h = get(r, "zone_2proc", "zone/1t+child", n), get(r, "zone_picker_idle", "heap/2t", n)
+        if z is None:
+            continue
+        zb, hb = get(r, "zone_2proc", "zone/1t+child", n, 1), get(r, "zone_picker_idle", "heap/2t", n, 1)
+        lines.append(f"| Picker, two processes (this one's thread) vs heap 2 threads | {n} | 1+1 | {fmt(h)} | "
+                     f"{fmt(z)} | {ratio(z, h)} ({ratio(zb, hb)}) |")
+    out = "\n".join(lines) + "\n"
+    for line in log_lines(log, "TWOPROC"):
+        out += f"\n    {line}"
+    return out + "\n"
+
+
 def refresh_table(r):
     if not any(k[0] == "refresh" for k in r):
         return ""
@@ -208,6 +243,9 @@ def main():
     if "--splice" in sys.argv:
         splice(log)
         return
+    if "--zone" in sys.argv:
+        print(zone_tables(load(), log))
+        return
     tables(log)
 
 
@@ -245,6 +283,7 @@ def tables(log):
         print(f"    {line}")
     print()
     print(large_n_table(r))
+    print(zone_tables(r, log))
     print("### Bytes per host\n")
     for line in log_lines(log, "MEMORY"):
         print(f"    {line}")

@@ -677,7 +677,7 @@ impl Host {
     ///
     /// # Safety
     /// As [`Host::release`].
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn release_in(host: NonNull<HostBox>, failed: bool, at: Option<&Attribution<'_>>) -> bool {
         // SAFETY: our reservation keeps the in-flight count >= 1, so the host is not freed
         // (without one, the caller's contract above). A zone host is freed only by the registry

@@ -279,9 +279,10 @@ impl Pool {
         let snap = self.shared.current.load();
         match &self.shared.zone {
             None => select_in(&snap, self.shared.policy, exclude, &mut ThreadRng, None),
-            Some(zone) => {
-                with_thread_attribution(zone, |at| select_zone(&snap, self.shared.policy, exclude, &mut ThreadRng, at))
-            }
+            Some(zone) => with_thread_attribution(zone, |at| {
+                let at = at.ok_or_else(unregistered)?;
+                select_in(&snap, self.shared.policy, exclude, &mut ThreadRng, Some(at))
+            }),
         }
     }
 
@@ -347,8 +348,8 @@ impl Pool {
         let mut seen = std::collections::HashSet::new();
         snap.in_list_order()
             .into_iter()
-            .filter(|(e, _)| seen.insert(e.host().id))
-            .map(|(e, _)| stats_of(e.host(), Some(e)))
+            .filter(|(e, _, _)| seen.insert(e.host().id))
+            .map(|(e, _, _)| stats_of(e.host(), Some(e)))
             .collect()
     }
 
@@ -356,7 +357,7 @@ impl Pool {
     pub fn host_stats(&self, address: &str) -> Result<HostStats, Error> {
         let snap = self.shared.current.load_full();
         let reg = self.shared.registry();
-        if let Some((e, _)) = snap.in_list_order().into_iter().find(|(e, _)| e.host().addr() == address) {
+        if let Some((e, _, _)) = snap.in_list_order().into_iter().find(|(e, _, _)| e.host().addr() == address) {
             return Ok(stats_of(e.host(), Some(e)));
         }
         let host = reg.get(address).ok_or_else(|| not_found(address))?;
@@ -383,8 +384,8 @@ impl Pool {
         let snap = self.shared.current.load_full();
         snap.in_list_order()
             .into_iter()
-            .map(|(e, tag)| {
-                Upstream::new(e.host().addr()).weight(e.weight).max_requests(e.max_requests()).tier(e.tier).tag(tag)
+            .map(|(e, tag, tier)| {
+                Upstream::new(e.host().addr()).weight(e.weight).max_requests(e.max_requests()).tier(tier).tag(tag)
             })
             .collect()
     }
@@ -423,20 +424,15 @@ fn not_found(address: &str) -> Error {
     Error::new(ErrorKind::NotFound, format!("no host with address {address:?}"))
 }
 
-/// A zone pool's pick: `at` is `None` only when the process could not register in the zone.
-fn select_zone<R: Random>(
-    snap: &Snapshot,
-    policy: Policy,
-    exclude: &[HostId],
-    rng: &mut R,
-    at: Option<&Attribution<'_>>,
-) -> Result<Reservation, Error> {
-    if at.is_none() {
-        return Err(Error::new(ErrorKind::ZoneFull, "this process has no record in the zone (registration failed)"));
-    }
-    select_in(snap, policy, exclude, rng, at)
+/// What a zone pool's pick fails with when the thread has no attribution (the process could
+/// not register in the zone, so it has no spare record either).
+#[cold]
+fn unregistered() -> Error {
+    Error::new(ErrorKind::ZoneFull, "this process has no record in the zone (registration failed)")
 }
 
+/// The one pick path of heap and zone pools: `at` is a zone pool's attribution (design 3.4),
+/// `None` for a heap pool.
 #[inline(always)]
 fn select_in<R: Random>(
     snap: &Snapshot,
@@ -662,9 +658,10 @@ impl Picker {
     #[inline]
     pub(crate) fn release_raw(&mut self, r: Reservation, outcome: Outcome) -> bool {
         match &self.record {
-            Some(rec) if r.zone_ptr() == Some(rec.zone() as *const ZoneInner) => {
-                rec.with(|at| r.release_in(outcome, at))
-            }
+            Some(rec) if r.zone_ptr() == Some(rec.zone() as *const ZoneInner) => match rec.own() {
+                Some(at) => r.release_in(outcome, Some(&at)),
+                None => rec.with_thread(|at| r.release_in(outcome, at)),
+            },
             _ => r.release_raw(outcome),
         }
     }
@@ -679,13 +676,19 @@ impl Picker {
     #[inline]
     pub fn select_excluding(&mut self, exclude: &[HostId]) -> Result<Reservation, Error> {
         let snap = self.cache.load();
-        match &self.record {
-            None => select_in(snap, self.policy, exclude, &mut self.rng, None),
-            Some(rec) => {
-                let rng = &mut self.rng;
-                rec.with(|at| select_zone(snap, self.policy, exclude, rng, at))
-            }
-        }
+        let at = match &self.record {
+            None => None,
+            Some(rec) => match rec.own() {
+                Some(at) => Some(at),
+                None => {
+                    let rng = &mut self.rng;
+                    return rec.with_thread(|at| {
+                        select_in(snap, self.policy, exclude, rng, Some(at.ok_or_else(unregistered)?))
+                    });
+                }
+            },
+        };
+        select_in(snap, self.policy, exclude, &mut self.rng, at.as_ref())
     }
 }
 

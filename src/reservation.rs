@@ -109,6 +109,7 @@ impl Reservation {
 
     /// Ends the request with `outcome` through attribution `at` (a zone host's; see
     /// `Host::release_in`). Returns as [`Reservation::release_raw`].
+    #[inline]
     pub(crate) fn release_in(self, outcome: Outcome, at: Option<&crate::zone::Attribution<'_>>) -> bool {
         let host = self.host;
         std::mem::forget(self);

@@ -14,7 +14,8 @@ use crate::sync::Arc;
 use crate::upstream::Upstream;
 
 /// One list entry as the pick path needs it: 32 bytes (checked below), the host's state and
-/// handle pointers and its limits. The scan reads `state` only: one dependent load per host.
+/// handle pointers, its limits and its zone slot. The scan reads `state` only: one dependent
+/// load per host; a zone pick's attribution reads `slot` here, not in the `Host` block.
 pub(crate) struct Entry {
     /// The host's state words (`host.state()`), kept alive with the host.
     state: NonNull<HostState>,
@@ -25,7 +26,10 @@ pub(crate) struct Entry {
     pub(crate) limit: u32,
     /// Position in the merged list (what the integrator sees as the pick's index).
     pub(crate) index: u32,
-    pub(crate) tier: u32,
+    /// The host's zone slot (`Host::slot`: `u32::MAX` for a heap host), where a zone pick
+    /// attributes its reservation (docs/design-zone.md 3.4: the tier moved to
+    /// `Snapshot::tier_of` to make room, so a pick loads nothing from the `Host` block).
+    pub(crate) slot: u32,
 }
 
 // Two entries per 64-byte cache line; the zone step must not grow it (docs/design-zone.md, 1.1).
@@ -69,6 +73,9 @@ pub(crate) struct Snapshot {
     pub(crate) cum_weight: Box<[u64]>,
     /// The integrator's tag of each entry (parallel to `entries`, read once per pick).
     pub(crate) tags: Box<[usize]>,
+    /// The tier of each entry (parallel to `entries`; never read by a pick, which walks
+    /// `tiers`).
+    pub(crate) tier_of: Box<[u32]>,
     /// Structural references keeping every listed host alive while this snapshot lives.
     _keep: Box<[Arc<HostRef>]>,
     /// Counts refreshes; 0 for the empty snapshot a pool starts with.
@@ -95,12 +102,13 @@ impl Snapshot {
         let mut tiers: Vec<(u32, u32)> = Vec::new();
         let mut cum_weight = Vec::with_capacity(list.len());
         let mut tags = Vec::with_capacity(list.len());
+        let mut tier_of: Vec<u32> = Vec::with_capacity(list.len());
         let uniform = list.windows(2).all(|w| w[0].0.weight == w[1].0.weight);
         for (pos, &i) in order.iter().enumerate() {
             let (spec, host) = &list[i];
             let pos = pos as u32;
             match tiers.last_mut() {
-                Some((_, end)) if entries.last().is_some_and(|e: &Entry| e.tier == spec.tier) => *end = pos + 1,
+                Some((_, end)) if tier_of.last() == Some(&spec.tier) => *end = pos + 1,
                 _ => tiers.push((pos, pos + 1)),
             }
             let base = if tiers.last().is_some_and(|t| t.0 == pos) { 0 } else { *cum_weight.last().unwrap_or(&0) };
@@ -111,9 +119,10 @@ impl Snapshot {
                 weight: spec.weight,
                 limit: spec.limit(),
                 index: i as u32,
-                tier: spec.tier,
+                slot: host.slot(),
             });
             tags.push(spec.tag);
+            tier_of.push(spec.tier);
             keep.push(Arc::clone(host));
         }
         Snapshot {
@@ -122,6 +131,7 @@ impl Snapshot {
             uniform,
             cum_weight: cum_weight.into_boxed_slice(),
             tags: tags.into_boxed_slice(),
+            tier_of: tier_of.into_boxed_slice(),
             _keep: keep.into_boxed_slice(),
             generation,
         }
@@ -131,10 +141,14 @@ impl Snapshot {
         self.entries.len()
     }
 
-    /// The entries in merged-list order (they are stored grouped by tier), with their tags.
-    pub(crate) fn in_list_order(&self) -> Vec<(&Entry, usize)> {
-        let mut list: Vec<(&Entry, usize)> = self.entries.iter().zip(self.tags.iter().copied()).collect();
-        list.sort_by_key(|(e, _)| e.index);
+    /// The entries in merged-list order (they are stored grouped by tier), with their tags and
+    /// tiers.
+    pub(crate) fn in_list_order(&self) -> Vec<(&Entry, usize, u32)> {
+        let mut list: Vec<(&Entry, usize, u32)> = (self.entries.iter().zip(self.tags.iter().copied()))
+            .zip(self.tier_of.iter().copied())
+            .map(|((e, tag), tier)| (e, tag, tier))
+            .collect();
+        list.sort_by_key(|(e, _, _)| e.index);
         list
     }
 }

@@ -17,13 +17,28 @@
 
 #![allow(dead_code)] // each bench binary uses a different subset
 
+pub mod threads;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use criterion::Criterion;
 use crossbeam_utils::CachePadded;
-use leastconn::{Outcome, Policy, Pool, Upstream};
+use leastconn::{Outcome, Policy, Pool, Upstream, Zone};
+
+/// The criterion configuration every bench uses: `samples` samples of 1.5 s after 0.3 s of
+/// warm-up, no plots; command-line arguments (`--sample-size`, a filter...) win.
+pub fn config(samples: usize) -> Criterion {
+    Criterion::default()
+        .without_plots()
+        .sample_size(samples)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1500))
+        .configure_from_args()
+}
 
 /// Host sizes the issue asks for.
 pub const SIZES: [usize; 5] = [1, 8, 64, 512, 4096];
@@ -86,10 +101,20 @@ pub struct Leastconn {
 
 impl Leastconn {
     pub fn new(n: usize, policy: Policy, load: Load) -> Self {
+        Self::new_in(n, policy, load, None)
+    }
+
+    /// As [`Leastconn::new`], the host state in `zone` under pool name `name` when given.
+    pub fn new_in(n: usize, policy: Policy, load: Load, zone: Option<(&Zone, &str)>) -> Self {
         let list = Arc::new(Mutex::new(upstreams(n)));
         let staged = Arc::clone(&list);
         let source = leastconn::source::from_fn(move |_| Ok(staged.lock().unwrap().clone()));
-        let pool = Pool::builder(source).policy(policy).build().expect("pool");
+        let builder = Pool::builder(source).policy(policy);
+        let builder = match zone {
+            Some((zone, name)) => builder.zone(zone, name),
+            None => builder,
+        };
+        let pool = builder.build().expect("pool");
         let held = hold(&pool, &list, load);
         Self { pool, _held: held }
     }
@@ -121,13 +146,15 @@ fn hold(pool: &Pool, list: &Mutex<Vec<Upstream>>, load: Load) -> Vec<leastconn::
     held
 }
 
+/// `Picker::select` + `Picker::release` (a zone pool's picker releases through its own
+/// thread record; on a heap pool it is `Reservation::release` behind one branch).
 pub struct PickerOp(pub leastconn::Picker);
 
 impl Op for PickerOp {
     #[inline]
     fn op(&mut self) {
         let r = self.0.select().expect("pick");
-        black_box(r).release(Outcome::Success);
+        self.0.release(black_box(r), Outcome::Success);
     }
 }
 

@@ -187,11 +187,11 @@ pub(crate) fn pick<R: Random>(
     None
 }
 
-/// One reservation attempt on `e`, attributed for a zone pool (`at`: the zone host's slot is
-/// read only then).
+/// One reservation attempt on `e`, attributed for a zone pool (`at`) on the entry's slot: the
+/// entry carries it, so a zone pick reads nothing from the `Host` block.
 #[inline(always)]
 fn reserve(e: &Entry, at: Option<&Attribution<'_>>) -> bool {
-    e.state().try_reserve_in(u64::from(e.limit), at.map(|a| (a, e.host().slot())))
+    e.state().try_reserve_in(u64::from(e.limit), at.map(|a| (a, e.slot)))
 }
 
 #[cfg(test)]

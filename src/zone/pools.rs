@@ -659,15 +659,23 @@ impl PickerRecord {
         Self { zone: crate::sync::Arc::clone(zone), record, epoch: fork_epoch(), seq: Cell::new(0) }
     }
 
-    /// Runs `f` with the picker's attribution (the thread's when it has no record of its own,
-    /// or was made before a fork).
-    #[inline]
-    pub(crate) fn with<R>(&self, f: impl FnOnce(Option<&Attribution<'_>>) -> R) -> R {
+    /// The picker's own attribution: `None` when it has no record of its own or was made
+    /// before a fork (its user then goes through [`PickerRecord::with_thread`]). No closure,
+    /// so the one pick path of heap and zone pools stays inlined in `Picker::select`.
+    #[inline(always)]
+    pub(crate) fn own(&self) -> Option<Attribution<'_>> {
         match self.record {
             // SAFETY: `self.zone` keeps the words mapped while we borrow `self`.
-            Some((_, words)) if self.epoch == fork_epoch() => f(Some(&unsafe { words.attribution(&self.seq) })),
-            _ => with_thread_attribution(&self.zone, f),
+            Some((_, words)) if self.epoch == fork_epoch() => Some(unsafe { words.attribution(&self.seq) }),
+            _ => None,
         }
+    }
+
+    /// Runs `f` with the thread's attribution on the picker's zone: what a picker without a
+    /// record of its own (or made before a fork) uses.
+    #[cold]
+    pub(crate) fn with_thread<R>(&self, f: impl FnOnce(Option<&Attribution<'_>>) -> R) -> R {
+        with_thread_attribution(&self.zone, f)
     }
 
     pub(crate) fn zone(&self) -> &ZoneInner {
