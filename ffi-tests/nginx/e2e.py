@@ -766,17 +766,77 @@ def cmd_zone_dead(args):
     bad = [s for ss in statuses.values() for s in ss if s != 200]
     ok = (marked and tries[f"{run}-1"] == max_fails and tries[f"{run}-2"] == 0 and not bad
           and h["recent_failures"] == max_fails and h["unhealthy"])
-    return verdict(f"zone, dead backend {dead}: unhealthy after {len(statuses[f'{run}-1'])} sequential requests "
-                   f"(bound 400), {tries[f'{run}-1']} tries at it over all workers' logs (max_fails={max_fails}), "
+    return verdict(f"zone, dead backend {dead}: "
+                   f"{'unhealthy after' if marked else 'not unhealthy after'} {len(statuses[f'{run}-1'])} "
+                   f"sequential requests (bound 400), {tries[f'{run}-1']} tries at it over all workers' logs (max_fails={max_fails}), "
                    f"{tries[f'{run}-2']} in {len(statuses[f'{run}-2'])} more; {len(bad)} client errors; "
                    f"recent_failures {h['recent_failures']}", ok, out, {"statuses": statuses, "tries": tries})
+
+
+def cmd_zone_table(args):
+    """7.1.1: the issue's table for 8 workers: ROUNDS alternating rounds of wrk -c C for each C,
+    the module + zone (LC_PORT) against the built-in least_conn + zone (BUILTIN_PORT); the
+    median slow-backend share (from the access log) and median req/s of each. Figures only:
+    under a closed-loop load on a shared machine they depend on timing (see the README)."""
+    lc_port, builtin_port, slow, seconds, rounds, access, d = (int(args[0]), int(args[1]), args[2], args[3],
+                                                              int(args[4]), args[5], args[6])
+    conns = [int(c) for c in args[7:]]
+    here = os.path.dirname(os.path.abspath(__file__))
+    import subprocess
+    ids = []
+    for rnd in range(1, rounds + 1):
+        for c in conns:
+            order = [("builtin", builtin_port), ("lc", lc_port)]
+            if rnd % 2 == 0:
+                order.reverse()
+            for name, p in order:
+                rid = f"ztab{rnd}-c{c}-{name}"
+                with open(f"{d}/wrk-{rid}.out", "w") as f:
+                    subprocess.run(["wrk", "-t1", f"-c{c}", f"-d{seconds}s", "--timeout", "60s", "-H", f"X-Run: {rid}",
+                                    "-s", f"{here}/report.lua", f"http://127.0.0.1:{p}/"],
+                                   stdout=f, stderr=subprocess.STDOUT, check=True)
+                ids.append((rid, name, c))
+    # Every request is logged once answered; wrk's summary counts the answered ones.
+    log = read_access(access)
+    rows, errors = {}, 0
+    for rid, name, c in ids:
+        w = read_wrk(f"{d}/wrk-{rid}.out")
+        entries = log.get(rid, [])
+        final = [e.tried[-1] for e in entries if e.status == "200" and e.tried]
+        share = 100.0 * final.count(slow) / (len(final) or 1)
+        errors += w["errors"] + sum(1 for e in entries if e.status not in ("200", "499"))
+        rows.setdefault((name, c), []).append((share, w["rps"]))
+    print("| 8 workers, connections | built-in `least_conn` + `zone` | `leastconn` module + `zone` | share diff, rps ratio |")
+    print("|---|---|---|---|")
+    figures = {}
+    for c in conns:
+        cell = {}
+        for name in ("builtin", "lc"):
+            shares = [r[0] for r in rows[(name, c)]]
+            rps = [r[1] for r in rows[(name, c)]]
+            cell[name] = (statistics.median(shares), statistics.median(rps), min(shares), max(shares), min(rps),
+                          max(rps))
+        diff = cell["lc"][0] - cell["builtin"][0]
+        ratio = cell["lc"][1] / cell["builtin"][1]
+        figures[c] = {"builtin": cell["builtin"], "lc": cell["lc"], "share_diff": diff, "ratio": ratio}
+        print(f"| 8 workers, {c} connections | "
+              + " | ".join(f"slow share {v[0]:.2f} % ({v[2]:.2f}-{v[3]:.2f}), {v[1]:.0f} req/s ({v[4]:.0f}-{v[5]:.0f})"
+                           for v in (cell["builtin"], cell["lc"]))
+              + f" | {diff:+.2f} points, {ratio:.3f}x |")
+    target = all(f["share_diff"] <= 0.5 and f["ratio"] >= 0.97 for f in figures.values())
+    print(f"zone table: medians of {rounds} alternating rounds of {seconds} s (ranges in brackets); "
+          f"target (share <= built-in + 0.5 point, throughput >= 0.97x) {'met' if target else 'NOT met'} "
+          f"in this run (reported, not asserted); {errors} errors")
+    with open(f"{d}/zone-table.json", "w") as f:
+        json.dump({str(c): v for c, v in figures.items()}, f)
+    return 0 if errors == 0 else 1
 
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     commands = {"status": cmd_status, "tls": cmd_tls, "held": cmd_held, "reload": cmd_reload, "report": cmd_report,
                 "selftest": cmd_selftest, "zone-kill": cmd_zone_kill, "zone-reload": cmd_zone_reload,
-                "zone-dead": cmd_zone_dead}
+                "zone-dead": cmd_zone_dead, "zone-table": cmd_zone_table}
     return commands[cmd](args)
 
 

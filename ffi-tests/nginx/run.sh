@@ -378,12 +378,15 @@ fi # LEASTCONN_NGINX_ZONE_ONLY
 #   SIGKILL (7.1.5): 16 held requests over za/zb/zc; the worker holding the most is killed;
 #     once it is respawned and the rest answered, `recovered` grew by exactly its count;
 #   reload (7.1.4): 16 held requests; SIGHUP; the new workers register and the counts stay;
+#   share and throughput (7.1.1): five alternating wrk rounds, -c 8 and -c 16, against the
+#     built-in least_conn with its own zone (zc is the slow backend): the issue's table, printed
+#     with medians and ranges, not asserted (closed-loop figures depend on the machine's load);
 #   dead backend (7.1.3): zb killed; sequential requests: exactly max_fails tries at it;
 #   error log: nothing at alert or above but the master's line for the killed worker.
 # Fresh backends: b of the first nginx is dead by now.
 backend za "$fast_ms"; port_za=$backend_port
 backend zb "$fast_ms"; port_zb=$backend_port pid_zb=$backend_pid
-backend zc "$fast_ms"; port_zc=$backend_port
+backend zc "$slow_ms"; port_zc=$backend_port
 write_zone_conf() {
 cat >"$prefix/nginx.conf" <<EOF
 load_module $module;
@@ -420,6 +423,18 @@ http {
     proxy_set_header X-Run \$http_x_run;
     proxy_next_upstream error timeout;
     proxy_connect_timeout 60s;
+    upstream zbuiltin {
+        least_conn;
+        zone builtin 1m;
+        server 127.0.0.1:$port_za max_fails=$max_fails fail_timeout=1h;
+        server 127.0.0.1:$port_zb max_fails=$max_fails fail_timeout=1h;
+        server 127.0.0.1:$port_zc max_fails=$max_fails fail_timeout=1h;
+    }
+    server {
+        listen 127.0.0.1:$port_builtin;
+        access_log $prefix/logs/zone-access.log runs;
+        location / { proxy_pass http://zbuiltin; }
+    }
     server {
         listen 127.0.0.1:$port_lc;
         access_log $prefix/logs/zone-access.log runs;
@@ -447,6 +462,8 @@ python3 "$here/e2e.py" zone-kill "$port_status" "$port_lc" /hold zone-kill 16 "$
   "$prefix/zone-kill.json" "${zbackends[@]}"
 python3 "$here/e2e.py" zone-reload "$port_status" "$port_lc" /hold zone-reload 16 "$nginx_pid" "$workers" zlc \
   "$prefix/zone-reload.json" "${zbackends[@]}"
+python3 "$here/e2e.py" zone-table "$port_lc" "$port_builtin" "127.0.0.1:$port_zc" "$duration" 5 \
+  "$prefix/logs/zone-access.log" "$prefix" 8 16
 kill "$pid_zb"
 wait "$pid_zb" 2>/dev/null || true
 python3 "$here/e2e.py" zone-dead "$port_status" "$port_lc" zone-dead zlc "127.0.0.1:$port_zb" "$max_fails" \
