@@ -13,14 +13,14 @@
 #   dead     wrk on both ports after backend b was killed.
 # Before them `nginx -t` must refuse bad values; after them an https upstream must resume TLS
 # sessions and max_conns=1 must hold (held requests again). Then e2e.py checks and prints the
-# table (see its `report`). Last, a second nginx with 8 workers and `zone` must keep
-# max_conns=1 across all workers (16 held requests). Every check holds on any spread of
+# table (see its `report`). Last, a second nginx with 8 workers and `zone` (see there). Every check holds on any spread of
 # connections over the workers and on a loaded machine: waits are for events (log lines, held requests, processes), with
 # generous bounds that only a broken setup reaches. Needs: nginx, wrk, python3, openssl, and
 # the module built by nginx/build.sh. Ports are free ones chosen at run time (backends bind port 0;
 # nginx is retried on other ports if one was taken meanwhile). Environment:
 # LEASTCONN_NGINX_SECONDS (4 per wrk run), LEASTCONN_NGINX_KEEP=1 keeps the prefix with its
-# logs, LEASTCONN_NGINX_ZONE_ONLY=1 runs only the zone part (the second nginx). Processes started here are stopped by PID, also on failure.
+# logs, LEASTCONN_NGINX_ZONE_ONLY=1 runs only the zone part (the second nginx). Processes
+# started here are stopped by PID, also on failure.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
