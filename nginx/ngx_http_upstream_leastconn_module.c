@@ -59,6 +59,7 @@ typedef struct {
     ngx_cycle_t                     *cycle;     /* the cycle being configured */
     lc_zone                         *zone;      /* made or attached in init */
     ngx_uint_t                       keys;      /* addresses over its upstreams */
+    ngx_uint_t                       upstreams; /* leastconn upstreams on it */
     size_t                           longest;   /* longest key: name NUL address */
     ngx_uint_t                       max_fails; /* largest over its upstreams */
     ngx_event_t                      sweep;     /* each worker's 1 s timer */
@@ -408,6 +409,7 @@ ngx_http_upstream_init_lc(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 
     if (lcf->zone) {
         lcf->zone->keys += n;
+        lcf->zone->upstreams++;
         if (first->max_fails > lcf->zone->max_fails) {
             lcf->zone->max_fails = first->max_fails;
         }
@@ -562,7 +564,11 @@ ngx_http_upstream_lc_zone_needs(ngx_http_upstream_lc_zone_t *ctx,
     caps->address_bytes = (uint32_t) ngx_max(bytes, 64);
     caps->fail_ring = (uint32_t) ngx_max(ctx->max_fails, 1);
     caps->processes = (uint32_t) procs;
-    caps->threads = (uint32_t) procs;
+    /*
+     * Thread records: each process takes one when it registers (its spare)
+     * and each worker one per picker, i.e. per leastconn upstream on the zone.
+     */
+    caps->threads = (uint32_t) (procs * (1 + ctx->upstreams));
 }
 
 

@@ -144,9 +144,11 @@ static const lc_zone_process *process_of(const lc_zone_process *procs, uint32_t 
 }
 
 /* A child that holds 2 picks is killed with SIGKILL (blocked in read(), outside any pick or
- * release): lc_zone_sweep returns exactly what it held, nothing in doubt. */
+ * release): lc_zone_sweep returns exactly what it held, nothing in doubt. The child reads a
+ * pipe the parent never writes: should a check of the parent fail (exit) before the kill, the
+ * read ends and so does the child, instead of hanging the harness on the stdout it shares. */
 static void killed_child_is_swept(const lc_zone *zone) {
-    int to_parent[2];
+    int to_parent[2], to_child[2];
     lc_zone_sweep_report report;
     lc_zone_statistics stats;
     lc_zone_process procs[3];
@@ -156,20 +158,26 @@ static void killed_child_is_swept(const lc_zone *zone) {
     pid_t pid;
     int status = 0;
 
-    CHECK(pipe(to_parent) == 0);
+    CHECK(pipe(to_parent) == 0 && pipe(to_child) == 0);
     pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
         lc_pick held[2];
+        char c;
         close(to_parent[0]);
+        close(to_child[1]);
         pool = pool_in(zone, "app", 0);
         memset(held, 0, sizeof held);
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[0]));
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[1]));
         put(to_parent[1], 'h');
-        for (;;) pause(); /* until the parent's SIGKILL */
+        /* Until the parent's SIGKILL, or end of file if the parent exited first. */
+        while (read(to_child[0], &c, 1) < 0) {
+        }
+        _exit(1);
     }
     close(to_parent[1]);
+    close(to_child[0]);
     get(to_parent[0], 'h');
     pool = pool_in(zone, "app", 0);
     memset(&pick, 0, sizeof pick);
@@ -204,6 +212,7 @@ static void killed_child_is_swept(const lc_zone *zone) {
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    close(to_child[1]);
 
     memset(&report, 0xff, sizeof report);
     CHECK_STATUS(lc_zone_sweep(NULL, &report), LC_ERR_NULL_POINTER);
