@@ -115,7 +115,11 @@ impl PickerRecord {
         match **zone {}
     }
 
-    pub(crate) fn with<R>(&self, _: impl FnOnce(Option<&Attribution<'_>>) -> R) -> R {
+    pub(crate) fn own(&self) -> Option<Attribution<'_>> {
+        match self.0 {}
+    }
+
+    pub(crate) fn with_thread<R>(&self, _: impl FnOnce(Option<&Attribution<'_>>) -> R) -> R {
         match self.0 {}
     }
 
