@@ -111,8 +111,8 @@ mod tests {
 
     use super::{ZoneProcess, ZoneStats};
     use crate::zone::liveness::Oracle;
-    use crate::zone::procs::{ListingChange, Registration, begin_listing_change, claim_thread_record, register};
-    use crate::zone::slots::{Key, ListingJournal, Slots};
+    use crate::zone::procs::{Registration, begin_listing_change, claim_thread_record, register};
+    use crate::zone::slots::{Key, Slots};
     use crate::zone::sweep::sim;
     use crate::zone::{Zone, ZoneCapacity, ZoneInit};
     use crate::{Outcome, PassiveHealth, Pool, Static};
@@ -129,26 +129,13 @@ mod tests {
         unsafe { Zone::from_memory(ptr, len, ZoneInit::Create(CAPS)) }.unwrap()
     }
 
-    struct Journal<'a>(ListingChange<'a>);
-
-    impl ListingJournal for Journal<'_> {
-        fn opening(&self, slot: u32) {
-            self.0.name(slot).unwrap();
-        }
-        fn closed(&self, slot: u32, listed: bool) {
-            if listed {
-                self.0.list(slot).unwrap();
-            }
-        }
-    }
-
     /// Registers process `pid` (starttime `10 * pid`), lists `address` for it, claims a
     /// thread record and makes `held` complete picks there: (registration, slot).
     fn process_holding(zone: &Zone, pid: u32, address: &str, held: usize) -> (Registration, u32) {
         let (words, layout) = (zone.0.backing.words(), &zone.0.layout);
         let reg = register(words, layout, pid, u64::from(pid) * 10).unwrap();
         let key = Key::new("app", address, layout).unwrap();
-        let journal = Journal(begin_listing_change(words, layout, &reg, None).unwrap());
+        let journal = begin_listing_change(words, layout, &reg, None).unwrap();
         let slot = Slots::new(words, layout).attach(&key, reg.index(), &journal).unwrap().index;
         drop(journal);
         let (record, mut seq) = (claim_thread_record(words, layout, &reg).unwrap(), 0);

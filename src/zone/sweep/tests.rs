@@ -3,8 +3,8 @@ use std::ptr::NonNull;
 use super::*;
 use crate::host::{GUARD, INFLIGHT_MASK};
 use crate::zone::liveness::Oracle;
-use crate::zone::procs::{ListingChange, begin_listing_change, claim_thread_record, register};
-use crate::zone::slots::{Key, ListingJournal};
+use crate::zone::procs::{begin_listing_change, claim_thread_record, register};
+use crate::zone::slots::Key;
 use crate::zone::{Zone, ZoneCapacity, ZoneInit};
 
 /// 8 slots, 4 process records, 6 thread records: a zone of a few KiB (quick under Miri).
@@ -23,20 +23,6 @@ struct Fixture {
 struct Thread {
     record: u32,
     seq: u32,
-}
-
-/// The journal an attach reports to: the process record's listing change (design 3.1 step 4).
-struct Journal<'a>(ListingChange<'a>);
-
-impl ListingJournal for Journal<'_> {
-    fn opening(&self, slot: u32) {
-        self.0.name(slot).unwrap();
-    }
-    fn closed(&self, slot: u32, listed: bool) {
-        if listed {
-            self.0.list(slot).unwrap();
-        }
-    }
 }
 
 impl Fixture {
@@ -76,7 +62,7 @@ impl Fixture {
     /// `reg` lists `address` (the slot is created if needed), journaled as a pool does.
     fn attach(&self, reg: &Registration, address: &str) -> u32 {
         let key = Key::new("app", address, self.layout()).unwrap();
-        let journal = Journal(begin_listing_change(self.words(), self.layout(), reg, None).unwrap());
+        let journal = begin_listing_change(self.words(), self.layout(), reg, None).unwrap();
         Slots::new(self.words(), self.layout()).attach(&key, reg.index(), &journal).unwrap().index
     }
 
