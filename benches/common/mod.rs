@@ -27,7 +27,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use criterion::Criterion;
 use crossbeam_utils::CachePadded;
-use leastconn::{Outcome, Policy, Pool, Upstream, Zone};
+#[cfg(target_os = "linux")]
+use leastconn::Zone;
+use leastconn::{Builder, Outcome, Policy, Pool, Upstream};
 
 /// The criterion configuration every bench uses: `samples` samples of 1.5 s after 0.3 s of
 /// warm-up, no plots; command-line arguments (`--sample-size`, a filter...) win.
@@ -101,20 +103,24 @@ pub struct Leastconn {
 
 impl Leastconn {
     pub fn new(n: usize, policy: Policy, load: Load) -> Self {
-        Self::new_in(n, policy, load, None)
+        Self::with(n, policy, load, |builder| builder)
     }
 
-    /// As [`Leastconn::new`], the host state in `zone` under pool name `name` when given.
+    /// As [`Leastconn::new`], the host state in `zone` under pool name `name` when given
+    /// (Linux only, as zones are).
+    #[cfg(target_os = "linux")]
     pub fn new_in(n: usize, policy: Policy, load: Load, zone: Option<(&Zone, &str)>) -> Self {
+        Self::with(n, policy, load, |builder| match zone {
+            Some((zone, name)) => builder.zone(zone, name),
+            None => builder,
+        })
+    }
+
+    fn with(n: usize, policy: Policy, load: Load, configure: impl FnOnce(Builder) -> Builder) -> Self {
         let list = Arc::new(Mutex::new(upstreams(n)));
         let staged = Arc::clone(&list);
         let source = leastconn::source::from_fn(move |_| Ok(staged.lock().unwrap().clone()));
-        let builder = Pool::builder(source).policy(policy);
-        let builder = match zone {
-            Some((zone, name)) => builder.zone(zone, name),
-            None => builder,
-        };
-        let pool = builder.build().expect("pool");
+        let pool = configure(Pool::builder(source).policy(policy)).build().expect("pool");
         let held = hold(&pool, &list, load);
         Self { pool, _held: held }
     }
