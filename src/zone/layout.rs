@@ -142,8 +142,12 @@ impl ZoneCapacity {
     /// room to say of a key's length (src/zone/slots.rs).
     pub(crate) const MAX_ADDRESS_BYTES: u32 = (1 << super::slots::KEY_LEN_BITS) - 1;
 
+    /// The most processes a zone can have: what a process record's sweeper field (a process
+    /// index, src/zone/procs.rs) has room for; a slot's lister count holds as many.
+    pub(crate) const MAX_PROCESSES: u32 = (1 << super::procs::SWEEPER_BITS) - 1;
+
     fn check(&self) -> Result<(), Error> {
-        let limits = [Self::MAX_HOSTS, Self::MAX_ADDRESS_BYTES, MAX_FAILS_LIMIT, 16383, (1 << 31) - 1];
+        let limits = [Self::MAX_HOSTS, Self::MAX_ADDRESS_BYTES, MAX_FAILS_LIMIT, Self::MAX_PROCESSES, (1 << 31) - 1];
         for ((name, value), max) in Self::FIELDS.iter().zip(self.as_array()).zip(limits) {
             if value == 0 || value > max {
                 return Err(Error::new(

@@ -62,7 +62,10 @@ mod tests;
 const GEN_BITS: u32 = 25;
 const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
 const SWEEPER_SHIFT: u32 = GEN_BITS;
-const PID_SHIFT: u32 = SWEEPER_SHIFT + 14;
+/// The width of the sweeper field (a process index), which bounds `processes`
+/// ([`ZoneCapacity::MAX_PROCESSES`](super::ZoneCapacity)).
+pub(super) const SWEEPER_BITS: u32 = 14;
+const PID_SHIFT: u32 = SWEEPER_SHIFT + SWEEPER_BITS;
 const KIND_SHIFT: u32 = PID_SHIFT + 22;
 /// Pids take 22 bits: Linux's `PID_MAX_LIMIT` is 2^22, and pids are below it.
 const PID_LIMIT: u32 = 1 << 22;
@@ -127,7 +130,7 @@ impl ProcState {
         Some(Self {
             kind,
             pid: ((word >> PID_SHIFT) & u64::from(PID_LIMIT - 1)) as u32,
-            sweeper: ((word >> SWEEPER_SHIFT) & 0x3fff) as u32,
+            sweeper: ((word >> SWEEPER_SHIFT) & ((1 << SWEEPER_BITS) - 1)) as u32,
             generation: (word & GEN_MASK) as u32,
         })
     }

@@ -76,7 +76,9 @@ const LEN_SHIFT: u32 = 35;
 pub(super) const KEY_LEN_BITS: u32 = 12;
 const _: () = assert!(LEN_SHIFT + KEY_LEN_BITS == WHO_SHIFT, "the key length field ends where the who field begins");
 const TAG_SHIFT: u32 = 19;
-const WHO_MAX: u32 = (1 << 14) - 1;
+/// The most listers a slot counts: every process the zone can have.
+const WHO_MAX: u32 = ZoneCapacity::MAX_PROCESSES;
+const _: () = assert!(WHO_MAX < 1 << (KIND_SHIFT - WHO_SHIFT), "the who field holds every process count");
 const GEN_MASK: u32 = (1 << 19) - 1;
 /// One lister, added to or taken from a LIVE control word.
 const LISTER: u64 = 1 << WHO_SHIFT;

@@ -92,6 +92,10 @@ fn capacities_out_of_range_are_invalid_limits_naming_the_field() {
         assert_eq!(e.kind(), ErrorKind::InvalidLimit);
         assert!(e.message().starts_with(&format!("zone capacity {field} is outside 1..=")), "{e}");
     }
+    // The documented maxima (layout.rs and the header: processes 1 to 16383, address_bytes
+    // 1 to 4095) are the field widths' and accepted.
+    assert_eq!((ZoneCapacity::MAX_PROCESSES, ZoneCapacity::MAX_ADDRESS_BYTES), (16383, 4095));
+    Zone::size_for(&ZoneCapacity { processes: 16383, address_bytes: 4095, ..SMALL }).unwrap();
     let huge = ZoneCapacity { hosts: (1 << 30) - 1, threads: (1 << 31) - 1, ..SMALL };
     let e = Zone::size_for(&huge).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidLimit);

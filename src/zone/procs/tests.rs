@@ -70,7 +70,12 @@ fn live(pid: u32, generation: u32) -> ProcState {
 #[test]
 fn word_formats_round_trip_and_zero_is_free() {
     assert_eq!(ProcState::decode(0), Some(ProcState::free(0)));
-    let s = ProcState { kind: ProcKind::Sweeping, pid: PID_LIMIT - 1, sweeper: 16383, generation: (1 << 25) - 1 };
+    let s = ProcState {
+        kind: ProcKind::Sweeping,
+        pid: PID_LIMIT - 1,
+        sweeper: ZoneCapacity::MAX_PROCESSES,
+        generation: (1 << 25) - 1,
+    };
     assert_eq!(s.encode(), u64::MAX >> 2 & !(1 << 61) | 2 << 61);
     assert_eq!(ProcState::decode(s.encode()), Some(s));
     assert_eq!(ProcState::decode(3 << 61), None);
