@@ -151,14 +151,16 @@ servers() {
   echo "        server 127.0.0.1:$port_c max_fails=$max_fails fail_timeout=1h;"
 }
 
-write_conf() {
-cat >"$prefix/nginx.conf" <<EOF
+# The start of both nginx.conf files, up to the upstream blocks: module, workers, prefix
+# paths, the access log format e2e.py reads, and the proxy settings.
+conf_preamble() { # worker-connections
+cat <<EOF
 load_module $module;
 worker_processes $workers;
 pid $prefix/logs/nginx.pid;
 error_log $prefix/logs/error.log notice;
 events {
-    worker_connections 4096;
+    worker_connections $1;
 }
 http {
     client_body_temp_path $prefix/tmp/body;
@@ -168,6 +170,19 @@ http {
     scgi_temp_path $prefix/tmp/scgi;
     log_format runs "\$http_x_run\t\$status\t\$upstream_addr\t\$msec\t\$request_time\t\$pid";
     access_log off;
+
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header X-Worker \$pid;
+    proxy_set_header X-Run \$http_x_run;
+    proxy_next_upstream error timeout;
+    # A bound on a broken setup: on loopback the kernel completes connects at once.
+    proxy_connect_timeout 60s;
+EOF
+}
+
+write_conf() {
+{ conf_preamble 4096; cat <<EOF
 
     upstream lc {
         leastconn;
@@ -203,14 +218,6 @@ http {
         server 127.0.0.1:$port_a;
     }
 
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header X-Worker \$pid;
-    proxy_set_header X-Run \$http_x_run;
-    proxy_next_upstream error timeout;
-    # A bound on a broken setup: on loopback the kernel completes connects at once.
-    proxy_connect_timeout 60s;
-
     server {
         listen 127.0.0.1:$port_lc;
         access_log $prefix/logs/access.log runs;
@@ -231,6 +238,7 @@ http {
     }
 }
 EOF
+} >"$prefix/nginx.conf"
 }
 if [ -z "${LEASTCONN_NGINX_ZONE_ONLY:-}" ]; then
 write_conf
@@ -396,22 +404,7 @@ backend za "$fast_ms"; port_za=$backend_port
 backend zb "$fast_ms"; port_zb=$backend_port pid_zb=$backend_pid
 backend zc "$slow_ms"; port_zc=$backend_port
 write_zone_conf() {
-cat >"$prefix/nginx.conf" <<EOF
-load_module $module;
-worker_processes $workers;
-pid $prefix/logs/nginx.pid;
-error_log $prefix/logs/error.log notice;
-events {
-    worker_connections 1024;
-}
-http {
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
-    log_format runs "\$http_x_run\t\$status\t\$upstream_addr\t\$msec\t\$request_time\t\$pid";
-    access_log off;
+{ conf_preamble 1024; cat <<EOF
     upstream capped {
         leastconn;
         zone lczone 1m;
@@ -425,12 +418,6 @@ http {
         server 127.0.0.1:$port_zb max_fails=$max_fails fail_timeout=1h;
         server 127.0.0.1:$port_zc max_fails=$max_fails fail_timeout=1h;
     }
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header X-Worker \$pid;
-    proxy_set_header X-Run \$http_x_run;
-    proxy_next_upstream error timeout;
-    proxy_connect_timeout 60s;
     upstream zbuiltin {
         least_conn;
         zone builtin 1m;
@@ -457,6 +444,7 @@ http {
     }
 }
 EOF
+} >"$prefix/nginx.conf"
 }
 workers=8
 conf_writer=write_zone_conf
