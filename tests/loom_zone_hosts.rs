@@ -1,0 +1,178 @@
+//! Loom model Z4 of docs/design-zone.md (section 6.1): the per-process lifetime of a zone
+//! pool's `Host`s (design 3.5), driving the production pool, registry, release, attribution
+//! and stats code on a model zone (`Zone::model`).
+//!
+//! Under loom a zone `Host` carries a loom cell that every use of its state pointer reads
+//! (`Host::state`) and its free writes (`with_mut`, in `Drop for Host`), so loom fails a model
+//! in which any access to the host is not ordered before its free; the pool's `host_census`
+//! counts allocations and frees ("exactly once"), and loom's `Track` reports a host never freed.
+//! Under loom every zone pick and release attributes through the registration's spare record
+//! (see `tests/loom_zone_pools.rs`).
+#![cfg(loom)]
+
+mod loom_support;
+
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+
+use leastconn::{Outcome, PassiveHealth, Pool, SlotView, Static, Upstream, Zone, ZoneCapacity, source};
+use loom::thread;
+
+const A: &str = "10.0.0.1:80";
+const B: &str = "10.0.0.2:80";
+const CAPS: ZoneCapacity = ZoneCapacity { hosts: 4, address_bytes: 32, fail_ring: 1, processes: 2, threads: 2 };
+/// The state word's bias and in-flight field (src/host.rs): a word whose low 30 bits are
+/// `GUARD` has nothing in flight.
+const GUARD: u64 = 1 << 29;
+const COUNT: u64 = (GUARD << 1) - 1;
+
+/// A pool named `name` on `zone` whose source returns `[A, B]` on its first call (the build)
+/// and `[B]` afterwards.
+fn pool_that_drops_a(zone: &Zone, name: &str) -> Pool {
+    // Plain std counter: refreshes are serialised, and the source is not part of any protocol.
+    let calls = StdAtomicUsize::new(0);
+    let src = source::from_fn(move |_| {
+        let list = if calls.fetch_add(1, StdOrdering::SeqCst) == 0 { vec![A, B] } else { vec![B] };
+        Ok(list.into_iter().map(Upstream::new).collect())
+    });
+    Pool::builder(src).zone(zone, name).passive_health(PassiveHealth::OFF).build().unwrap()
+}
+
+/// A pool named `name` on `zone` listing `addr` alone, without `max_requests`.
+fn static_pool(zone: &Zone, name: &str, addr: &str) -> Pool {
+    Pool::builder(Static::from_addresses([addr])).zone(zone, name).passive_health(PassiveHealth::OFF).build().unwrap()
+}
+
+/// How many executions of a model ended each way (plain std counters: they live across
+/// executions, which is what they count), so that a model can assert that loom explored
+/// every outcome it claims to cover.
+#[derive(Default)]
+struct Outcomes([StdAtomicUsize; 3]);
+
+impl Outcomes {
+    fn saw(&self, which: usize) {
+        self.0[which].fetch_add(1, StdOrdering::Relaxed);
+    }
+
+    fn counts(&self) -> [usize; 3] {
+        self.0.each_ref().map(|n| n.load(StdOrdering::Relaxed))
+    }
+}
+
+/// Slot `slot` is LIVE in generation `generation` with exactly `listers` listers.
+fn live(generation: u32, listers: u32) -> SlotView {
+    SlotView { kind: "LIVE", who: listers, generation }
+}
+
+/// Slot `slot` was reclaimed once after generation `generation` (TOMB of the next one).
+fn reclaimed(generation: u32) -> SlotView {
+    SlotView { kind: "TOMB", who: 0, generation: generation + 1 }
+}
+
+/// Z4: a reservation on A is released (as a failure: one more access to the host) on one
+/// thread while another refreshes the pool to `[B]`, whose registry sweep drops A's `Host` as
+/// soon as no snapshot lists it and this process's attribution sum on A's slot is 0.
+/// Property: the `Host` is freed exactly once, and only after every access of the release
+/// (loom's `with_mut` check); freed by the racing sweep or else by the next refresh, never
+/// earlier than the release's `A[s] -= 1`; the slot is detached and reclaimed exactly at that
+/// free (LIVE with this process as its one lister until then, a TOMB of the next generation
+/// after), its in-flight count is 0 once the release is done, and B is untouched.
+#[test]
+fn release_after_detach_frees_the_host_after_its_last_access() {
+    static SEEN: Outcomes = Outcomes([const { StdAtomicUsize::new(0) }; 3]);
+    loom_support::check("release_after_detach_frees_the_host_after_its_last_access", || {
+        let zone = Zone::model(&CAPS).unwrap();
+        let p = pool_that_drops_a(&zone, "app");
+        let census = p.host_census();
+        let (slot, generation) = zone.slot_lookup("app", A).unwrap().expect("A is listed");
+        let r = p.select_excluding(&[p.host_stats(B).unwrap().id]).unwrap();
+        assert_eq!(r.address(), A);
+        let releaser = thread::spawn(move || r.release(Outcome::Failure));
+        let refresher = {
+            let p = p.clone();
+            thread::spawn(move || p.refresh().unwrap().reclaimed)
+        };
+        releaser.join().unwrap();
+        let swept = refresher.join().unwrap();
+        let freed = census.freed();
+        assert!(freed <= 1, "freed {freed} times");
+        assert_eq!(swept, freed, "only the sweep frees A while the pool lives");
+        assert_eq!(zone.slot_state_word(slot) & COUNT, GUARD, "nothing in flight on A's slot after the release");
+        if freed == 0 {
+            // The sweep ran before the release's last step: A waits, listed by this process.
+            assert_eq!(zone.slot_view(slot), live(generation, 1), "detached before the host was freed");
+            let a = p.host_stats(A).unwrap();
+            assert_eq!((a.listed, a.in_flight, a.picks), (false, 0, 1));
+        } else {
+            assert_eq!(zone.slot_view(slot), reclaimed(generation), "freed without detaching and reclaiming");
+        }
+        assert_eq!(p.live_hosts(), 2 - freed);
+        SEEN.saw(freed);
+        p.refresh().unwrap(); // the release is done: this sweep frees A at the latest
+        assert_eq!((census.allocated(), census.freed(), p.live_hosts()), (2, 1, 1));
+        assert_eq!(zone.slot_view(slot), reclaimed(generation));
+        assert_eq!(zone.slot_lookup("app", A).unwrap(), None);
+        assert_eq!(zone.slot_state_word(slot), GUARD, "the reclaim resets the slot's words");
+        let b = p.host_stats(B).unwrap();
+        assert_eq!((b.in_flight, b.picks), (0, 0));
+        drop(p);
+        assert_eq!(census.freed(), 2);
+        let left = zone.census();
+        assert!(left.live.is_empty() && left.in_flight.is_empty() && left.doubt.is_empty(), "{left:?}");
+    });
+    let [later, racing, _] = SEEN.counts();
+    assert!(later > 0 && racing > 0, "freed by the next refresh {later} times, by the racing one {racing} times");
+}
+
+/// Z4b: the pool goes while a reservation on A is held, so A's `Host` waits in the zone's
+/// draining list; the release runs on one thread while another pool of the process on the
+/// same zone refreshes (its maintenance frees the draining hosts whose slot has nothing of
+/// this process in flight). Property: A's `Host` is freed exactly once, only after every access
+/// of the release, by the pool's drop, by the racing maintenance, or else by the next one; its
+/// slot stays LIVE with one lister until then and is reclaimed at the free.
+#[test]
+fn release_after_pool_drop_frees_the_draining_host_once() {
+    static SEEN: Outcomes = Outcomes([const { StdAtomicUsize::new(0) }; 3]);
+    loom_support::check("release_after_pool_drop_frees_the_draining_host_once", || {
+        let zone = Zone::model(&CAPS).unwrap();
+        let (p, other) = (static_pool(&zone, "app", A), static_pool(&zone, "other", B));
+        let census = p.host_census();
+        let (slot, generation) = zone.slot_lookup("app", A).unwrap().expect("A is listed");
+        let r = p.select().unwrap();
+        let releaser = thread::spawn(move || r.release(Outcome::Success));
+        let maintainer = {
+            let other = other.clone();
+            thread::spawn(move || {
+                other.refresh().unwrap();
+            })
+        };
+        drop(p);
+        // No loom operation between the drop's last one and this read: no other thread runs.
+        let freed_by_then = census.freed();
+        releaser.join().unwrap();
+        maintainer.join().unwrap();
+        let freed = census.freed();
+        assert!(freed <= 1, "freed {freed} times");
+        SEEN.saw(if freed_by_then == 1 {
+            0
+        } else if freed == 1 {
+            1
+        } else {
+            2
+        });
+        assert_eq!(zone.slot_state_word(slot) & COUNT, GUARD, "nothing in flight on A's slot after the release");
+        if freed == 0 {
+            assert_eq!(zone.slot_view(slot), live(generation, 1), "detached before the host was freed");
+        } else {
+            assert_eq!(zone.slot_view(slot), reclaimed(generation), "freed without detaching and reclaiming");
+        }
+        other.refresh().unwrap(); // the release is done: this maintenance frees A at the latest
+        assert_eq!((census.allocated(), census.freed()), (1, 1));
+        assert_eq!(zone.slot_view(slot), reclaimed(generation));
+        assert_eq!(zone.slot_state_word(slot), GUARD, "the reclaim resets the slot's words");
+    });
+    let [by_drop, by_maintenance, later] = SEEN.counts();
+    assert!(
+        by_drop > 0 && by_maintenance > 0 && later > 0,
+        "freed by the drop {by_drop}, the racing maintenance {by_maintenance}, the next one {later} times"
+    );
+}
