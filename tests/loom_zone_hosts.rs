@@ -1,5 +1,6 @@
-//! Loom model Z4 of docs/design-zone.md (section 6.1): the per-process lifetime of a zone
-//! pool's `Host`s (design 3.5), driving the production pool, registry, release, attribution
+//! Loom models Z4 and Z9 of docs/design-zone.md (section 6.1): the per-process lifetime of a
+//! zone pool's `Host`s (design 3.5) and the lock-free fold of a zone slot's picks total
+//! (CONCURRENCY.md protocol 7), driving the production pool, registry, release, attribution
 //! and stats code on a model zone (`Zone::model`).
 //!
 //! Under loom a zone `Host` carries a loom cell that every use of its state pointer reads
@@ -12,6 +13,7 @@
 
 mod loom_support;
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
 use leastconn::{Outcome, PassiveHealth, Pool, SlotView, Static, Upstream, Zone, ZoneCapacity, source};
@@ -24,6 +26,8 @@ const CAPS: ZoneCapacity = ZoneCapacity { hosts: 4, address_bytes: 32, fail_ring
 /// `GUARD` has nothing in flight.
 const GUARD: u64 = 1 << 29;
 const COUNT: u64 = (GUARD << 1) - 1;
+/// The state word's 31-bit `completed` field starts here.
+const COMPLETED_SHIFT: u32 = 33;
 
 /// A pool named `name` on `zone` whose source returns `[A, B]` on its first call (the build)
 /// and `[B]` afterwards.
@@ -175,4 +179,57 @@ fn release_after_pool_drop_frees_the_draining_host_once() {
         by_drop > 0 && by_maintenance > 0 && later > 0,
         "freed by the drop {by_drop}, the racing maintenance {by_maintenance}, the next one {later} times"
     );
+}
+
+/// Z9: two pools of one name on the zone (two `Host`s of one slot: what the pools of two
+/// processes are to the fold, which reads and CASes only the slot's words) each fold the slot's
+/// picks total (`Pool::stats`) while a third thread releases a reservation made through one of
+/// them (a first one was picked and released before) and then makes a release with nothing in
+/// flight (a copied C pick released twice, here through the thread record of a second
+/// registered process), which is refused. Property: that release is refused; every fold reports
+/// the 2 picks made, or 3 while the refused release is between its two RMWs (protocol 2: "picks
+/// one higher per pending refusal"), and loom reaches both; at rest both pools report exactly 2
+/// (a fold that stored 3 was stepped back, no release counted twice or lost) and the slot's word
+/// shows 2 completed, nothing in flight.
+///
+/// The fold's CAS (rather than a load and a store) and its Acquire/Release pairing keep the
+/// total's bits above the 31-bit `completed` field right; below 2^31 releases every fold
+/// computes `completed + in-flight` of the word it read whatever the total it started from, so a
+/// model (which cannot make 2^31 releases) does not tell those variants apart: what it pins is
+/// the step-back rule and the refusal's undo.
+#[test]
+fn concurrent_folds_count_every_pick() {
+    static SEEN: Outcomes = Outcomes([const { StdAtomicUsize::new(0) }; 3]);
+    loom_support::check("concurrent_folds_count_every_pick", || {
+        let zone = Zone::model(&CAPS).unwrap();
+        let (a, b) = (static_pool(&zone, "app", A), static_pool(&zone, "app", A));
+        let (slot, _) = zone.slot_lookup("app", A).unwrap().expect("A is listed");
+        let (_, _, second_process_record) = zone.proc_register(2).unwrap();
+        a.select().unwrap().release(Outcome::Success);
+        let held = b.select().unwrap();
+        let copy = zone.model_host(slot);
+        let releaser = thread::spawn(move || {
+            held.release(Outcome::Success);
+            copy.release(second_process_record, &Cell::new(0))
+        });
+        let folder = {
+            let b = b.clone();
+            thread::spawn(move || b.stats()[0].picks)
+        };
+        let mine = a.stats()[0].picks;
+        let theirs = folder.join().unwrap();
+        assert!(!releaser.join().unwrap(), "a release with nothing in flight was accepted");
+        for (who, picks) in [("main", mine), ("the other thread", theirs)] {
+            assert!(picks == 2 || picks == 3, "{who}'s fold reported {picks} picks of 2");
+            SEEN.saw(picks as usize - 2);
+        }
+        for p in [&a, &b] {
+            let s = &p.stats()[0];
+            assert_eq!((s.picks, s.in_flight), (2, 0));
+        }
+        let word = zone.slot_state_word(slot);
+        assert_eq!((word >> COMPLETED_SHIFT, word & COUNT), (2, GUARD));
+    });
+    let [two, three, _] = SEEN.counts();
+    assert!(two > 0 && three > 0, "folds reported 2 picks {two} times, 3 {three} times");
 }
