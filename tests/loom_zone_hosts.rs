@@ -49,7 +49,6 @@ fn static_pool(zone: &Zone, name: &str, addr: &str) -> Pool {
 /// How many executions of a model ended each way (plain std counters: they live across
 /// executions, which is what they count), so that a model can assert that loom explored
 /// every outcome it claims to cover.
-#[derive(Default)]
 struct Outcomes([StdAtomicUsize; 3]);
 
 impl Outcomes {
@@ -62,12 +61,12 @@ impl Outcomes {
     }
 }
 
-/// Slot `slot` is LIVE in generation `generation` with exactly `listers` listers.
+/// The view of a slot LIVE in generation `generation` with exactly `listers` listers.
 fn live(generation: u32, listers: u32) -> SlotView {
     SlotView { kind: "LIVE", who: listers, generation }
 }
 
-/// Slot `slot` was reclaimed once after generation `generation` (TOMB of the next one).
+/// The view of a slot reclaimed once after generation `generation` (a TOMB of the next one).
 fn reclaimed(generation: u32) -> SlotView {
     SlotView { kind: "TOMB", who: 0, generation: generation + 1 }
 }
