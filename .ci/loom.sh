@@ -18,7 +18,8 @@ trap 'rm -f "$log"' EXIT
 # zone slot models (tests/loom_zone_slots.rs, about 260,000 executions) add under a minute,
 # the sweep models Z6 and Z8 (tests/loom_zone_sweep.rs, about 15,000 executions) seconds,
 # the crash-point models Z5 and Z7 (tests/loom_zone_crash.rs, about 6,000 executions) a second,
-# the zone pool model Z10 (tests/loom_zone_pools.rs) seconds.
+# the zone pool model Z10 (tests/loom_zone_pools.rs) seconds, the zone host models Z4, Z4b and
+# Z9 (tests/loom_zone_hosts.rs, about 333,000 executions, nearly all Z9) about a minute.
 "${cargo[@]}" -- --nocapture --test-threads=1 2>&1 | tee "$log"
 echo "--- loom summary (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS}) ---"
 grep '^loom model\|\.\.\. loom model' "$log" | sed 's/^test .* \.\.\. //'

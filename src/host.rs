@@ -442,6 +442,12 @@ pub(crate) struct Host {
     /// Makes loom report a host that is never freed ("Allocation leaked").
     #[cfg(loom)]
     _track: loom::alloc::Track<()>,
+    /// Loom builds only: read by every use of the state pointer ([`Host::state`]) and written
+    /// by the free of a zone host, so loom fails a model in which a release's (or any other)
+    /// access to a zone host is not ordered before the registry's free (model Z4). Accessing
+    /// a loom cell is not a scheduling point: it adds no interleaving.
+    #[cfg(loom)]
+    access: loom::cell::UnsafeCell<()>,
 }
 
 /// The allocation: the state words share one cache-padded block (128 bytes on x86-64) with
@@ -477,6 +483,8 @@ impl Host {
             _home: Home::Heap { _ring: ring },
             #[cfg(loom)]
             _track: loom::alloc::Track::new(()),
+            #[cfg(loom)]
+            access: loom::cell::UnsafeCell::new(()),
         };
         #[cfg(loom)]
         health.census.allocated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -523,6 +531,8 @@ impl Host {
             _home: Home::Zone { zone: Arc::clone(zone), slot },
             #[cfg(loom)]
             _track: loom::alloc::Track::new(()),
+            #[cfg(loom)]
+            access: loom::cell::UnsafeCell::new(()),
         };
         #[cfg(loom)]
         health.census.allocated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -566,6 +576,8 @@ impl Host {
     /// The host's state words.
     #[inline(always)]
     pub(crate) fn state(&self) -> &HostState {
+        #[cfg(loom)]
+        self.access.with(|_| ());
         // SAFETY: `state` points at `inline` or into what `_home` owns, both alive as long
         // as `self`.
         unsafe { self.state.as_ref() }
@@ -786,7 +798,9 @@ fn log_refused(h: &Host) {
 impl Drop for Host {
     fn drop(&mut self) {
         if let Home::Zone { .. } = self._home {
-            // Freed by the registry, never RETIRED (design 3.5); model Z4 checks the order.
+            // Freed by the registry, never RETIRED (design 3.5): loom fails the model unless
+            // every use of the state pointer happens-before this write (model Z4).
+            self.access.with_mut(|_| ());
             self.health.census.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             return;
         }
