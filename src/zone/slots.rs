@@ -342,6 +342,7 @@ impl<'a> Slots<'a> {
     /// The key bytes (`namespace NUL address`) of slot `s`, read as LIVE `ctl`; `None` when a
     /// key word is not of `ctl`'s generation (the slot was reclaimed and refilled meanwhile:
     /// the caller rereads the control word to know that what it read belongs to `ctl`).
+    #[cfg(not(loom))]
     pub(crate) fn key_bytes(&self, s: u32, ctl: Control) -> Option<Vec<u8>> {
         let len = ctl.len() as usize;
         let mut bytes = Vec::with_capacity(len.next_multiple_of(6));
