@@ -458,6 +458,33 @@ typedef struct lc_zone_statistics {
     uint64_t full_refusals;
 } lc_zone_statistics;
 
+// One host slot of a zone, as `lc_zone_hosts()` reports it: what every process shares about
+// one address of one pool name.
+typedef struct lc_zone_host {
+    // Requests in flight, over every process (units in doubt included).
+    uint32_t in_flight;
+    // Units in doubt: kept in `in_flight` for a process killed inside a pick or release (at
+    // most one per thread it had inside one), until a sweep finds the zone quiet and removes
+    // them exactly.
+    uint32_t doubt;
+    // Failures recorded ever, by any process: releases as `LC_OUTCOME_FAILURE` by pools with
+    // passive health on.
+    uint64_t failures;
+    // How many registered processes list the host.
+    uint32_t listers;
+    // `listers` may be off by one listing change of a killed process, until a sweep
+    // recounts it.
+    bool listers_in_doubt;
+} lc_zone_host;
+
+// Receives one host slot from `lc_zone_hosts()`: `pool` is the name its pools were made with
+// (`lc_pool_new_in_zone()`), `address` its address. All three are valid only during the call.
+// It may call other `lc_*` functions.
+typedef void (*lc_zone_host_fn)(void *userdata,
+                                const char *pool,
+                                const char *address,
+                                const struct lc_zone_host *host);
+
 // Success.
 #define LC_OK 0
 
@@ -1148,6 +1175,15 @@ lc_status lc_zone_sweep(const struct lc_zone *zone, struct lc_zone_sweep_report 
 // Errors (`*out` unchanged): `LC_ERR_NULL_POINTER` (`zone`, `out`, or `out->processes`
 // NULL with a non-zero `out->processes_cap`).
 lc_status lc_zone_stats(const struct lc_zone *zone, struct lc_zone_statistics *out);
+
+// Calls `callback` once per host slot in use in `zone` (listed by some process, or holding a
+// removed host's last requests), in slot order, on the calling thread, with `userdata`: the
+// shared view of every pool on the zone, in every process. Each slot is read word by word
+// while other processes go on (a slot reclaimed meanwhile is left out). Not on the hot path:
+// a few loads per host slot of the zone's capacity, and it allocates. Any thread.
+//
+// Errors: `LC_ERR_NULL_POINTER` (`zone`, `callback`).
+lc_status lc_zone_hosts(const struct lc_zone *zone, lc_zone_host_fn callback, void *userdata);
 
 // Frees a zone handle. NULL is ignored. Any thread, once no other thread uses this handle;
 // using it afterwards, or freeing it twice, is undefined.

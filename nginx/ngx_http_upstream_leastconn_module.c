@@ -1025,11 +1025,19 @@ ngx_http_upstream_lc_save_session(ngx_peer_connection_t *pc, void *data)
 
 /*
  * The status page, as JSON: every leastconn upstream as this worker sees it.
- * Without a zone the counts are this worker's own; with one, each host's
- * in_flight, picks, recent_failures and flags are the zone's (every worker
- * shows the same), and a "zone" object gives the zone-wide view. "failures"
- * is always this worker's count of failed releases.
+ * Without a zone the counts are this worker's own and "failures" is this
+ * worker's count of failed releases. With one, every worker shows the same:
+ * each host's in_flight, picks, recent_failures and flags are the zone's,
+ * "failures" counts the failures every worker recorded (lc_zone_hosts), and
+ * "doubt" the units kept in in_flight for a worker killed inside a pick or
+ * release (docs/design-zone.md 4.4); a "zone" object gives the zone-wide view.
  */
+
+/* One host of an upstream on a zone, as lc_zone_hosts() reported it. */
+typedef struct {
+    u_char                           *address;  /* NUL-ended */
+    lc_zone_host                      host;
+} ngx_http_upstream_lc_zone_host_t;
 
 typedef struct {
     ngx_http_request_t               *request;
@@ -1037,6 +1045,7 @@ typedef struct {
     ngx_chain_t                     **last;
     ngx_uint_t                        hosts;
     ngx_int_t                         rc;
+    ngx_array_t                      *zone_hosts;  /* NULL without a zone */
 } ngx_http_upstream_lc_status_ctx_t;
 
 
@@ -1112,27 +1121,46 @@ ngx_http_upstream_lc_status_host(void *userdata, const char *address,
 {
     ngx_http_upstream_lc_status_ctx_t *ctx = userdata;
 
-    u_char      buf[512];
-    ngx_str_t   json;
-    ngx_uint_t  i, failures;
+    u_char                            buf[512], dbuf[32];
+    ngx_str_t                         json, doubt;
+    ngx_uint_t                        i;
+    uint64_t                          failures;
+    ngx_http_upstream_lc_zone_host_t *zh;
 
     if (ctx->rc != NGX_OK) {
         return;
     }
 
+    ngx_str_null(&doubt);
     failures = 0;
-    for (i = 0; i < ctx->conf->npeers; i++) {
-        if (ngx_strcmp(ctx->conf->peers[i].address, address) == 0) {
-            failures += ctx->conf->peers[i].failures;
+    if (ctx->zone_hosts) {
+        /* This worker lists the host, so the zone has its slot. */
+        zh = ctx->zone_hosts->elts;
+        for (i = 0; i < ctx->zone_hosts->nelts; i++) {
+            if (ngx_strcmp(zh[i].address, address) == 0) {
+                failures = zh[i].host.failures;
+                doubt.data = dbuf;
+                doubt.len = ngx_snprintf(dbuf, sizeof(dbuf), ",\"doubt\":%uD",
+                                         zh[i].host.doubt)
+                            - dbuf;
+                break;
+            }
+        }
+
+    } else {
+        for (i = 0; i < ctx->conf->npeers; i++) {
+            if (ngx_strcmp(ctx->conf->peers[i].address, address) == 0) {
+                failures += ctx->conf->peers[i].failures;
+            }
         }
     }
 
     json.data = buf;
     json.len = ngx_snprintf(buf, sizeof(buf),
-                            ",\"in_flight\":%uD,\"picks\":%uL,\"failures\":%ui,"
+                            ",\"in_flight\":%uD,\"picks\":%uL,\"failures\":%uL%V,"
                             "\"recent_failures\":%uD,\"max_requests\":%uD,"
                             "\"down\":%s,\"unhealthy\":%s,\"full\":%s}",
-                            stats->in_flight, stats->picks, failures,
+                            stats->in_flight, stats->picks, failures, &doubt,
                             stats->recent_failures, stats->max_requests,
                             stats->down ? "true" : "false",
                             stats->unhealthy ? "true" : "false",
@@ -1149,6 +1177,35 @@ ngx_http_upstream_lc_status_host(void *userdata, const char *address,
     }
 
     ctx->hosts++;
+}
+
+/* Keeps the hosts of the upstream being shown (ctx->conf) from lc_zone_hosts(). */
+static void
+ngx_http_upstream_lc_status_zone_host(void *userdata, const char *pool,
+    const char *address, const lc_zone_host *host)
+{
+    ngx_http_upstream_lc_status_ctx_t *ctx = userdata;
+
+    size_t                             len;
+    ngx_http_upstream_lc_zone_host_t  *zh;
+
+    if (ctx->rc != NGX_OK
+        || ngx_strcmp(pool, ctx->conf->cname) != 0)
+    {
+        return;
+    }
+
+    zh = ngx_array_push(ctx->zone_hosts);
+    len = ngx_strlen(address);
+    if (zh == NULL
+        || (zh->address = ngx_pnalloc(ctx->request->pool, len + 1)) == NULL)
+    {
+        ctx->rc = NGX_ERROR;
+        return;
+    }
+
+    ngx_memcpy(zh->address, address, len + 1);
+    zh->host = *host;
 }
 
 /*
@@ -1295,6 +1352,20 @@ ngx_http_upstream_lc_status_handler(ngx_http_request_t *r)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx.zone_hosts = NULL;
+        if (lcfp[i]->pool != NULL && lcfp[i]->zone && lcfp[i]->zone->zone) {
+            ctx.zone_hosts = ngx_array_create(r->pool, lcfp[i]->npeers,
+                                sizeof(ngx_http_upstream_lc_zone_host_t));
+            if (ctx.zone_hosts == NULL
+                || lc_zone_hosts(lcfp[i]->zone->zone,
+                                 ngx_http_upstream_lc_status_zone_host, &ctx)
+                   != LC_OK
+                || ctx.rc != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
 
         if (lcfp[i]->pool != NULL

@@ -117,7 +117,7 @@ pub use zone::crash as crash_points;
 #[doc(hidden)]
 pub use zone::{ModelHost, SlotView, SweepReport, Zone, ZoneCapacity, ZoneCensus};
 #[cfg(all(target_os = "linux", not(loom)))]
-pub use zone::{SweepReport, Zone, ZoneCapacity, ZoneInit, ZoneProcess, ZoneStats};
+pub use zone::{SweepReport, Zone, ZoneCapacity, ZoneHost, ZoneInit, ZoneProcess, ZoneStats};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -211,10 +211,11 @@ fn c_zone(link: Link) {
 /// Pools on a zone: lc_pool_new_in_zone's refusals, two pools of one name sharing counts and
 /// another name not, max_requests 1 across a parent and a forked child, both releases, and
 /// lc_zone_sweep returning exactly what a SIGKILLed child held, and lc_zone_stats reporting
-/// each process with what it holds before, and the sweep's counters after.
+/// each process with what it holds before, and the sweep's counters after; lc_zone_hosts
+/// showing one host's in-flight count, doubt, failures ever and listers over two processes.
 fn c_zone_pool(link: Link) {
     let out = build_and_run("test_zone_pool", Lang::C, "ffi-tests/c/test_zone_pool.c", link);
-    assert_eq!(checks_passed(&out), 149, "{out}");
+    assert_eq!(checks_passed(&out), 175, "{out}");
 }
 
 /// The README example tries a primary, retries on the other one, then lands on the backup.

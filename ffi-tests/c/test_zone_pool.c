@@ -7,7 +7,8 @@
  * to 0, for zone and heap picks. Prints "N checks passed" on success (tests/ffi.rs checks
  * it). lc_zone_sweep() returns a SIGKILLed child's picks; lc_zone_stats() shows each
  * process with what it holds before the kill (into an array too small, then big enough) and
- * the sweep's counters after.
+ * the sweep's counters after. lc_zone_hosts() shows one host's shared view (in flight, doubt,
+ * failures ever, listers) over two processes, before and after one is killed and swept.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -233,6 +234,94 @@ static void killed_child_is_swept(const lc_zone *zone) {
     lc_pool_free(pool);
 }
 
+/* What lc_zone_hosts() reported of pool "view"'s host, and how often it was called. */
+typedef struct {
+    lc_zone_host host;
+    unsigned seen, others;
+} view_t;
+
+static void view_of(void *userdata, const char *pool, const char *address, const lc_zone_host *host) {
+    view_t *v = userdata;
+    if (strcmp(pool, "view") == 0 && strcmp(address, ADDRESS) == 0) {
+        v->host = *host;
+        v->seen++;
+    } else {
+        v->others++;
+    }
+}
+
+static view_t view(const lc_zone *zone) {
+    view_t v;
+    memset(&v, 0xff, sizeof v);
+    v.seen = v.others = 0;
+    CHECK_OK(lc_zone_hosts(zone, view_of, &v));
+    CHECK(v.seen == 1);
+    return v;
+}
+
+/* lc_zone_hosts: the shared view of one host over two processes: in flight over both, the
+ * failures either recorded, both listing it; after the child's SIGKILL (outside any pick or
+ * release) and a sweep, what it held and its listing are gone and nothing is in doubt. The
+ * failures count stays: it never goes back. (A unit in doubt needs a kill inside a pick's
+ * few instructions: tests/zone_crash_points.rs and src/zone/stats.rs show it exactly.) */
+static void zone_hosts_show_the_shared_view(const lc_zone *zone) {
+    int to_parent[2], to_child[2];
+    lc_pool_config config;
+    lc_pick pick;
+    lc_pool *pool = NULL;
+    view_t v;
+    pid_t pid;
+    int status = 0;
+
+    CHECK_STATUS(lc_zone_hosts(NULL, view_of, &v), LC_ERR_NULL_POINTER);
+    CHECK_STATUS(lc_zone_hosts(zone, NULL, &v), LC_ERR_NULL_POINTER);
+    CHECK_OK(lc_pool_config_default(&config));
+    config.max_fails = 2; /* one failure leaves the host healthy; the zone's ring holds 2 */
+    config.fail_duration_ms = 3600 * 1000;
+    CHECK(pipe(to_parent) == 0 && pipe(to_child) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        lc_pick held[2];
+        char c;
+        close(to_parent[0]);
+        close(to_child[1]);
+        CHECK_OK(lc_pool_new_in_zone(&config, zone, "view", source_of(0), &pool));
+        memset(held, 0, sizeof held);
+        CHECK_OK(lc_pool_select(pool, NULL, 0, &held[0]));
+        CHECK_OK(lc_pool_select(pool, NULL, 0, &held[1]));
+        CHECK_OK(lc_pick_release(&held[1], LC_OUTCOME_FAILURE));
+        put(to_parent[1], 'h');
+        /* Until the parent's SIGKILL, or end of file if the parent exited first. */
+        while (read(to_child[0], &c, 1) < 0) {
+        }
+        _exit(1);
+    }
+    close(to_parent[1]);
+    close(to_child[0]);
+    get(to_parent[0], 'h');
+    CHECK_OK(lc_pool_new_in_zone(&config, zone, "view", source_of(0), &pool));
+    memset(&pick, 0, sizeof pick);
+    CHECK_OK(lc_pool_select(pool, NULL, 0, &pick));
+    v = view(zone);
+    CHECK(v.host.in_flight == 2 && v.host.doubt == 0 && v.host.failures == 1);
+    CHECK(v.host.listers == 2 && !v.host.listers_in_doubt);
+
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    close(to_child[1]);
+    CHECK_OK(lc_zone_sweep(zone, NULL));
+    v = view(zone);
+    CHECK(v.host.in_flight == 1 && v.host.doubt == 0 && v.host.failures == 1);
+    CHECK(v.host.listers == 1 && !v.host.listers_in_doubt);
+    CHECK_OK(lc_pick_release(&pick, LC_OUTCOME_FAILURE));
+    v = view(zone);
+    CHECK(v.host.in_flight == 0 && v.host.doubt == 0 && v.host.failures == 2 && v.host.listers == 1);
+    close(to_parent[0]);
+    lc_pool_free(pool);
+}
+
 /* Two pools named "app" share one host state; "other" has its own. Both releases end the
  * picks they are given, whichever made them. */
 static void pools_share_by_name(const lc_zone *zone) {
@@ -299,6 +388,7 @@ int main(void) {
     /* First, so that the child inherits no pool of the parent's. */
     max_requests_across_a_fork(zone);
     killed_child_is_swept(zone);
+    zone_hosts_show_the_shared_view(zone);
     refusals(zone);
     pools_share_by_name(zone);
     heap_picker_release();

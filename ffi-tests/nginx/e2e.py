@@ -42,6 +42,7 @@ import http.client
 import json
 import math
 import os
+import random
 import re
 import signal
 import statistics
@@ -759,10 +760,152 @@ def cmd_zone_reload(args):
                    {"in_flight": [in_flight0, in_flight1], "picks": [picks0, picks1], "replies": replies})
 
 
+def host_view(u):
+    """{address: (in_flight, doubt)} of an upstream on a zone."""
+    return {h["address"]: (h["in_flight"], h["doubt"]) for h in u["hosts"]}
+
+
+def cmd_zone_kill_load(args):
+    """7.1.5, second half: a wrk run with Connection: close (so every worker serves) against
+    UPSTREAM; a seeded RNG chooses the moment (once the hosts' picks passed a random threshold
+    and some worker holds requests) and the victim among the registered workers that held
+    requests in that status read. SIGKILL; the respawned worker
+    registers; once it served as well, wrk is stopped. Then, once the victim's record is swept
+    (`sweeps` + 1) and the live workers hold nothing: every host's in_flight <= its doubt (the
+    units a kill inside a pick or release keeps: in flight, or with the kill between the intent
+    and the add, not even that) and the doubt is at most 1 (one thread per worker); and, once a
+    sweep timer's reconcile found the zone quiet, in_flight 0 and doubt 0 everywhere. wrk's
+    errors (the victim's connections) are counted, not asserted."""
+    (status, port, run, master, workers, upstream, seed, wrk_out, out) = (
+        int(args[0]), int(args[1]), args[2], int(args[3]), int(args[4]), args[5], int(args[6]), args[7], args[8])
+    rng = random.Random(seed)
+    u = zone_wait(f"the zone's processes to be the master's {workers} workers",
+                  lambda: (lambda v: v if sorted(zone_pids(v)) == sorted(children(master))
+                           and len(zone_pids(v)) == workers else None)(zone_view(status, upstream)))
+    before = u["zone"]
+    picks = lambda v: sum(h["picks"] for h in v["hosts"])
+    picks0 = picks(u)
+    threshold = rng.randint(20, 200)
+    here = os.path.dirname(os.path.abspath(__file__))
+    import subprocess
+    # -d: a bound on a broken setup; wrk is stopped (SIGINT, it still prints its summary).
+    wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d600s", "--timeout", "60s", "-H", f"X-Run: {run}",
+                            "-H", "Connection: close", "-s", f"{here}/report.lua", f"http://127.0.0.1:{port}/"],
+                           stdout=open(wrk_out, "w"), stderr=subprocess.STDOUT)
+    try:
+        old = children(master)
+        # The moment: the first status read with the picks past the threshold and some worker
+        # holding requests (the candidates: a victim holding none would test nothing).
+        u = zone_wait(f"{threshold} picks under wrk, with a worker holding requests",
+                      lambda: (lambda v: v if picks(v) >= picks0 + threshold
+                               and any(n for p, n in zone_pids(v).items() if p in old) else None)(
+                          zone_view(status, upstream)))
+        at = picks(u)
+        held = {p: n for p, n in zone_pids(u).items() if n and p in old}
+        victim = rng.choice(sorted(held))
+        print(f"e2e.py: zone-kill-load: seed {seed} (LEASTCONN_NGINX_SEED={seed} repeats it): after "
+              f"{at - picks0} picks (threshold {threshold}) workers held {held}; killing {victim}")
+        os.kill(victim, signal.SIGKILL)
+        respawned = zone_wait("the respawned worker in the zone's processes",
+                              lambda: [p for p in children(master) - old if p in zone_pids(zone_view(status, upstream))])
+        after_respawn = picks(zone_view(status, upstream))
+        zone_wait("50 more picks after the respawn",
+                  lambda: picks(zone_view(status, upstream)) >= after_respawn + 50)
+    finally:
+        wrk.send_signal(signal.SIGINT)
+        wrk.wait()
+    w = read_wrk(wrk_out)
+    # Quiet: wrk's connections are closed, their requests answered or cut; the victim swept.
+    quiet = zone_wait("the victim swept (sweeps + 1) and nothing held by the live workers",
+                      lambda: (lambda v: v if v["zone"]["sweeps"] == before["sweeps"] + 1
+                               and victim not in zone_pids(v) and not any(zone_pids(v).values())
+                               and sorted(zone_pids(v)) == sorted(children(master)) else None)(
+                          zone_view(status, upstream)))
+    # Read again, after the live workers were seen holding nothing (no request starts now):
+    # hosts' counts are what the victim left, i.e. its units in doubt at most.
+    u = zone_view(status, upstream)
+    left = host_view(u)
+    doubt = sum(d for _, d in left.values())
+    first = all(n <= d for n, d in left.values()) and doubt <= 1
+    if not first:
+        return verdict(f"zone, SIGKILL at a random moment (seed {seed}): worker {victim} swept (recovered "
+                       f"+{quiet['zone']['recovered'] - before['recovered']}) but (in_flight, doubt) {left}: "
+                       f"in_flight above doubt, or doubt above 1", False, out,
+                       {"victim": victim, "seed": seed, "left": left, "before": before, "quiet": quiet["zone"]})
+    u = zone_wait("in_flight 0 and doubt 0 on every host (a sweep timer's reconcile)",
+                  lambda: (lambda v: v if all(n == 0 and d == 0 for n, d in host_view(v).values())
+                           and v["zone"]["in_doubt"] == 0 else None)(zone_view(status, upstream)))
+    after = u["zone"]
+    ok = (first and after["sweeps"] == before["sweeps"] + 1 and len(zone_pids(u)) == workers
+          and sorted(zone_pids(u)) == sorted(children(master)))
+    return verdict(f"zone, {workers} workers, SIGKILL at a random moment of a wrk run (seed {seed}): worker {victim} "
+                   f"killed after {at - picks0} picks; respawned {respawned}; {int(w['requests'])} requests, "
+                   f"{w['errors']} wrk errors (the victim's connections); swept: recovered "
+                   f"+{after['recovered'] - before['recovered']}, then (in_flight, doubt) {left} (total doubt {doubt}, "
+                   f"at most 1); after a reconcile: all 0 (reconciled +{after['reconciled'] - before['reconciled']})",
+                   ok, out, {"victim": victim, "seed": seed, "threshold": threshold, "left": left, "before": before,
+                             "after": after, "quiet": quiet["zone"], "wrk": w})
+
+
+def cmd_zone_refused_reload(args):
+    """Issue 11 point 5: with requests held, SIGHUP with a configuration that no longer fits
+    the zone (same name and size; CONF_BAD has a key longer than its address bytes): the
+    reload fails with the module's message, the old workers go on (same pids, same counts),
+    the held requests answer 200 and in_flight returns to 0. CONF is restored afterwards."""
+    status, port, path, run, n, master, workers, upstream, out, backends = zone_args(args[:9] + args[12:])
+    conf, conf_bad, error_log = args[9], args[10], args[11]
+    message = re.compile(r'\[emerg\] \d+#\d+: leastconn: zone "lczone" was made for another configuration or '
+                         r'balancer; change its size or name')
+    with open(error_log) as f:
+        seen0 = sum(1 for line in f if message.search(line))
+    good = open(conf).read()
+    batch = hold_batch(port, path, run, n, backends)
+    try:
+        u = zone_view(status, upstream)
+        pids0, in_flight0 = sorted(zone_pids(u)), hosts_in_flight(u)
+        picks0 = {h["address"]: h["picks"] for h in u["hosts"]}
+        if sum(in_flight0.values()) != n or pids0 != sorted(children(master)):
+            raise RuntimeError(f"{n} held, but the zone shows {in_flight0}, processes {pids0} "
+                               f"(workers {sorted(children(master))})")
+        with open(conf, "w") as f:
+            f.write(open(conf_bad).read())
+        try:
+            os.kill(master, signal.SIGHUP)
+            # The master logs the refusal while it reads the new configuration, and then
+            # keeps the old cycle: no new workers.
+            zone_wait("the module's refusal in the error log",
+                      lambda: sum(1 for line in open(error_log) if message.search(line)) == seen0 + 1)
+        finally:
+            with open(conf, "w") as f:
+                f.write(good)
+        u = zone_view(status, upstream)
+        pids1, in_flight1 = sorted(zone_pids(u)), hosts_in_flight(u)
+        picks1 = {h["address"]: h["picks"] for h in u["hosts"]}
+        workers1 = sorted(children(master))
+    finally:
+        release(backends)
+    replies = batch.join()
+    ok200 = sum(1 for r in replies if r["status"] == 200)
+    after = [get(port, "/", {"X-Run": f"{run}-after"})[0].status for _ in range(8)]
+    u = zone_wait("in_flight 0 on every host",
+                  lambda: (lambda v: v if not any(hosts_in_flight(v).values()) else None)(zone_view(status, upstream)))
+    pids2 = sorted(zone_pids(u))
+    ok = (pids1 == pids0 == pids2 == workers1 == sorted(children(master)) and in_flight1 == in_flight0
+          and picks1 == picks0 and ok200 == n and after == [200] * 8 and u["zone"]["in_doubt"] == 0)
+    return verdict(f"zone, {workers} workers, refused reload with {n} held: the module's emerg logged; workers "
+                   f"{'unchanged' if pids1 == pids0 == workers1 else f'{pids0} -> {pids1} (nginx: {workers1})'}; "
+                   f"in_flight {in_flight0} -> {in_flight1}, picks {sum(picks0.values())} -> {sum(picks1.values())}; "
+                   f"{ok200}/{n} answered 200, then {after.count(200)}/8 new requests; in_flight then "
+                   f"{hosts_in_flight(u)}", ok, out,
+                   {"pids": [pids0, pids1, pids2], "in_flight": [in_flight0, in_flight1], "replies": replies,
+                    "expected_log": [message.pattern]})
+
+
 def cmd_zone_dead(args):
     """7.1.3: DEAD_ADDR is down. A sequential client (fresh connection each) until the zone
     shows it unhealthy, then 40 more: it was tried exactly MAX_FAILS times over all workers
-    (each failure is in the shared ring before the next pick), never after; no client error."""
+    (each failure is in the shared ring before the next pick), never after; no client error;
+    the status page's zone-wide `failures` of it is MAX_FAILS."""
     status, port, run, upstream, dead, max_fails, access, out = (int(args[0]), int(args[1]), args[2], args[3],
                                                                  args[4], int(args[5]), args[6], args[7])
     statuses = {f"{run}-1": [], f"{run}-2": []}
@@ -787,13 +930,15 @@ def cmd_zone_dead(args):
     tries = {r: sum(1 for e in entries if e.run == r and dead in e.tried) for r in statuses}
     h = host(zone_view(status, upstream))
     bad = [s for ss in statuses.values() for s in ss if s != 200]
+    # `failures`: every worker's, from the zone (no other host failed in this run).
     ok = (marked and tries[f"{run}-1"] == max_fails and tries[f"{run}-2"] == 0 and not bad
-          and h["recent_failures"] == max_fails and h["unhealthy"])
+          and h["recent_failures"] == max_fails and h["failures"] == max_fails and h["doubt"] == 0
+          and h["unhealthy"])
     return verdict(f"zone, dead backend {dead}: "
                    f"{'unhealthy after' if marked else 'not unhealthy after'} {len(statuses[f'{run}-1'])} "
                    f"sequential requests (bound 400), {tries[f'{run}-1']} tries at it over all workers' logs (max_fails={max_fails}), "
                    f"{tries[f'{run}-2']} in {len(statuses[f'{run}-2'])} more; {len(bad)} client errors; "
-                   f"recent_failures {h['recent_failures']}", ok, out, {"statuses": statuses, "tries": tries})
+                   f"recent_failures {h['recent_failures']}, failures (zone-wide) {h['failures']}", ok, out, {"statuses": statuses, "tries": tries})
 
 
 # One-sided 99.9 % quantiles of Student's t, t(0.999; df) for df = 1..30 (computed with mpmath's
@@ -915,7 +1060,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     commands = {"status": cmd_status, "tls": cmd_tls, "held": cmd_held, "reload": cmd_reload, "report": cmd_report,
                 "selftest": cmd_selftest, "zone-kill": cmd_zone_kill, "zone-reload": cmd_zone_reload,
-                "zone-dead": cmd_zone_dead, "zone-table": cmd_zone_table}
+                "zone-dead": cmd_zone_dead, "zone-table": cmd_zone_table, "zone-kill-load": cmd_zone_kill_load,
+                "zone-refused-reload": cmd_zone_refused_reload}
     return commands[cmd](args)
 
 

@@ -20,8 +20,9 @@
 # nginx is retried on other ports if one was taken meanwhile). Environment:
 # LEASTCONN_NGINX_SECONDS (4 per wrk run), LEASTCONN_NGINX_KEEP=1 keeps the prefix with its
 # logs, LEASTCONN_NGINX_ZONE_ONLY=1 runs only the zone part (the second nginx),
-# LEASTCONN_NGINX_ZONE_ROUNDS (10) and LEASTCONN_NGINX_ZONE_SECONDS (2) shape its table.
-# Processes started here are stopped by PID, also on failure.
+# LEASTCONN_NGINX_ZONE_ROUNDS (10) and LEASTCONN_NGINX_ZONE_SECONDS (2) shape its table,
+# LEASTCONN_NGINX_SEED the seed of the random kill (printed; random by default). Processes
+# started here are stopped by PID, also on failure.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -389,7 +390,12 @@ fi # LEASTCONN_NGINX_ZONE_ONLY
 #     it full in the shared count), a the other 15;
 #   SIGKILL (7.1.5): 16 held requests over za/zb/zc; the worker holding the most is killed;
 #     once it is respawned and the rest answered, `recovered` grew by exactly its count;
+#   SIGKILL at a random moment (7.1.5): wrk; a seeded worker killed once the picks passed a seeded
+#     threshold; afterwards each host's in_flight <= its doubt <= 1 in total, then all 0 once a
+#     sweep timer reconciled (LEASTCONN_NGINX_SEED repeats a run's choice);
 #   reload (7.1.4): 16 held requests; SIGHUP; the new workers register and the counts stay;
+#   refused reload (issue point 5): 16 held requests; SIGHUP with keys too long for the zone:
+#     the module's emerg, the same workers, the same counts, all 16 answered 200;
 #   share and throughput (7.1.1): $zone_rounds rounds of wrk -c 8 and -c 16 for $zone_seconds s,
 #     each running both balancers back to back in alternating order, against the built-in
 #     least_conn with its own zone (zc is the slow backend): the issue's table, and a one-sided
@@ -456,8 +462,19 @@ python3 "$here/e2e.py" held "$port_lc" /capped/hold zone-capped 16 "$prefix/zone
 zbackends=(za="$port_za" zb="$port_zb" zc="$port_zc")
 python3 "$here/e2e.py" zone-kill "$port_status" "$port_lc" /hold zone-kill 16 "$nginx_pid" "$workers" zlc \
   "$prefix/zone-kill.json" "${zbackends[@]}"
+seed=${LEASTCONN_NGINX_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+python3 "$here/e2e.py" zone-kill-load "$port_status" "$port_lc" zone-kill-load "$nginx_pid" "$workers" zlc "$seed" \
+  "$prefix/wrk-zone-kill-load.out" "$prefix/zone-kill-load.json"
 python3 "$here/e2e.py" zone-reload "$port_status" "$port_lc" /hold zone-reload 16 "$nginx_pid" "$workers" zlc \
   "$prefix/zone-reload.json" "${zbackends[@]}"
+# The same zone name and size, but upstream capped renamed so that its keys no longer fit the
+# zone's address bytes (64): the reload must fail and leave the old workers serving.
+long=capped_$(printf 'x%.0s' $(seq 60))
+sed "s/upstream capped {/upstream $long {/; s|proxy_pass http://capped;|proxy_pass http://$long;|" \
+  "$prefix/nginx.conf" >"$prefix/nginx-unfit.conf"
+python3 "$here/e2e.py" zone-refused-reload "$port_status" "$port_lc" /hold zone-refused-reload 16 "$nginx_pid" \
+  "$workers" zlc "$prefix/zone-refused-reload.json" "$prefix/nginx.conf" "$prefix/nginx-unfit.conf" \
+  "$prefix/logs/error.log" "${zbackends[@]}"
 python3 "$here/e2e.py" zone-table "$port_lc" "$port_builtin" "127.0.0.1:$port_zc" "$zone_seconds" "$zone_rounds" \
   "$prefix/logs/zone-access.log" "$prefix" 8 16
 kill "$pid_zb"
@@ -467,7 +484,8 @@ python3 "$here/e2e.py" zone-dead "$port_status" "$port_lc" zone-dead zlc "127.0.
 kill -QUIT "$nginx_pid"
 wait "$nginx_pid"
 nginx_pid=
-python3 - "$prefix/zone-capped.json" "$prefix/logs/error.log" "$prefix/zone-kill.json" <<'EOF'
+python3 - "$prefix/zone-capped.json" "$prefix/logs/error.log" "$prefix/zone-refused-reload.json" \
+  "$prefix/zone-kill.json" "$prefix/zone-kill-load.json" <<'EOF'
 import json, re, sys
 doc = json.load(open(sys.argv[1]))
 held = {name: len(v) for name, v in doc["placed"][0].items()}
@@ -475,14 +493,17 @@ statuses = [r["status"] for batch in doc["replies"] for r in batch]
 ok = held == {"capped": 1, "a": 15} and statuses == [200] * 16
 print(f"zone, 8 workers, max_conns=1: 16 requests held at once -> capped {held.get('capped')}, "
       f"a {held.get('a')}; {statuses.count(200)}/16 answered 200  {'ok' if ok else 'FAILED'}")
-# The master's alert for the worker killed on purpose (7.1.6), exactly once; nothing else.
-victim = json.load(open(sys.argv[3]))["victim"]
-kill = re.compile(rf"\[alert\] \d+#\d+: worker process {victim} exited on signal 9$")
+# The master's alert for each worker killed on purpose (7.1.6) and the module's emerg for the
+# refused reload, each exactly once; nothing else.
+victims = [json.load(open(path))["victim"] for path in sys.argv[4:]]
+wanted = [re.compile(rf"\[alert\] \d+#\d+: worker process {v} exited on signal 9$") for v in victims]
+wanted += [re.compile(p) for p in json.load(open(sys.argv[3]))["expected_log"]]
 lines = [l.rstrip("\n") for l in open(sys.argv[2]) if re.search(r"\[(alert|crit|emerg)\]", l)]
-bad = [l for l in lines if not kill.search(l)]
-expected = len(lines) - len(bad) == 1
-print(f"zone error log: {len(bad)} alert/crit/emerg lines besides the master's for the killed worker {victim} "
-      f"({'seen' if expected else 'MISSING'})  {'ok' if expected and not bad else 'FAILED'}")
+bad = [l for l in lines if not any(w.search(l) for w in wanted)]
+expected = all(sum(1 for l in lines if w.search(l)) == 1 for w in wanted)
+print(f"zone error log: {len(bad)} alert/crit/emerg lines besides the master's for the killed workers "
+      f"{victims} and the refused reload's ({'each seen once' if expected else 'NOT each seen once'})  "
+      f"{'ok' if expected and not bad else 'FAILED'}")
 for line in bad:
     print(line)
 sys.exit(0 if ok and expected and not bad else 1)

@@ -379,6 +379,55 @@ pub extern "C" fn lc_zone_stats(zone: *const lc_zone, out: *mut lc_zone_statisti
     })
 }
 
+/// One host slot of a zone, as `lc_zone_hosts()` reports it: what every process shares about
+/// one address of one pool name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct lc_zone_host {
+    /// Requests in flight, over every process (units in doubt included).
+    pub in_flight: u32,
+    /// Units in doubt: kept in `in_flight` for a process killed inside a pick or release (at
+    /// most one per thread it had inside one), until a sweep finds the zone quiet and removes
+    /// them exactly.
+    pub doubt: u32,
+    /// Failures recorded ever, by any process: releases as `LC_OUTCOME_FAILURE` by pools with
+    /// passive health on.
+    pub failures: u64,
+    /// How many registered processes list the host.
+    pub listers: u32,
+    /// `listers` may be off by one listing change of a killed process, until a sweep
+    /// recounts it.
+    pub listers_in_doubt: bool,
+}
+
+/// Receives one host slot from `lc_zone_hosts()`: `pool` is the name its pools were made with
+/// (`lc_pool_new_in_zone()`), `address` its address. All three are valid only during the call.
+/// It may call other `lc_*` functions.
+pub type lc_zone_host_fn = Option<
+    extern "C" fn(userdata: *mut c_void, pool: *const c_char, address: *const c_char, host: *const lc_zone_host),
+>;
+
+/// Calls `callback` once per host slot in use in `zone` (listed by some process, or holding a
+/// removed host's last requests), in slot order, on the calling thread, with `userdata`: the
+/// shared view of every pool on the zone, in every process. Each slot is read word by word
+/// while other processes go on (a slot reclaimed meanwhile is left out). Not on the hot path:
+/// a few loads per host slot of the zone's capacity, and it allocates. Any thread.
+///
+/// Errors: `LC_ERR_NULL_POINTER` (`zone`, `callback`).
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_zone_hosts(zone: *const lc_zone, callback: lc_zone_host_fn, userdata: *mut c_void) -> lc_status {
+    ffi_boundary!("lc_zone_hosts", {
+        let zone = try_ref!(zone);
+        let Some(callback) = callback else {
+            return LC_ERR_NULL_POINTER;
+        };
+        for (pool, address, host) in sys::hosts(zone) {
+            callback(userdata, pool.as_ptr(), address.as_ptr(), &host);
+        }
+        LC_OK
+    })
+}
+
 /// Frees a zone handle. NULL is ignored. Any thread, once no other thread uses this handle;
 /// using it afterwards, or freeing it twice, is undefined.
 ///
@@ -428,7 +477,7 @@ fn deliver(out: *mut *mut lc_zone, made: Result<lc_zone, Error>, function: &str)
 /// The Rust zone behind each function.
 #[cfg(target_os = "linux")]
 mod sys {
-    use std::ffi::CStr;
+    use std::ffi::{CStr, CString};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
     use std::ptr::NonNull;
@@ -559,6 +608,24 @@ mod sys {
         };
         (stats, processes)
     }
+
+    pub(super) fn hosts(zone: &lc_zone) -> Vec<(CString, CString, super::lc_zone_host)> {
+        zone.zone
+            .hosts()
+            .into_iter()
+            .filter_map(|h| {
+                let host = super::lc_zone_host {
+                    in_flight: h.in_flight,
+                    doubt: h.doubt,
+                    failures: h.failures,
+                    listers: h.listers,
+                    listers_in_doubt: h.listers_in_doubt,
+                };
+                // Keys this library writes hold no NUL but the separator: skip any other.
+                Some((CString::new(h.pool).ok()?, CString::new(h.address).ok()?, host))
+            })
+            .collect()
+    }
 }
 
 /// No zones: every constructor refuses, and no `lc_zone` exists to inspect.
@@ -619,6 +686,10 @@ mod sys {
     }
 
     pub(super) fn stats(zone: &lc_zone) -> (super::lc_zone_statistics, Vec<super::lc_zone_process>) {
+        match zone.never {}
+    }
+
+    pub(super) fn hosts(zone: &lc_zone) -> Vec<(std::ffi::CString, std::ffi::CString, super::lc_zone_host)> {
         match zone.never {}
     }
 }

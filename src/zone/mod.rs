@@ -53,7 +53,7 @@ use model::Backing;
 #[cfg(loom)]
 pub use model::{ModelHost, SlotView};
 #[cfg(not(loom))]
-pub use stats::{ZoneProcess, ZoneStats};
+pub use stats::{ZoneHost, ZoneProcess, ZoneStats};
 pub use sweep::{SweepReport, ZoneCensus};
 
 use crate::error::{Error, ErrorKind};

@@ -341,6 +341,26 @@ impl<'a> Slots<'a> {
             })
     }
 
+    /// The key bytes (`namespace NUL address`) of slot `s`, read as LIVE `ctl`; `None` when a
+    /// key word is not of `ctl`'s generation (the slot was reclaimed and refilled meanwhile:
+    /// the caller rereads the control word to know that what it read belongs to `ctl`).
+    #[cfg(not(loom))]
+    pub(crate) fn key_bytes(&self, s: u32, ctl: Control) -> Option<Vec<u8>> {
+        let len = ctl.len() as usize;
+        let mut bytes = Vec::with_capacity(len.next_multiple_of(6));
+        // Word 0 is the hash word; the bytes follow, six per word, the first in the low bits.
+        for j in 1..=len.div_ceil(6) {
+            // Acquire: as in `holds`, the key words passed on by the publish CAS that `ctl` read.
+            let w = self.key_word_at(s, j).load(Ordering::Acquire);
+            if !of_generation(w, ctl.generation()) {
+                return None;
+            }
+            bytes.extend((0..6).map(|i| (w >> (8 * i)) as u8));
+        }
+        bytes.truncate(len);
+        Some(bytes)
+    }
+
     /// Whether slot `s` is LIVE now with `key` in it.
     pub(crate) fn holds_now(&self, s: u32, key: &Key) -> bool {
         let ctl = self.control(s);

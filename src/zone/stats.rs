@@ -1,12 +1,15 @@
 //! Zone-wide statistics: capacity and use, the registered processes with what each holds,
-//! and the crash-recovery counters the header keeps (`layout::word`). For status pages
-//! (nginx's `leastconn_status`) and monitoring; not on the hot path.
+//! the crash-recovery counters the header keeps (`layout::word`), and each host slot's shared
+//! view (listers, failures ever, doubt). For status pages (nginx's `leastconn_status`) and
+//! monitoring; not on the hot path.
 
 use std::collections::HashMap;
 
-use super::layout::word;
+use super::layout::{slot, word};
 use super::procs::{self, ProcKind, ProcState, owner};
 use super::slots::{Kind, Slots};
+use super::sweep::{DOUBT_UNITS, LISTERS_IN_DOUBT};
+use crate::host::in_flight_of;
 use crate::sync::Ordering;
 
 /// A process registered in a zone, as [`Zone::stats`](super::Zone::stats) sees it.
@@ -40,6 +43,29 @@ pub struct ZoneStats {
     pub reconciled: u64,
     /// Listings refused because every host slot was taken, ever.
     pub full_refusals: u64,
+}
+
+/// A host slot of a zone, as [`Zone::hosts`](super::Zone::hosts) sees it: what every process
+/// shares about one address of one pool name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ZoneHost {
+    /// The name of the pools that list it ([`Builder::zone`](crate::Builder::zone)).
+    pub pool: String,
+    /// Its address.
+    pub address: String,
+    /// Requests in flight, over every process (units in doubt included).
+    pub in_flight: u32,
+    /// Failures recorded ever, by any process: releases as failures by pools with passive
+    /// health on (the failure ticket, which never goes back).
+    pub failures: u64,
+    /// Units in doubt: kept in `in_flight` for a process killed inside a pick or release,
+    /// until a reconcile finds the zone quiet (docs/design-zone.md 4.4).
+    pub doubt: u32,
+    /// How many registered processes list it.
+    pub listers: u32,
+    /// `listers` may be off by one listing change of a killed process, until a reconcile
+    /// recounts it.
+    pub listers_in_doubt: bool,
 }
 
 impl super::Zone {
@@ -103,13 +129,79 @@ impl super::Zone {
             full_refusals: counter(word::FULL_REFUSALS),
         }
     }
+
+    /// Every host slot in use (listed by some process, or holding a removed host's last
+    /// requests), in slot order, with what the processes share about it. Each slot is read
+    /// word by word while other processes go on; a slot reclaimed or reused meanwhile is
+    /// left out.
+    ///
+    /// Costs a few loads per host slot of the zone's capacity: for status pages, not for the
+    /// hot path.
+    ///
+    /// ```
+    /// use leastconn::{Outcome, Pool, Static, Zone, ZoneCapacity, ZoneHost};
+    /// # if cfg!(miri) { return Ok(()); } // Miri has no memfd_create
+    ///
+    /// let zone = Zone::anonymous(&ZoneCapacity { hosts: 8, ..ZoneCapacity::default() })?;
+    /// let pool = Pool::builder(Static::from_addresses(["10.0.0.1:80"])).zone(&zone, "app").build()?;
+    /// let held = pool.select()?;
+    /// pool.select()?.release(Outcome::Failure);
+    /// let host = ZoneHost {
+    ///     pool: "app".into(),
+    ///     address: "10.0.0.1:80".into(),
+    ///     in_flight: 1,
+    ///     failures: 1,
+    ///     doubt: 0,
+    ///     listers: 1,
+    ///     listers_in_doubt: false,
+    /// };
+    /// assert_eq!(zone.hosts(), [host]);
+    /// # drop(held);
+    /// # Ok::<(), leastconn::Error>(())
+    /// ```
+    pub fn hosts(&self) -> Vec<ZoneHost> {
+        let (words, layout) = (self.0.backing.words(), &self.0.layout);
+        let slots = Slots::new(words, layout);
+        let mut hosts = Vec::new();
+        for s in 0..layout.caps.hosts {
+            let ctl = slots.control(s);
+            if ctl.kind() != Kind::Live {
+                continue;
+            }
+            let Some(key) = slots.key_bytes(s, ctl) else { continue };
+            let base = layout.slot(s);
+            // Acquire (these three loads): the control word reread below is read after them,
+            // so an unchanged generation says they belong to the key read.
+            let state = words[base + slot::STATE].load(Ordering::Acquire);
+            let failures = words[base + slot::FAIL_NEXT].load(Ordering::Acquire);
+            let doubt = words[base + slot::DOUBT].load(Ordering::Acquire);
+            let now = slots.control(s);
+            if now.kind() != Kind::Live || now.generation() != ctl.generation() {
+                continue;
+            }
+            let (pool, address) = match key.iter().position(|&b| b == 0) {
+                Some(nul) => (&key[..nul], &key[nul + 1..]),
+                None => continue, // not a key this library writes
+            };
+            hosts.push(ZoneHost {
+                pool: String::from_utf8_lossy(pool).into_owned(),
+                address: String::from_utf8_lossy(address).into_owned(),
+                in_flight: in_flight_of(state) as u32,
+                failures,
+                doubt: (doubt & DOUBT_UNITS) as u32,
+                listers: now.who(),
+                listers_in_doubt: doubt & LISTERS_IN_DOUBT != 0,
+            });
+        }
+        hosts
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::ptr::NonNull;
 
-    use super::{ZoneProcess, ZoneStats};
+    use super::{ZoneHost, ZoneProcess, ZoneStats};
     use crate::zone::liveness::Oracle;
     use crate::zone::procs::{Registration, begin_listing_change, claim_thread_record, register};
     use crate::zone::slots::{Key, Slots};
@@ -173,25 +265,76 @@ mod tests {
         assert_eq!(stats.hosts_used, 1, "b:1 had no other lister and nothing in flight: reclaimed");
     }
 
-    #[test]
-    fn doubt_and_reconcile_are_reported() {
+    /// A process holding 1 unit on "a:1" is killed in its second pick after step `stop` (of
+    /// `sim::pick`) and swept by another lister; `zone.hosts()` after the sweep and after a
+    /// reconcile.
+    fn killed_in_a_pick(stop: usize) -> (Vec<ZoneHost>, Vec<ZoneHost>) {
         let mut mem = Vec::new();
         let zone = zone_in(&mut mem);
         let oracle = Oracle::with(&[(101, 1010), (102, 1020)]);
         let (survivor, _) = process_holding(&zone, 101, "a:1", 0);
         let (dead, slot) = process_holding(&zone, 102, "a:1", 1);
-        // The dying process's second pick stops inside its window, after the intent.
         let (words, layout) = (zone.0.backing.words(), &zone.0.layout);
         let record = claim_thread_record(words, layout, &dead).unwrap();
-        assert_eq!(sim::pick(words, layout, (record, &mut 0), slot, 1 << 20, 2), None);
+        assert_eq!(sim::pick(words, layout, (record, &mut 0), slot, 1 << 20, stop), None);
         assert_eq!(zone.stats().processes[1], ZoneProcess { pid: 102, in_flight: 2 });
         oracle.kill(102);
         zone.sweep_as(&survivor, &oracle);
         let stats = zone.stats();
         assert_eq!((stats.sweeps, stats.recovered, stats.in_doubt, stats.reconciled), (1, 1, 1, 0));
+        let swept = zone.hosts();
         zone.reconcile();
         let stats = zone.stats();
         assert_eq!((stats.in_doubt, stats.reconciled), (0, 1));
+        (swept, zone.hosts())
+    }
+
+    fn host(in_flight: u32, doubt: u32) -> ZoneHost {
+        ZoneHost {
+            pool: "app".into(),
+            address: "a:1".into(),
+            in_flight,
+            failures: 0,
+            doubt,
+            listers: 1,
+            listers_in_doubt: false,
+        }
+    }
+
+    #[test]
+    fn doubt_and_reconcile_are_reported_killed_after_the_add() {
+        let (swept, reconciled) = killed_in_a_pick(3);
+        assert_eq!(swept, [host(1, 1)], "the unit in doubt stays in flight, on its host");
+        assert_eq!(reconciled, [host(0, 0)]);
+    }
+
+    #[test]
+    fn doubt_and_reconcile_are_reported_killed_before_the_add() {
+        // After the intent, before the shared add: the unit in doubt was never added, so the
+        // host's in-flight count is below its doubt (in_flight <= doubt, not ==).
+        let (swept, reconciled) = killed_in_a_pick(2);
+        assert_eq!(swept, [host(0, 1)]);
+        assert_eq!(reconciled, [host(0, 0)]);
+    }
+
+    #[test]
+    fn hosts_show_failures_ever_and_listers_of_every_pool() {
+        let mut mem = Vec::new();
+        let zone = zone_in(&mut mem);
+        // The pool first: its registration sweeps, and the made-up pids below look dead.
+        let pool = Pool::builder(Static::from_addresses(["a:1"]))
+            .zone(&zone, "other")
+            .passive_health(PassiveHealth { max_fails: 1, fail_duration: std::time::Duration::from_secs(3600) })
+            .build()
+            .unwrap();
+        let (_a, _) = process_holding(&zone, 101, "a:1", 2);
+        let (_b, _) = process_holding(&zone, 102, "a:1", 1);
+        pool.select().unwrap().release(Outcome::Failure);
+        let other = ZoneHost { pool: "other".into(), failures: 1, listers: 1, ..host(0, 0) };
+        let mut hosts = zone.hosts();
+        hosts.sort_by(|x, y| x.pool.cmp(&y.pool));
+        assert_eq!(hosts, [ZoneHost { in_flight: 3, listers: 2, ..host(0, 0) }, other]);
+        drop(pool);
     }
 
     #[test]
