@@ -708,8 +708,12 @@ def cmd_zone_kill(args):
         release(backends)
     replies = batch.join()
     # Everything answered or cut; the victim gone from the zone and nothing left in flight.
-    u = zone_wait("in_flight 0 on every host and the killed worker gone from the zone",
+    # `sweeps` is counted last, after the record is freed (src/zone/sweep.rs): the victim
+    # leaves `processes` when a sweeper claims it and `recovered` grows slot by slot, so only
+    # the count says the sweep is complete (and zone-kill-load's `before` includes it).
+    u = zone_wait("in_flight 0 on every host and the killed worker's sweep complete",
                   lambda: (lambda v: v if victim not in zone_pids(v) and not any(hosts_in_flight(v).values())
+                           and v["zone"]["sweeps"] >= before["sweeps"] + 1
                            else None)(zone_view(status, upstream)))
     after = u["zone"]
     recovered = after["recovered"] - before["recovered"]
