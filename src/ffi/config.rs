@@ -176,3 +176,6 @@ pub extern "C" fn lc_source_new_json(
         }
     })
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod zone_tests;
