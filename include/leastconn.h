@@ -934,6 +934,45 @@ lc_status lc_log_set_callback(lc_log_fn callback,
 // error it is NULL. Any thread.
 lc_status lc_pool_new_json(const char *json, struct lc_pool **out, char *error, size_t error_len);
 
+// Creates a pool from the JSON of a Caddy `reverse_proxy` handler, as `lc_pool_new_json()`,
+// whose host state lives in `zone` under the name `name`, as `lc_pool_new_in_zone()`, and
+// refreshes it once. A failing first refresh is logged and leaves the pool empty; it is not
+// an error here.
+//
+// Every pool on the zone with the same `name` (from JSON or from `lc_pool_new_in_zone()`, in
+// this process or in another one that has the zone) shares the in-flight counts,
+// `max_requests` limits, failure windows and down flags of its addresses; pools with other
+// names share nothing. The first zone pool of a process registers the process in the zone.
+//
+// `json` and `name` are NUL-terminated UTF-8 strings, borrowed for the call; `name NUL
+// address` must fit the zone's `address_bytes` (else the refresh that lists the address
+// fails and is logged). `zone` is borrowed for the call: the pool keeps its own reference to
+// the zone's memory, so the handle may be freed while the pool lives. A zone of another
+// layout or capacities never gets here: `lc_zone_open()` and `lc_zone_from_memory()` refuse
+// it with `LC_ERR_ZONE_INCOMPATIBLE`. `error` and `error_len` are as for
+// `lc_pool_new_json()`: the buffer receives the message of every error below except
+// `LC_ERR_NULL_POINTER` and `LC_ERR_INVALID_UTF8` (truncated to fit, NUL-terminated), and ""
+// on success; with a NULL `error` the message is logged at `LC_LOG_ERROR` instead.
+//
+// Errors, with `*out` NULL: `LC_ERR_NULL_POINTER` (`json`, `zone`, `name` or `out`),
+// `LC_ERR_INVALID_UTF8` (`json` or `name`), `LC_ERR_INVALID_CONFIG` (anything wrong in the
+// document), `LC_ERR_ZONE_INCOMPATIBLE` (`health_checks.passive.max_fails` above the zone's
+// `fail_ring`), `LC_ERR_ZONE_FULL` (no process or thread record free in the zone for this
+// process).
+//
+// `fork`: as for `lc_pool_new_in_zone()`, build zone pools in the process that uses them,
+// after `fork()`; the zone handle itself may come from the parent.
+//
+// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`, which
+// also ends this pool's share in the zone; the zone's state stays for its other pools and
+// processes). Any thread; picks and releases are as on a pool from `lc_pool_new_in_zone()`.
+lc_status lc_pool_new_json_in_zone(const char *json,
+                                   const struct lc_zone *zone,
+                                   const char *name,
+                                   struct lc_pool **out,
+                                   char *error,
+                                   size_t error_len);
+
 // Creates a source from the JSON of one Caddy `dynamic_upstreams` module object, such as
 // `{"source": "etcd", "endpoints": ["http://10.0.0.5:2379"], "key": "/services/api/"}`, an
 // `a`, `srv` or `static` source, or a `multi` of several (with leastconn's `weight`, `max_requests`,

@@ -147,6 +147,7 @@ static_and_shared! {
     c_json_static, c_json_shared => c_json;
     c_zone_static, c_zone_shared => c_zone;
     c_zone_pool_static, c_zone_pool_shared => c_zone_pool;
+    c_zone_json_static, c_zone_json_shared => c_zone_json;
     readme_example_static, readme_example_shared => readme_example;
     readme_sources_static, readme_sources_shared => readme_sources;
 }
@@ -216,6 +217,15 @@ fn c_zone(link: Link) {
 fn c_zone_pool(link: Link) {
     let out = build_and_run("test_zone_pool", Lang::C, "ffi-tests/c/test_zone_pool.c", link);
     assert_eq!(checks_passed(&out), 175, "{out}");
+}
+
+/// Pools from Caddy JSON on a zone: a JSON pool in a forked child and a JSON pool and an
+/// lc_pool_new_in_zone pool of the same name in the parent share counts and max_requests
+/// exactly, another name does not; every refusal with its status and message (buffer, log),
+/// a full zone in a forked child.
+fn c_zone_json(link: Link) {
+    let out = build_and_run("test_zone_json", Lang::C, "ffi-tests/c/test_zone_json.c", link);
+    assert_eq!(checks_passed(&out), 88, "{out}");
 }
 
 /// The README example tries a primary, retries on the other one, then lands on the backup.

@@ -124,3 +124,30 @@ func ExampleNewPoolInZone() {
 	// the other pool at the shared limit: true
 	// {Processes:0 Recovered:0 InDoubt:0} <nil>
 }
+
+// A pool from Caddy JSON on a zone shares its hosts' counts with every pool of its name
+// there, built from JSON or not.
+func ExampleNewPoolJSONInZone() {
+	zone, err := leastconn.NewAnonymousZone(leastconn.DefaultZoneCapacity())
+	if err != nil {
+		panic(err)
+	}
+	defer zone.Close()
+	handler := []byte(`{"upstreams": [{"dial": "10.0.0.1:8080", "max_requests": 1}]}`)
+	var pools [2]*leastconn.Pool
+	for i := range pools {
+		if pools[i], err = leastconn.NewPoolJSONInZone(handler, zone, "app"); err != nil {
+			panic(err)
+		}
+		defer pools[i].Close()
+	}
+	pick, err := pools[0].Select()
+	if err != nil {
+		panic(err)
+	}
+	_, err = pools[1].Select()
+	fmt.Println("the other pool at the shared limit:", errors.Is(err, leastconn.ErrNoUpstream))
+	pick.Release(leastconn.Success)
+	// Output:
+	// the other pool at the shared limit: true
+}

@@ -34,6 +34,40 @@ func NewPoolJSON(json []byte) (*Pool, error) {
 	return wrapPool(out), nil
 }
 
+// NewPoolJSONInZone is NewPoolJSON with the pool's host state in zone, under name, as
+// NewPoolInZone: every pool on the zone with the same name (built from JSON or not, in this
+// process or another) shares the in-flight counts, MaxRequests limits, failure windows and
+// down flags of its addresses; everything else is as NewPoolJSON. The pool keeps the zone
+// mapped (the Zone may be closed first). name NUL address must fit the zone's
+// AddressBytes, else the refresh that lists the address fails (logged; Refresh returns
+// ErrZoneIncompatible). json is only read during the call.
+//
+// Errors, besides NewPoolJSON's, with the library's message in Error.Detail where it gives
+// one: ErrClosed (a closed or nil zone), ErrInvalidArgument (a name containing NUL),
+// ErrInvalidUTF8 (a name that is not UTF-8), ErrZoneIncompatible
+// (health_checks.passive.max_fails above the zone's FailRing), ErrZoneFull (no process or
+// thread record free).
+func NewPoolJSONInZone(json []byte, zone *Zone, name string) (*Pool, error) {
+	const op = "pool from JSON in zone"
+	cname, err := cStringAs(name, op, C.LC_ERR_INVALID_ARGUMENT)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(cname))
+	if err := zone.enter(); err != nil {
+		return nil, err
+	}
+	defer zone.leave()
+	var out *C.lc_pool
+	err = withJSON(json, op, func(doc *C.char, msg *C.char) C.lc_status {
+		return C.lc_pool_new_json_in_zone(doc, zone.ptr, cname, &out, msg, jsonErrorLen)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return wrapPool(out), nil
+}
+
 // JSONSource creates a source from the JSON of one Caddy dynamic_upstreams module object,
 // such as {"source": "etcd", "endpoints": ["http://10.0.0.5:2379"], "key": "/services/api/"}:
 // an a, srv, docker, etcd or static source, or a multi of several, with leastconn's weight,

@@ -53,7 +53,10 @@ const (
 // TestZoneHelperProcess is the second process, not a test: it does nothing unless started
 // by startHelper. It opens the zone file, takes picks, says "held" on stdout, and then:
 // mode "hold2" (two picks) waits on stdin for its SIGKILL; mode "limit1" (one pick on a
-// host with MaxRequests 1) releases it when a line arrives on stdin and says "released".
+// host with MaxRequests 1) releases it when a line arrives on stdin and says "released";
+// mode "json2" (two picks from a JSON pool, zone_json_test.go) releases both when a line
+// arrives and says "released". Mode "jsonfull" opens a zone of one process record
+// (oneProcessCaps), expects ErrZoneFull from NewPoolJSONInZone and says "full".
 func TestZoneHelperProcess(t *testing.T) {
 	path := os.Getenv(helperZoneEnv)
 	if path == "" {
@@ -63,7 +66,11 @@ func TestZoneHelperProcess(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "helper: "+format+"\n", args...)
 		os.Exit(2)
 	}
-	zone, err := OpenZone(path, testZoneCaps)
+	caps := testZoneCaps
+	if os.Getenv(helperModeEnv) == "jsonfull" {
+		caps = oneProcessCaps
+	}
+	zone, err := OpenZone(path, caps)
 	if err != nil {
 		fail("OpenZone: %v", err)
 	}
@@ -98,6 +105,35 @@ func TestZoneHelperProcess(t *testing.T) {
 		}
 		fmt.Println("released")
 		in.ReadString('\n') // until the parent closes stdin
+		os.Exit(0)
+	case "json2":
+		pool, err := NewPoolJSONInZone([]byte(testZoneHandler), zone, "app")
+		if err != nil {
+			fail("NewPoolJSONInZone: %v", err)
+		}
+		var held [2]*Pick
+		for i := range held {
+			if held[i], err = pool.Select(); err != nil {
+				fail("Select: %v", err)
+			}
+		}
+		fmt.Println("held")
+		if _, err := in.ReadString('\n'); err != nil {
+			fail("stdin: %v", err)
+		}
+		for _, pick := range held {
+			if err := pick.Release(Success); err != nil {
+				fail("Release: %v", err)
+			}
+		}
+		fmt.Println("released")
+		in.ReadString('\n') // until the parent closes stdin
+		os.Exit(0)
+	case "jsonfull":
+		if _, err := NewPoolJSONInZone([]byte(testZoneHandler), zone, "app"); !errors.Is(err, ErrZoneFull) {
+			fail("NewPoolJSONInZone on a full zone = %v, want ErrZoneFull", err)
+		}
+		fmt.Println("full")
 		os.Exit(0)
 	default:
 		fail("unknown mode %q", mode)

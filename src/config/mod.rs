@@ -98,7 +98,9 @@ fn parse(json: &str) -> Result<Value, Error> {
 }
 
 /// A pool builder from the JSON of a Caddy `reverse_proxy` handler (see the
-/// [module docs](self) for what is read). Nothing is fetched until the builder builds.
+/// [module docs](self) for what is read). Nothing is fetched until the builder builds. For a
+/// pool on a shared zone: `handler_from_json(json)?.zone(&zone, "app").build()` (Linux;
+/// `lc_pool_new_json_in_zone()` in C).
 pub fn handler_from_json(json: &str) -> Result<Builder, Error> {
     let value = parse(json)?;
     let handler = Obj::new(&value, String::new())?;

@@ -7,6 +7,8 @@ use crate::error::Error;
 use crate::ffi::pool::lc_pool;
 use crate::ffi::source::lc_source;
 use crate::ffi::status::{LC_OK, lc_status, status_of};
+use crate::ffi::zone::lc_zone;
+use crate::pool::Pool;
 
 /// Writes an error's message to the caller's buffer (truncated at a character boundary to
 /// fit, always NUL-terminated), or logs it at error level when there is no buffer, so that it
@@ -66,15 +68,78 @@ pub extern "C" fn lc_pool_new_json(
         clear(error, error_len);
         let out = try_out!(out);
         let json = try_str!(json);
-        match crate::Pool::from_caddy_json(json) {
-            Ok(pool) => {
-                // SAFETY: `try_out!` checked `out`.
-                unsafe { out.write(Box::into_raw(Box::new(lc_pool { pool }))) };
-                LC_OK
-            }
-            Err(e) => report(&e, "lc_pool_new_json", error, error_len),
-        }
+        deliver(out, Pool::from_caddy_json(json), "lc_pool_new_json", error, error_len)
     })
+}
+
+/// Creates a pool from the JSON of a Caddy `reverse_proxy` handler, as `lc_pool_new_json()`,
+/// whose host state lives in `zone` under the name `name`, as `lc_pool_new_in_zone()`, and
+/// refreshes it once. A failing first refresh is logged and leaves the pool empty; it is not
+/// an error here.
+///
+/// Every pool on the zone with the same `name` (from JSON or from `lc_pool_new_in_zone()`, in
+/// this process or in another one that has the zone) shares the in-flight counts,
+/// `max_requests` limits, failure windows and down flags of its addresses; pools with other
+/// names share nothing. The first zone pool of a process registers the process in the zone.
+///
+/// `json` and `name` are NUL-terminated UTF-8 strings, borrowed for the call; `name NUL
+/// address` must fit the zone's `address_bytes` (else the refresh that lists the address
+/// fails and is logged). `zone` is borrowed for the call: the pool keeps its own reference to
+/// the zone's memory, so the handle may be freed while the pool lives. A zone of another
+/// layout or capacities never gets here: `lc_zone_open()` and `lc_zone_from_memory()` refuse
+/// it with `LC_ERR_ZONE_INCOMPATIBLE`. `error` and `error_len` are as for
+/// `lc_pool_new_json()`: the buffer receives the message of every error below except
+/// `LC_ERR_NULL_POINTER` and `LC_ERR_INVALID_UTF8` (truncated to fit, NUL-terminated), and ""
+/// on success; with a NULL `error` the message is logged at `LC_LOG_ERROR` instead.
+///
+/// Errors, with `*out` NULL: `LC_ERR_NULL_POINTER` (`json`, `zone`, `name` or `out`),
+/// `LC_ERR_INVALID_UTF8` (`json` or `name`), `LC_ERR_INVALID_CONFIG` (anything wrong in the
+/// document), `LC_ERR_ZONE_INCOMPATIBLE` (`health_checks.passive.max_fails` above the zone's
+/// `fail_ring`), `LC_ERR_ZONE_FULL` (no process or thread record free in the zone for this
+/// process).
+///
+/// `fork`: as for `lc_pool_new_in_zone()`, build zone pools in the process that uses them,
+/// after `fork()`; the zone handle itself may come from the parent.
+///
+/// On success `*out` is a new pool owned by the caller (free it with `lc_pool_free()`, which
+/// also ends this pool's share in the zone; the zone's state stays for its other pools and
+/// processes). Any thread; picks and releases are as on a pool from `lc_pool_new_in_zone()`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lc_pool_new_json_in_zone(
+    json: *const c_char,
+    zone: *const lc_zone,
+    name: *const c_char,
+    out: *mut *mut lc_pool,
+    error: *mut c_char,
+    error_len: usize,
+) -> lc_status {
+    ffi_boundary!("lc_pool_new_json_in_zone", {
+        clear(error, error_len);
+        let out = try_out!(out);
+        let json = try_str!(json);
+        let zone = try_ref!(zone);
+        let name = try_str!(name);
+        let built = crate::config::handler_from_json(json).and_then(|b| zone.pool_builder(b, name).build());
+        deliver(out, built, "lc_pool_new_json_in_zone", error, error_len)
+    })
+}
+
+/// Hands a new pool to the caller through a checked `out`, or reports why there is none.
+fn deliver(
+    out: *mut *mut lc_pool,
+    built: Result<Pool, Error>,
+    function: &str,
+    error: *mut c_char,
+    error_len: usize,
+) -> lc_status {
+    match built {
+        Ok(pool) => {
+            // SAFETY: the caller's `try_out!` checked `out`.
+            unsafe { out.write(Box::into_raw(Box::new(lc_pool { pool }))) };
+            LC_OK
+        }
+        Err(e) => report(&e, function, error, error_len),
+    }
 }
 
 /// Creates a source from the JSON of one Caddy `dynamic_upstreams` module object, such as
@@ -111,3 +176,6 @@ pub extern "C" fn lc_source_new_json(
         }
     })
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod zone_tests;

@@ -248,6 +248,8 @@ class Pool:
         handler: Union[str, bytes, Mapping[str, Any]],
         *,
         refresh_interval: Optional[float] = None,
+        zone: Optional[Zone] = None,
+        name: Optional[str] = None,
     ) -> "Pool":
         """A pool from the JSON of a Caddy ``reverse_proxy`` handler (the object ``caddy
         adapt`` prints for it), refreshed once; the root README's "Caddy JSON as the
@@ -260,12 +262,29 @@ class Pool:
         pool empty. Raises :class:`InvalidConfigError` (also a ``ValueError``) with the
         library's message naming the JSON path
         (``dynamic_upstreams.sources[1].port: expected a string``).
+
+        ``zone`` and ``name`` put the pool's host state in a shared zone, exactly as for the
+        constructor (see the class docs): pools of the same name share it, whether built
+        from JSON or not. With them it also raises, with the library's message,
+        :class:`InvalidArgumentError` (``zone`` without ``name`` or the reverse, a name
+        containing NUL), :class:`InvalidUtf8Error` (a name with lone surrogates),
+        :class:`ClosedError` (a closed zone), :class:`ZoneIncompatibleError`
+        (``health_checks.passive.max_fails`` above the zone's ``fail_ring``) and
+        :class:`ZoneFullError` (no process or thread record free in the zone).
         """
+        if zone is not None and not isinstance(zone, Zone):
+            raise TypeError(f"zone must be a leastconn.Zone, not {type(zone).__name__}")
+        if (zone is None) != (name is None):
+            raise InvalidArgumentError("zone= and name= go together: a pool on a zone has a name")
         text = json_text(handler, "handler")
         interval_ms = None
         if refresh_interval is not None:
             interval_ms = millis(refresh_interval, "refresh_interval")
-        ptr = new_from_json(lib.lc_pool_new_json, "lc_pool **", text, "pool from JSON")
+        if zone is not None:
+            assert name is not None
+            ptr = zone._new_json_pool(text, name)
+        else:
+            ptr = new_from_json(lib.lc_pool_new_json, "lc_pool **", text, "pool from JSON")
         self = cls.__new__(cls)
         self._adopt(ptr, interval_ms)
         return self

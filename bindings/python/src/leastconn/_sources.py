@@ -513,8 +513,10 @@ def json_text(document: Union[str, bytes, Mapping[str, Any]], what: str) -> str:
 
 
 def new_from_json(fn: Any, out_type: str, text: str, context: str) -> Any:
-    """Calls ``lc_pool_new_json`` or ``lc_source_new_json`` (``fn``) on ``text``; returns the
-    new object or raises the typed error carrying the library's message."""
+    """Calls ``fn(c_text, out, error, error_len)`` (``lc_pool_new_json``,
+    ``lc_source_new_json``, or ``lc_pool_new_json_in_zone`` with its zone and name bound) on
+    ``text``; returns the new object or raises the typed error carrying the library's
+    message."""
     keep: List[Any] = []
     c_text = cstring(text, "JSON", keep)
     out = ffi.new(out_type)

@@ -12,7 +12,7 @@ from . import _errors
 from ._errors import ClosedError, InvalidArgumentError, InvalidLimitError, OsError
 from ._handle import _Handle
 from ._native import ffi, lib
-from ._sources import _U32, _uint, cstring
+from ._sources import _U32, _uint, cstring, new_from_json
 
 
 def _default_capacity() -> Any:
@@ -232,6 +232,20 @@ class Zone:
             raise
         _errors.check(status, f"pool {name!r} on a zone")
         return out[0]
+
+    def _new_json_pool(self, text: str, name: str) -> Any:
+        """``lc_pool_new_json_in_zone`` with this zone: the new ``lc_pool *``, or the typed
+        error carrying the library's message."""
+        keep: List[Any] = []
+        c_name = cstring(name, "zone pool name", keep)
+        return new_from_json(
+            lambda c_text, out, error, n: self._handle.call(
+                lambda zone: lib.lc_pool_new_json_in_zone(c_text, zone, c_name, out, error, n)
+            ),
+            "lc_pool **",
+            text,
+            f"pool {name!r} from JSON on a zone",
+        )
 
     @property
     def closed(self) -> bool:
