@@ -103,6 +103,13 @@ static inline void *check_pick(const lc_pool *pool, const char *want_address) {
     return tag;
 }
 
+/* The requests in flight on `address` of `pool` (checked to be listed). */
+static inline uint32_t host_in_flight(const lc_pool *pool, const char *address) {
+    lc_host_stats s;
+    CHECK_OK(lc_pool_host_stats(pool, address, &s));
+    return s.in_flight;
+}
+
 /*
  * Forked children (the zone tests): a child reports by its exit status, and pipes order the
  * steps of parent and child (one byte a step), never sleeps.

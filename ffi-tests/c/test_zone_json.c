@@ -32,9 +32,7 @@ static lc_pool *json_pool_in(const lc_zone *zone, const char *name) {
 }
 
 static uint32_t in_flight(const lc_pool *pool) {
-    lc_host_stats s;
-    CHECK_OK(lc_pool_host_stats(pool, ADDRESS, &s));
-    return s.in_flight;
+    return host_in_flight(pool, ADDRESS);
 }
 
 /* The child holds 2 of the 3 requests max_requests allows, from its own JSON pool; the

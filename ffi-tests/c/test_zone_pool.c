@@ -37,9 +37,7 @@ static lc_pool *pool_in(const lc_zone *zone, const char *name, uint32_t max_requ
 }
 
 static uint32_t in_flight(const lc_pool *pool) {
-    lc_host_stats s;
-    CHECK_OK(lc_pool_host_stats(pool, ADDRESS, &s));
-    return s.in_flight;
+    return host_in_flight(pool, ADDRESS);
 }
 
 /* Each refusal gets a fresh source: a refusal that did not consume it leaks. */

@@ -698,4 +698,4 @@ mod sys {
 mod tests;
 
 #[cfg(all(test, target_os = "linux"))]
-mod pool_tests;
+pub(super) mod pool_tests;

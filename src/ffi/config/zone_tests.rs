@@ -16,22 +16,12 @@ use crate::ffi::stats::{lc_host_stats, lc_pool_host_stats};
 use crate::ffi::status::{
     LC_ERR_INVALID_CONFIG, LC_ERR_INVALID_UTF8, LC_ERR_NO_UPSTREAM, LC_ERR_NULL_POINTER, LC_ERR_ZONE_INCOMPATIBLE,
 };
-use crate::ffi::zone::{LC_ZONE_CREATE, lc_zone_capacity, lc_zone_free, lc_zone_from_memory, lc_zone_size};
+use crate::ffi::zone::lc_zone_free;
+use crate::ffi::zone::pool_tests::zone_in;
 
-/// A ring of 2: `max_fails` 3 does not fit.
-const CAPS: lc_zone_capacity = lc_zone_capacity { hosts: 8, address_bytes: 64, fail_ring: 2, processes: 3, threads: 8 };
-
+/// `max_fails` 2 fits the ring of 2 of [`zone_in`]'s zone; 3 would not.
 const HANDLER: &CStr = cr#"{"upstreams": [{"dial": "a:1", "max_requests": 2}],
     "health_checks": {"passive": {"fail_duration": "10s", "max_fails": 2}}}"#;
-
-/// A zone made in `buf`, which must outlive it and every pool on it.
-fn zone_in(buf: &mut Vec<u64>) -> *mut lc_zone {
-    let len = lc_zone_size(&CAPS);
-    buf.resize(len.div_ceil(8), 0);
-    let mut zone = ptr::null_mut();
-    assert_eq!(lc_zone_from_memory(buf.as_mut_ptr().cast(), len, &CAPS, LC_ZONE_CREATE, &mut zone), LC_OK);
-    zone
-}
 
 /// `lc_pool_new_json_in_zone` with a buffer: the status, the pool (NULL exactly on refusal,
 /// checked) and the buffer's message.

@@ -23,11 +23,13 @@ use crate::ffi::status::{
     LC_ERR_PICK_MOVED, LC_ERR_ZONE_INCOMPATIBLE,
 };
 
-/// A ring of 2: `max_fails` 3 does not fit.
-const CAPS: lc_zone_capacity = lc_zone_capacity { hosts: 8, address_bytes: 64, fail_ring: 2, processes: 3, threads: 8 };
+/// A small zone (also the JSON-on-a-zone tests', src/ffi/config/zone_tests.rs, through
+/// [`zone_in`]); a ring of 2: `max_fails` 3 does not fit.
+pub(crate) const CAPS: lc_zone_capacity =
+    lc_zone_capacity { hosts: 8, address_bytes: 64, fail_ring: 2, processes: 3, threads: 8 };
 
 /// A zone made in `buf`, which must outlive it and every pool on it.
-fn zone_in(buf: &mut Vec<u64>) -> *mut lc_zone {
+pub(crate) fn zone_in(buf: &mut Vec<u64>) -> *mut lc_zone {
     let len = lc_zone_size(&CAPS);
     buf.resize(len.div_ceil(8), 0);
     let mut zone = ptr::null_mut();
