@@ -145,4 +145,15 @@ static inline void get(int fd, char want) {
     CHECK(c == want);
 }
 
+/* In a forked child that holds what the parent will find after killing it: says 'h' on
+ * `to_parent` and waits until the parent's SIGKILL (or end of file on `from_parent` if the
+ * parent exited first). Never returns. */
+static inline void hold_until_killed(int to_parent, int from_parent) {
+    char c;
+    put(to_parent, 'h');
+    while (read(from_parent, &c, 1) < 0) {
+    }
+    _exit(1);
+}
+
 #endif

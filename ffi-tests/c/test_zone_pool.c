@@ -162,18 +162,13 @@ static void killed_child_is_swept(const lc_zone *zone) {
     CHECK(pid >= 0);
     if (pid == 0) {
         lc_pick held[2];
-        char c;
         close(to_parent[0]);
         close(to_child[1]);
         pool = pool_in(zone, "app", 0);
         memset(held, 0, sizeof held);
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[0]));
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[1]));
-        put(to_parent[1], 'h');
-        /* Until the parent's SIGKILL, or end of file if the parent exited first. */
-        while (read(to_child[0], &c, 1) < 0) {
-        }
-        _exit(1);
+        hold_until_killed(to_parent[1], to_child[0]);
     }
     close(to_parent[1]);
     close(to_child[0]);
@@ -281,7 +276,6 @@ static void zone_hosts_show_the_shared_view(const lc_zone *zone) {
     CHECK(pid >= 0);
     if (pid == 0) {
         lc_pick held[2];
-        char c;
         close(to_parent[0]);
         close(to_child[1]);
         CHECK_OK(lc_pool_new_in_zone(&config, zone, "view", source_of(0), &pool));
@@ -289,11 +283,7 @@ static void zone_hosts_show_the_shared_view(const lc_zone *zone) {
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[0]));
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[1]));
         CHECK_OK(lc_pick_release(&held[1], LC_OUTCOME_FAILURE));
-        put(to_parent[1], 'h');
-        /* Until the parent's SIGKILL, or end of file if the parent exited first. */
-        while (read(to_child[0], &c, 1) < 0) {
-        }
-        _exit(1);
+        hold_until_killed(to_parent[1], to_child[0]);
     }
     close(to_parent[1]);
     close(to_child[0]);
