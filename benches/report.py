@@ -162,6 +162,11 @@ def zone_tables(r, log=None):
         zb, hb = get(r, "zone_2proc", "zone/1t+child", n, 1), get(r, "zone_picker_idle", "heap/2t", n, 1)
         lines.append(f"| Picker, two processes (this one's thread) vs heap 2 threads | {n} | 1+1 | {fmt(h)} | "
                      f"{fmt(z)} | {ratio(z, h)} ({ratio(zb, hb)}) |")
+        # The same harness on both sides: the other picker runs flat out for the whole bench.
+        h, hb = get(r, "zone_2proc", "heap/1t+thread", n), get(r, "zone_2proc", "heap/1t+thread", n, 1)
+        if h is not None:
+            lines.append(f"| Picker, two processes (this one's thread) vs heap 1 thread + a second flat out | {n} | "
+                         f"1+1 | {fmt(h)} | {fmt(z)} | {ratio(z, h)} ({ratio(zb, hb)}) |")
     out = "\n".join(lines) + "\n"
     for line in log_lines(log, "TWOPROC"):
         out += f"\n    {line}"

@@ -1,6 +1,6 @@
 //! The zone benches proper (Linux only: zones need memfd and /proc); see `benches/zone.rs`.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::common::threads::bench;
@@ -124,9 +124,35 @@ fn fork_child(zone: &Zone) -> (libc::pid_t, &'static Control) {
     }
 }
 
+/// `zone_2proc`: `zone/1t+child` (see the module docs) and, in the same harness with a thread
+/// of this process in the child's place, `heap/1t+thread`: one measured thread picking on a
+/// heap pool while another thread picks flat out on the same pool for the whole bench, as the
+/// child does on the zone. (`zone_picker_idle`'s `heap/2t` measures both threads, which start
+/// together at a barrier and may not overlap for all of a sample.)
 fn two_proc_group(c: &mut Criterion, zone: &Zone, ctl: &Control) {
     let mut g = c.benchmark_group("zone_2proc");
     for n in SIZES {
+        let heap = Leastconn::new(n, Policy::LeastConn, Load::Idle);
+        let stop = AtomicBool::new(false);
+        let picks = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut op = heap.handle(0xc41d);
+                // Relaxed: a stop flag; nothing is published with it.
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..BATCH {
+                        op.op();
+                    }
+                    // Relaxed: a statistic, read after the join.
+                    picks.fetch_add(BATCH, Ordering::Relaxed);
+                }
+            });
+            g.bench_with_input(BenchmarkId::new("heap/1t+thread", n), &n, |b, _| {
+                b.iter_custom(|iters| crate::common::threads::run(&heap, 1, iters))
+            });
+            stop.store(true, Ordering::Relaxed);
+        });
+        println!("TWOPROC {n}: the other thread picked {} times during heap/1t+thread", picks.into_inner());
         let pool = Leastconn::new_in(n, Policy::LeastConn, Load::Idle, Some((zone, &two_proc_name(n))));
         // Relaxed: a statistic.
         let before = ctl.picks.load(Ordering::Relaxed);
