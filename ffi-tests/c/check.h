@@ -145,6 +145,25 @@ static inline void get(int fd, char want) {
     CHECK(c == want);
 }
 
+/* Forks a child joined to the parent by two pipes, `to_parent` and `to_child`, each process
+ * left with only its own ends open (the child writes to_parent[1] and reads to_child[0];
+ * the parent the other two), so that either side sees end of file when the other ends.
+ * Returns fork()'s pid. */
+static inline pid_t fork_piped(int to_parent[2], int to_child[2]) {
+    pid_t pid;
+    CHECK(pipe(to_parent) == 0 && pipe(to_child) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(to_parent[0]);
+        close(to_child[1]);
+    } else {
+        close(to_parent[1]);
+        close(to_child[0]);
+    }
+    return pid;
+}
+
 /* In a forked child that holds what the parent will find after killing it: says 'h' on
  * `to_parent` and waits until the parent's SIGKILL (or end of file on `from_parent` if the
  * parent exited first). Never returns. */

@@ -47,14 +47,10 @@ static void shared_with_a_forked_child(const lc_zone *zone) {
     lc_pick pick, extra;
     pid_t pid;
 
-    CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = fork_piped(to_parent, to_child);
     if (pid == 0) {
         lc_pick held[2];
         lc_zone *own = (lc_zone *)zone;
-        close(to_child[1]);
-        close(to_parent[0]);
         json = json_pool_in(zone, "app");
         memset(held, 0, sizeof held);
         CHECK_OK(lc_pool_select(json, NULL, 0, &held[0]));
@@ -73,8 +69,6 @@ static void shared_with_a_forked_child(const lc_zone *zone) {
         close(to_parent[1]);
         child_passed();
     }
-    close(to_child[0]);
-    close(to_parent[1]);
     get(to_parent[0], 'h');
     json = json_pool_in(zone, "app");
     u.max_requests = 3;

@@ -86,14 +86,10 @@ static void max_requests_across_a_fork(const lc_zone *zone) {
     lc_pool *pool;
     pid_t pid;
 
-    CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = fork_piped(to_parent, to_child);
     if (pid == 0) {
         lc_picker *picker = NULL;
         lc_zone *own = (lc_zone *)zone;
-        close(to_child[1]);
-        close(to_parent[0]);
         pool = pool_in(zone, "app", 1);
         CHECK_OK(lc_picker_new(pool, 1, &picker));
         memset(&pick, 0, sizeof pick);
@@ -112,8 +108,6 @@ static void max_requests_across_a_fork(const lc_zone *zone) {
         close(to_parent[1]);
         child_passed();
     }
-    close(to_child[0]);
-    close(to_parent[1]);
     get(to_parent[0], 'h');
     pool = pool_in(zone, "app", 1);
     CHECK(in_flight(pool) == 1); /* the child's request, seen here */
@@ -157,21 +151,15 @@ static void killed_child_is_swept(const lc_zone *zone) {
     pid_t pid;
     int status = 0;
 
-    CHECK(pipe(to_parent) == 0 && pipe(to_child) == 0);
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = fork_piped(to_parent, to_child);
     if (pid == 0) {
         lc_pick held[2];
-        close(to_parent[0]);
-        close(to_child[1]);
         pool = pool_in(zone, "app", 0);
         memset(held, 0, sizeof held);
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[0]));
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[1]));
         hold_until_killed(to_parent[1], to_child[0]);
     }
-    close(to_parent[1]);
-    close(to_child[0]);
     get(to_parent[0], 'h');
     pool = pool_in(zone, "app", 0);
     memset(&pick, 0, sizeof pick);
@@ -271,13 +259,9 @@ static void zone_hosts_show_the_shared_view(const lc_zone *zone) {
     CHECK_OK(lc_pool_config_default(&config));
     config.max_fails = 2; /* one failure leaves the host healthy; the zone's ring holds 2 */
     config.fail_duration_ms = 3600 * 1000;
-    CHECK(pipe(to_parent) == 0 && pipe(to_child) == 0);
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = fork_piped(to_parent, to_child);
     if (pid == 0) {
         lc_pick held[2];
-        close(to_parent[0]);
-        close(to_child[1]);
         CHECK_OK(lc_pool_new_in_zone(&config, zone, "view", source_of(0), &pool));
         memset(held, 0, sizeof held);
         CHECK_OK(lc_pool_select(pool, NULL, 0, &held[0]));
@@ -285,8 +269,6 @@ static void zone_hosts_show_the_shared_view(const lc_zone *zone) {
         CHECK_OK(lc_pick_release(&held[1], LC_OUTCOME_FAILURE));
         hold_until_killed(to_parent[1], to_child[0]);
     }
-    close(to_parent[1]);
-    close(to_child[0]);
     get(to_parent[0], 'h');
     CHECK_OK(lc_pool_new_in_zone(&config, zone, "view", source_of(0), &pool));
     memset(&pick, 0, sizeof pick);
