@@ -651,6 +651,21 @@ def hosts_in_flight(u):
     return {h["address"]: h["in_flight"] for h in u["hosts"]}
 
 
+def hosts_picks(u):
+    return {h["address"]: h["picks"] for h in u["hosts"]}
+
+
+def held_view(status, upstream, n, master):
+    """The zone's view with N requests held: (view, its pids, in_flight and picks per host);
+    raises unless it shows all N held and exactly the master's workers registered."""
+    u = zone_view(status, upstream)
+    pids, in_flight = sorted(zone_pids(u)), hosts_in_flight(u)
+    if sum(in_flight.values()) != n or pids != sorted(children(master)):
+        raise RuntimeError(f"{n} held, but the zone shows {in_flight}, processes {pids} "
+                           f"(workers {sorted(children(master))})")
+    return u, pids, in_flight, hosts_picks(u)
+
+
 def zone_pids(u):
     return {p["pid"]: p["in_flight"] for p in u["zone"]["processes"]}
 
@@ -735,19 +750,13 @@ def cmd_zone_reload(args):
     status, port, path, run, n, master, workers, upstream, out, backends = zone_args(args)
     batch = hold_batch(port, path, run, n, backends)
     try:
-        u = zone_view(status, upstream)
-        old = set(zone_pids(u))
-        in_flight0 = hosts_in_flight(u)
-        picks0 = {h["address"]: h["picks"] for h in u["hosts"]}
-        if sum(in_flight0.values()) != n or old != children(master):
-            raise RuntimeError(f"{n} held, but the zone shows {in_flight0}, processes {sorted(old)} "
-                               f"(workers {sorted(children(master))})")
+        _, old, in_flight0, picks0 = held_view(status, upstream, n, master)
+        old = set(old)
         os.kill(master, signal.SIGHUP)
         new = zone_wait(f"{workers} new workers in the zone's processes",
                         lambda: (lambda s: s if len(s) == workers else None)(set(zone_pids(zone_view(status, upstream))) - old))
         u = zone_view(status, upstream)
-        in_flight1 = hosts_in_flight(u)
-        picks1 = {h["address"]: h["picks"] for h in u["hosts"]}
+        in_flight1, picks1 = hosts_in_flight(u), hosts_picks(u)
     finally:
         release(backends)
     replies = batch.join()
@@ -865,12 +874,7 @@ def cmd_zone_refused_reload(args):
     good = open(conf).read()
     batch = hold_batch(port, path, run, n, backends)
     try:
-        u = zone_view(status, upstream)
-        pids0, in_flight0 = sorted(zone_pids(u)), hosts_in_flight(u)
-        picks0 = {h["address"]: h["picks"] for h in u["hosts"]}
-        if sum(in_flight0.values()) != n or pids0 != sorted(children(master)):
-            raise RuntimeError(f"{n} held, but the zone shows {in_flight0}, processes {pids0} "
-                               f"(workers {sorted(children(master))})")
+        _, pids0, in_flight0, picks0 = held_view(status, upstream, n, master)
         with open(conf, "w") as f:
             f.write(open(conf_bad).read())
         try:
@@ -883,8 +887,7 @@ def cmd_zone_refused_reload(args):
             with open(conf, "w") as f:
                 f.write(good)
         u = zone_view(status, upstream)
-        pids1, in_flight1 = sorted(zone_pids(u)), hosts_in_flight(u)
-        picks1 = {h["address"]: h["picks"] for h in u["hosts"]}
+        pids1, in_flight1, picks1 = sorted(zone_pids(u)), hosts_in_flight(u), hosts_picks(u)
         workers1 = sorted(children(master))
     finally:
         release(backends)
